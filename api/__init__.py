@@ -1,0 +1,1 @@
+"""Adapters around the engine: HTTP service, command line, policy sources."""

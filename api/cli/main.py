@@ -1,0 +1,58 @@
+"""`billplane` entry point: dispatches to one module per subcommand.
+
+Each subcommand module in `api.cli` defines `HELP` (one line), `add_arguments(parser)` and
+`run(args) -> int`. Exit codes: 0 success, 1 findings (invalid policies, failing tests,
+thresholds), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import BillplaneError
+
+COMMANDS = ["check", "schema", "test", "eval", "replay", "ci", "serve", "import", "generate",
+            "codeowners"]
+
+
+def _available() -> dict[str, object]:
+    found = {}
+    for name in COMMANDS:
+        try:
+            found[name] = importlib.import_module(f"api.cli.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"api.cli.cmd_{name}":
+                raise
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billplane", description="Billing-policy engine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available().items():
+        p = sub.add_parser(name, help=getattr(module, "HELP", ""))
+        module.add_arguments(p)  # type: ignore[attr-defined]
+        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except BillplaneError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

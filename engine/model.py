@@ -1,0 +1,121 @@
+"""Shared evaluation data: the validated order, priced lines and the trace.
+
+The stages of `engine.evaluate` hand these to each other:
+order -> pricing (lines with amounts) -> discounts -> tax -> totals -> credit -> recognition
+-> validations -> invoice document. Amounts are `Decimal`, already rounded to the currency's
+minor units wherever they are stored here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date  # inclusive
+    end: dt.date  # exclusive
+
+
+@dataclass
+class OrderLine:
+    index: int
+    sku: str
+    quantity: Decimal
+    description: str = ""
+    unit_price: Decimal | None = None  # explicit override from the order
+    transactions: tuple[Decimal, ...] = ()
+    period: Period | None = None
+    milestones: tuple[tuple[str, dt.date], ...] = ()
+    usage: tuple[tuple[str, Decimal], ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Order:
+    """A validated order (see engine/schemas/order.json); `raw` is the input as given."""
+
+    id: str
+    date: dt.date
+    currency: str
+    seller: str
+    customer: dict[str, Any]
+    lines: list[OrderLine]
+    coupons: tuple[str, ...] = ()
+    contract: str = ""
+    approvals: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+    exposure: Decimal = Decimal(0)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TraceEntry:
+    """Why an amount is what it is: the rule that produced it and the inputs it used."""
+
+    path: str  # where in the invoice, e.g. "lines[0].amount"
+    rule: str  # rule id (metadata.name), or "order" for values taken from the order
+    where: str  # "file:line" of the rule
+    amount: Decimal | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Discount:
+    rule: str
+    amount: Decimal  # positive number subtracted
+    scope: str = "line"  # line | order (order-level share allocated to this line)
+    coupon: str = ""
+
+
+@dataclass
+class TaxCharge:
+    rule: str
+    tax: str  # vat | gst | sales_tax
+    jurisdiction: str  # e.g. "GB", "US-CA", "DE"
+    rate: Decimal  # percent
+    taxable: Decimal
+    amount: Decimal
+    inclusive: bool = False
+    reverse_charge: bool = False
+    exemption: str = ""  # reason code when exempt
+
+
+@dataclass
+class PricedLine:
+    order_line: OrderLine
+    product: dict[str, Any]
+    product_type: str
+    price_rule: str  # PriceBook name that priced it
+    model: str
+    unit_amount: Decimal | None
+    amount: Decimal  # before discounts (for inclusive tax: as listed, tax included)
+    discounts: list[Discount] = field(default_factory=list)
+    taxes: list[TaxCharge] = field(default_factory=list)
+    recognition: str = "point_in_time"
+    recognition_rule: str = ""
+
+    @property
+    def discount_total(self) -> Decimal:
+        return sum((d.amount for d in self.discounts), Decimal(0))
+
+    @property
+    def net(self) -> Decimal:
+        """Amount after discounts (tax excluded for exclusive tax)."""
+        return self.amount - self.discount_total
+
+    @property
+    def tax_total(self) -> Decimal:
+        return sum((t.amount for t in self.taxes if not t.reverse_charge), Decimal(0))
+
+
+@dataclass
+class Violation:
+    rule: str
+    severity: str  # error | warning
+    code: str
+    message: str
+    where: str = ""

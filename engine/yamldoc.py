@@ -1,0 +1,207 @@
+"""Parse policy YAML text into plain data that remembers where every value came from.
+
+Rules that differ from stock PyYAML, on purpose:
+- duplicate mapping keys are errors (`yaml_duplicate_key`);
+- only `true`/`false` are booleans (country `NO` stays a string);
+- dates stay strings (`2025-01-01`), validated by the schemas;
+- non-integer numbers load as `Decimal`, never float (money is exact).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from engine.errors import BillplaneError, Diagnostic, Location
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 64
+
+
+class LocDict(dict[str, Any]):
+    """A mapping that knows the location of itself and of each key."""
+
+    loc: Location
+    key_locs: dict[str, Location]
+
+
+class LocList(list[Any]):
+    """A sequence that knows the location of itself and of each item."""
+
+    loc: Location
+    item_locs: list[Location]
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    pass
+
+
+# YAML 1.2-style core schema: narrower than PyYAML's YAML 1.1 defaults.
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+
+
+class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
+              yaml.composer.Composer, _Resolver):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _Resolver.__init__(self)
+
+
+def _loc(path: str, node: Node) -> Location:
+    mark = node.start_mark
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.errors: list[Diagnostic] = []
+
+    def build(self, node: Node, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            self.errors.append(Diagnostic(
+                "yaml_too_deep", f"nesting deeper than {MAX_DEPTH} levels", _loc(self.path, node)))
+            return None
+        if isinstance(node, MappingNode):
+            return self._mapping(node, depth)
+        if isinstance(node, SequenceNode):
+            out = LocList()
+            out.loc = _loc(self.path, node)
+            out.item_locs = []
+            for item in node.value:
+                out.append(self.build(item, depth + 1))
+                out.item_locs.append(_loc(self.path, item))
+            return out
+        assert isinstance(node, ScalarNode)
+        return self._scalar(node)
+
+    def _mapping(self, node: MappingNode, depth: int) -> LocDict:
+        out = LocDict()
+        out.loc = _loc(self.path, node)
+        out.key_locs = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                isinstance(key_node, ScalarNode) and key_node.value == "<<"
+                and key_node.style is None
+            ):
+                self.errors.append(Diagnostic(
+                    "yaml_unsupported", "merge keys (<<) are not supported in policies",
+                    _loc(self.path, key_node)))
+                continue
+            key = self.build(key_node, depth + 1)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                first = out.key_locs[key]
+                self.errors.append(Diagnostic(
+                    "yaml_duplicate_key",
+                    f"duplicate key '{key}' (first defined at line {first.line})",
+                    _loc(self.path, key_node)))
+                continue
+            out[key] = self.build(value_node, depth + 1)
+            out.key_locs[key] = _loc(self.path, key_node)
+        return out
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        tag, text = node.tag, node.value
+        if tag == "tag:yaml.org,2002:bool":
+            return text.lower() == "true"
+        if tag == "tag:yaml.org,2002:int":
+            return int(text.replace("_", ""))
+        if tag == "tag:yaml.org,2002:float":
+            return Decimal(text.replace("_", ""))
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        if tag not in ("tag:yaml.org,2002:str", "!"):
+            self.errors.append(Diagnostic(
+                "yaml_unsupported", f"unsupported YAML tag {tag}", _loc(self.path, node)))
+        return text
+
+
+def check_text(path: str, data: bytes) -> str:
+    """Decode policy bytes, refusing binary, oversized and non-UTF-8 content."""
+    if len(data) > MAX_FILE_BYTES:
+        raise BillplaneError(Diagnostic(
+            "file_too_large", f"{len(data)} bytes; policy files are limited to {MAX_FILE_BYTES}",
+            Location(path)))
+    if b"\x00" in data[:8192]:
+        raise BillplaneError(Diagnostic("binary_file", "binary content in a policy file",
+                                        Location(path)))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BillplaneError(Diagnostic("encoding_error", "file is not valid UTF-8",
+                                        Location(path, line, 1))) from None
+
+
+def load_documents(path: str, data: bytes) -> list[Any]:
+    """Parse every YAML document in a file; raise one error listing all problems."""
+    text = check_text(path, data)
+    builder = _Builder(path)
+    docs: list[Any] = []
+    try:
+        loader = _Loader(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is not None:
+                    docs.append(builder.build(node))
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        problem = exc.problem or exc.context or "invalid YAML"
+        builder.errors.append(Diagnostic("yaml_syntax", problem, loc))
+    except RecursionError:
+        builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
+                                         Location(path)))
+    if builder.errors:
+        raise BillplaneError(builder.errors)
+    return docs
+
+
+def location_of(root: Any, path: list[str | int]) -> Location | None:
+    """Best location for a value at `path` inside a parsed document (deepest known)."""
+    node = root
+    best: Location | None = getattr(root, "loc", None)
+    for step in path:
+        if isinstance(node, LocDict) and isinstance(step, str) and step in node:
+            best = node.key_locs.get(step, best)
+            node = node[step]
+        elif isinstance(node, LocList) and isinstance(step, int) and 0 <= step < len(node):
+            best = node.item_locs[step]
+            node = node[step]
+        else:
+            break
+    return best
+
+
+def to_plain(value: Any) -> Any:
+    """Strip location wrappers (for hashing and for handing to CEL or JSON)."""
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    return value
