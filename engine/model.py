@@ -97,6 +97,8 @@ class PricedLine:
     taxes: list[TaxCharge] = field(default_factory=list)
     recognition: str = "point_in_time"
     recognition_rule: str = ""
+    # tax contained in `amount` when prices include tax (set by the tax stage)
+    included_tax: Decimal = Decimal(0)
 
     @property
     def discount_total(self) -> Decimal:
@@ -104,8 +106,8 @@ class PricedLine:
 
     @property
     def net(self) -> Decimal:
-        """Amount after discounts (tax excluded for exclusive tax)."""
-        return self.amount - self.discount_total
+        """Amount after discounts, always exclusive of tax."""
+        return self.amount - self.discount_total - self.included_tax
 
     @property
     def tax_total(self) -> Decimal:
