@@ -23,10 +23,13 @@ MAX_DEPTH = 64
 
 
 class LocDict(dict[str, Any]):
-    """A mapping that knows the location of itself and of each key."""
+    """A mapping that knows the location of itself, of each key and of each value."""
 
     loc: Location
     key_locs: dict[str, Location]
+    # where each value starts and, for scalars, its style (None plain, '"', "'", '|', '>')
+    value_locs: dict[str, Location]
+    value_styles: dict[str, str | None]
 
 
 class LocList(list[Any]):
@@ -34,6 +37,7 @@ class LocList(list[Any]):
 
     loc: Location
     item_locs: list[Location]
+    item_styles: list[str | None]
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -72,6 +76,10 @@ def _loc(path: str, node: Node) -> Location:
     return Location(path, mark.line + 1, mark.column + 1)
 
 
+def _style(node: Node) -> str | None:
+    return node.style if isinstance(node, ScalarNode) else None
+
+
 class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -88,9 +96,11 @@ class _Builder:
             out = LocList()
             out.loc = _loc(self.path, node)
             out.item_locs = []
+            out.item_styles = []
             for item in node.value:
                 out.append(self.build(item, depth + 1))
                 out.item_locs.append(_loc(self.path, item))
+                out.item_styles.append(_style(item))
             return out
         assert isinstance(node, ScalarNode)
         return self._scalar(node)
@@ -99,6 +109,8 @@ class _Builder:
         out = LocDict()
         out.loc = _loc(self.path, node)
         out.key_locs = {}
+        out.value_locs = {}
+        out.value_styles = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
                 isinstance(key_node, ScalarNode) and key_node.value == "<<"
@@ -120,6 +132,8 @@ class _Builder:
                 continue
             out[key] = self.build(value_node, depth + 1)
             out.key_locs[key] = _loc(self.path, key_node)
+            out.value_locs[key] = _loc(self.path, value_node)
+            out.value_styles[key] = _style(value_node)
         return out
 
     def _scalar(self, node: ScalarNode) -> Any:
@@ -196,6 +210,63 @@ def location_of(root: Any, path: list[str | int]) -> Location | None:
         else:
             break
     return best
+
+
+def value_location(root: Any, path: list[str | int]) -> tuple[Location, str | None] | None:
+    """Where the value at `path` starts and its scalar style, when known."""
+    node = root
+    for step in path[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    last = path[-1] if path else None
+    if isinstance(node, LocDict) and isinstance(last, str) and last in node.value_locs:
+        return node.value_locs[last], node.value_styles[last]
+    if isinstance(node, LocList) and isinstance(last, int) and 0 <= last < len(node):
+        return node.item_locs[last], node.item_styles[last]
+    return None
+
+
+def position_in_scalar(text: str, start: Location, style: str | None, line: int,
+                       column: int) -> Location:
+    """Map a 1-based line/column inside a scalar's value to its place in the file.
+
+    Exact for single-line plain and quoted scalars and for literal blocks; folded and
+    multi-line flow scalars are mapped through their folding (one space per line break).
+    Escape sequences in double-quoted scalars are not accounted for.
+    """
+    lines = text.splitlines()
+    first = start.line - 1
+    if style in ("|", ">"):
+        body = range(first + 1, len(lines))
+        indent = next((len(lines[i]) - len(lines[i].lstrip(" ")) for i in body
+                       if lines[i].strip()), 0)
+        segments = []
+        for i in body:
+            if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip(" ")) < indent:
+                break
+            segments.append((i, indent, lines[i][indent:]))
+        if style == "|":
+            index = min(line - 1, max(len(segments) - 1, 0))
+            if not segments:
+                return start
+            file_line, col0, _ = segments[index]
+            return Location(start.file, file_line + 1, col0 + column)
+    else:
+        quote = 1 if style in ('"', "'") else 0
+        col0 = start.column - 1 + quote
+        segments = [(first, col0, lines[first][col0:] if first < len(lines) else "")]
+        for i in range(first + 1, len(lines)):
+            stripped = lines[i].lstrip(" \t")
+            segments.append((i, len(lines[i]) - len(stripped), stripped))
+    # Folded text: a CEL (line, column) becomes an offset along the joined segments.
+    offset = column - 1
+    for seg_line, seg_col, seg_text in segments:
+        if offset <= len(seg_text.rstrip()):
+            return Location(start.file, seg_line + 1, seg_col + offset + 1)
+        offset -= len(seg_text.rstrip()) + 1
+    return start
 
 
 def to_plain(value: Any) -> Any:

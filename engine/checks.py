@@ -1,0 +1,241 @@
+"""Semantic checks that JSON Schema cannot express: dates, overlaps, references, tiers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from engine.errors import Diagnostic, Location
+from engine.yamldoc import location_of
+
+_OPEN_START = dt.date.min
+_OPEN_END = dt.date.max
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """A schema-valid policy document with its parsed (located) content."""
+
+    path: str
+    kind: str
+    name: str
+    raw: Any  # yamldoc.LocDict of the whole document
+
+    def at(self, *steps: str | int) -> Location:
+        """Location of the value at a path inside this document."""
+        return location_of(self.raw, list(steps)) or Location(self.path)
+
+
+@dataclass(frozen=True)
+class _Range:
+    start: dt.date
+    end: dt.date
+    where: Location
+
+
+def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
+    """Every semantic finding across the bundle (empty when all is well)."""
+    found: list[Diagnostic] = []
+    for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
+                  _coupon_overlaps, _series, _milestones, _tests):
+        found.extend(check(docs))
+    return found
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range:
+    effective = effective or {}
+    start = _date(effective.get("from")) if "from" in effective else _OPEN_START
+    end = _date(effective.get("until")) if "until" in effective else _OPEN_END
+    return _Range(start or _OPEN_START, end or _OPEN_END, doc.at(*steps))
+
+
+Steps = tuple[str | int, ...]
+
+
+def _walk_effective(node: Any, steps: Steps) -> Iterator[tuple[Any, Steps]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "effective" and isinstance(value, dict):
+                yield value, steps + (key,)
+            else:
+                yield from _walk_effective(value, steps + (key,))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _walk_effective(item, steps + (i,))
+
+
+def _dates(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    for doc in docs:
+        if doc.kind == "PolicyTest":
+            continue  # test orders are validated when the tests run
+        for effective, steps in _walk_effective(doc.raw.get("spec"), ("spec",)):
+            for key in ("from", "until"):
+                if key in effective and _date(effective[key]) is None:
+                    yield Diagnostic("invalid_date", f"{effective[key]!r} is not a calendar date",
+                                     doc.at(*steps, key), doc.name)
+            start, end = _date(effective.get("from")), _date(effective.get("until"))
+            if start and end and end <= start:
+                yield Diagnostic("empty_effective_range",
+                                 f"until {end} is not after from {start} (until is exclusive)",
+                                 doc.at(*steps, "until"), doc.name)
+
+
+def _overlaps(ranges: list[_Range], what: str, doc_name: str) -> Iterator[Diagnostic]:
+    """Report each range that starts before an earlier-starting one ends."""
+    ordered = sorted(ranges, key=lambda r: (r.start, r.where))
+    widest: _Range | None = None  # the range reaching furthest so far
+    for rng in ordered:
+        if widest is not None and rng.start < widest.end:
+            first, second = sorted((widest.where, rng.where))
+            yield Diagnostic(
+                "overlapping_effective_dates",
+                f"effective dates of {what} overlap the entry at {first}", second, doc_name)
+        if widest is None or rng.end > widest.end:
+            widest = rng
+
+
+def _products(docs: list[SourceDoc]) -> Iterator[tuple[SourceDoc, int, dict[str, Any]]]:
+    for doc in docs:
+        if doc.kind == "PriceBook":
+            for i, product in enumerate(doc.raw["spec"]["products"]):
+                yield doc, i, product
+
+
+def _price_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    seen: dict[str, Location] = {}
+    for doc, i, product in _products(docs):
+        sku = product["sku"]
+        where = doc.at("spec", "products", i, "sku")
+        if sku in seen:
+            yield Diagnostic("duplicate_sku", f"sku {sku} is already defined at {seen[sku]}",
+                             where, doc.name)
+            continue
+        seen[sku] = where
+        by_currency: dict[str, list[_Range]] = {}
+        for j, price in enumerate(product["prices"]):
+            rng = _range(doc, price.get("effective"), "spec", "products", i, "prices", j)
+            by_currency.setdefault(price["currency"], []).append(rng)
+        for currency, ranges in sorted(by_currency.items()):
+            yield from _overlaps(ranges, f"{sku} prices in {currency}", doc.name)
+
+
+def _references(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    recognition = {d.name for d in docs if d.kind == "RecognitionRule"}
+    for doc, i, product in _products(docs):
+        refs: list[tuple[Any, tuple[str | int, ...]]] = [
+            (product.get("recognition"), ("spec", "products", i, "recognition"))]
+        for k, comp in enumerate(product.get("components") or []):
+            refs.append((comp.get("recognition"),
+                         ("spec", "products", i, "components", k, "recognition")))
+        for ref, steps in refs:
+            if ref is not None and ref not in recognition:
+                yield Diagnostic("unknown_reference",
+                                 f"no RecognitionRule named '{ref}' (sku {product['sku']})",
+                                 doc.at(*steps), doc.name)
+
+
+def _tiers(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    for doc, i, product in _products(docs):
+        for j, price in enumerate(product["prices"]):
+            tiers = price.get("tiers") or []
+            previous = 0
+            for k, tier in enumerate(tiers):
+                up_to = tier.get("up_to")
+                steps = ("spec", "products", i, "prices", j, "tiers", k)
+                if up_to is None and k != len(tiers) - 1:
+                    yield Diagnostic("invalid_tiers", "only the last tier may be open (up_to null)",
+                                     doc.at(*steps), doc.name)
+                elif up_to is not None and up_to <= previous:
+                    yield Diagnostic("invalid_tiers",
+                                     f"tier bounds must increase: up_to {up_to} after {previous}",
+                                     doc.at(*steps, "up_to"), doc.name)
+                previous = up_to if up_to is not None else previous
+            if tiers and tiers[-1].get("up_to") is not None:
+                last = ("spec", "products", i, "prices", j, "tiers", len(tiers) - 1)
+                yield Diagnostic("invalid_tiers",
+                                 "the last tier must be open (up_to null) so every quantity prices",
+                                 doc.at(*last), doc.name)
+
+
+def _tax_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    for doc in docs:
+        if doc.kind == "TaxRule":
+            ranges = [_range(doc, rate.get("effective"), "spec", "rates", j)
+                      for j, rate in enumerate(doc.raw["spec"]["rates"])]
+            yield from _overlaps(ranges, f"rates of {doc.name}", doc.name)
+
+
+def _coupon_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    by_coupon: dict[str, list[tuple[_Range, SourceDoc]]] = {}
+    for doc in docs:
+        if doc.kind == "PricingRule" and doc.raw["spec"].get("coupon"):
+            rng = _range(doc, doc.raw["spec"].get("effective"), "spec", "coupon")
+            by_coupon.setdefault(doc.raw["spec"]["coupon"], []).append((rng, doc))
+    for coupon, entries in sorted(by_coupon.items()):
+        names = {r.where: d.name for r, d in entries}
+        for diag in _overlaps([r for r, _ in entries], f"coupon {coupon} rules", ""):
+            yield Diagnostic(diag.code, diag.message, diag.location, names[diag.location])
+
+
+def _series(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    defaults: dict[str, Location] = {}
+    for doc in docs:
+        if doc.kind != "InvoiceSeries":
+            continue
+        spec = doc.raw["spec"]
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(spec["format"]) if f]
+        except ValueError as exc:
+            fields = []
+            yield Diagnostic("invalid_format", f"format: {exc}", doc.at("spec", "format"), doc.name)
+        if "number" not in fields:
+            yield Diagnostic("invalid_format", "format must contain {number} (e.g. {number:06d})",
+                             doc.at("spec", "format"), doc.name)
+        if "when" not in spec:
+            seller = spec["seller"]
+            if seller in defaults:
+                yield Diagnostic(
+                    "duplicate_default_series",
+                    f"seller {seller} already has a series without `when` at {defaults[seller]}",
+                    doc.at("spec", "seller"), doc.name)
+            else:
+                defaults[seller] = doc.at("spec", "seller")
+
+
+def _milestones(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    for doc in docs:
+        if doc.kind != "RecognitionRule":
+            continue
+        spec = doc.raw["spec"]
+        milestones = spec.get("milestones")
+        if spec["method"] != "milestone":
+            if milestones:
+                yield Diagnostic("invalid_milestones", "milestones need method: milestone",
+                                 doc.at("spec", "milestones"), doc.name)
+            continue
+        total = sum((Decimal(str(m["percent"])) for m in milestones or []), Decimal(0))
+        if total != 100:
+            yield Diagnostic("invalid_milestones", f"milestone percents add up to {total}, not 100",
+                             doc.at("spec", "method" if milestones is None else "milestones"),
+                             doc.name)
+
+
+def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    for doc in docs:
+        if doc.kind != "PolicyTest":
+            continue
+        for i, case in enumerate(doc.raw["spec"]["cases"]):
+            if "expect" in case and "expect_error" in case:
+                yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
+                                 doc.at("spec", "cases", i, "expect_error"), doc.name)
