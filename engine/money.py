@@ -1,0 +1,109 @@
+"""Exact money: ISO 4217 minor units, rounding modes, largest-remainder allocation."""
+
+from __future__ import annotations
+
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+)
+from functools import lru_cache
+
+import iso4217
+
+from engine.errors import fail
+
+ROUNDING: dict[str, str] = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "down": ROUND_DOWN,
+    "up": ROUND_UP,
+    "half_down": ROUND_HALF_DOWN,
+}
+"""Policy rounding names -> `decimal` rounding constants."""
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+@lru_cache(maxsize=512)
+def exponent(currency: str) -> int:
+    """Minor-unit digits of an ISO 4217 currency (JPY 0, GBP 2, BHD 3; HUF 2 as ISO says)."""
+    try:
+        digits = iso4217.Currency(currency).exponent
+    except ValueError:
+        raise fail("unknown_currency", f"{currency!r} is not an ISO 4217 currency") from None
+    if digits is None:
+        # funds and metals (XAU, XDR, ...) have no minor unit: not invoiceable
+        raise fail("unknown_currency", f"{currency} has no minor unit in ISO 4217")
+    return int(digits)
+
+
+@lru_cache(maxsize=512)
+def quantum(currency: str) -> Decimal:
+    """The smallest amount of a currency (`Decimal('0.01')` for GBP)."""
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def quantize(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
+    """Round `amount` to the currency's minor units with a policy rounding mode."""
+    try:
+        rounding = ROUNDING[mode]
+    except KeyError:
+        raise fail("unknown_rounding", f"unknown rounding mode {mode!r}") from None
+    result = amount.quantize(quantum(currency), rounding=rounding)
+    # no negative zero in documents
+    return result if result else abs(result)
+
+
+def fmt(amount: Decimal, currency: str) -> str:
+    """Decimal string with exactly the currency's minor digits (`"25.00"`, `"1500"`)."""
+    q = quantum(currency)
+    if amount.as_tuple().exponent != q.as_tuple().exponent:
+        amount = amount.quantize(q, rounding=ROUND_HALF_UP)
+    if not amount:
+        amount = abs(amount)
+    return f"{amount:f}"
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Integer minor units of an amount already rounded to the currency."""
+    return int(amount.scaleb(exponent(currency)))
+
+
+def allocate(total: Decimal, weights: list[Decimal], currency: str) -> list[Decimal]:
+    """Split `total` in proportion to `weights` by largest remainder; the parts sum exactly.
+
+    `total` is first rounded half-up to minor units. Weights must be non-negative; when they
+    are all zero the total is split evenly. Ties go to the earlier position.
+    """
+    if not weights:
+        if total:
+            raise ValueError("cannot allocate a non-zero total over no weights")
+        return []
+    if any(w < 0 for w in weights):
+        raise ValueError("allocation weights must be non-negative")
+    e = exponent(currency)
+    units = int(quantize(total, currency).scaleb(e))
+    sign = -1 if units < 0 else 1
+    units = abs(units)
+    # exact integer arithmetic: scale weights to integers by their longest fraction
+    scale = max(max(0, -int(w.as_tuple().exponent)) for w in weights)
+    ints = [int(w.scaleb(scale)) for w in weights]
+    whole = sum(ints)
+    if whole == 0:
+        ints = [1] * len(weights)
+        whole = len(weights)
+    parts = []
+    remainders = []
+    for i, w in enumerate(ints):
+        q, r = divmod(units * w, whole)
+        parts.append(q)
+        remainders.append((-r, i))
+    left = units - sum(parts)
+    for _, i in sorted(remainders)[:left]:
+        parts[i] += 1
+    return [Decimal(sign * p).scaleb(-e) for p in parts]
