@@ -1,0 +1,38 @@
+"""`billplane schema`: write the policy JSON Schemas for editors (yaml-language-server)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.schema import SCHEMA_FILES, schema_text
+
+HELP = "write the JSON Schemas of policy files (for editor validation and completion)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of `billplane schema`."""
+    parser.add_argument("--out", required=True, help="directory to write the schemas into")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write every schema plus policy.json; print the modeline to put in policy files."""
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"billplane schema: {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    for filename in SCHEMA_FILES:
+        schema = json.loads(schema_text(filename))
+        # Without $id, editors resolve the relative $refs (order.json, pricingrule.json)
+        # next to the written file instead of fetching them from billplane.dev.
+        schema.pop("$id", None)
+        (out / filename).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    policy = (out / "policy.json").resolve()
+    print(f"wrote {len(SCHEMA_FILES)} schemas to {out}")
+    print("put this first line in policy files (or map the glob in your editor settings):")
+    print(f"# yaml-language-server: $schema={policy.as_uri()}")
+    return 0
