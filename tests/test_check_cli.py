@@ -1,0 +1,145 @@
+"""`billplane check` and `billplane schema` as authors and CI run them: exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from api.cli.main import main
+
+GOOD = """apiVersion: billplane.dev/v1
+kind: PricingRule
+metadata:
+  name: enterprise-10
+spec:
+  when: "order.customer.segment == 'enterprise'"
+  effect: {percent_off: 10}
+"""
+BROKEN = GOOD.replace("segment", "segmnt").replace("percent_off: 10", "percent_of: 10")
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x", "HOME": str(repo), "PATH": "/usr/bin:/bin"}
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> Path:
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "rules.yaml").write_text(GOOD)
+    return pol
+
+
+def test_valid_tree_exits_0_with_a_summary(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: 1 files, 1 rules, revision working tree")
+
+
+def test_errors_exit_1_one_line_each(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tree / "rules.yaml").write_text(BROKEN)
+    assert main(["check", str(tree)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    # the unknown field stops the document before CEL: one error, at the key (line 7, col 12)
+    assert lines == [
+        "rules.yaml:7:12: unknown_field: unknown field 'percent_of' in spec.effect "
+        "(allowed: amount_off, override_unit_amount, percent_off) [enterprise-10]"]
+
+
+def test_cel_error_in_json_format(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tree / "rules.yaml").write_text(GOOD.replace("segment", "segmnt"))
+    assert main(["check", str(tree), "--format", "json"]) == 1
+    (diag,) = json.loads(capsys.readouterr().out)
+    # expression starts at column 10 (after the quote); 'segmnt' is its 16th character
+    assert {k: diag[k] for k in ("code", "file", "line", "column", "rule")} == {
+        "code": "cel_unknown_field", "file": "rules.yaml", "line": 6, "column": 25,
+        "rule": "enterprise-10"}
+
+
+def test_valid_json_format(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tree), "--format", "json", "--backend", "cel-python"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["valid"], out["rules"], out["backend"]) == (True, 1, "cel-python")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert main(["check", str(tmp_path / "missing")]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--format", "yaml"])
+    assert info.value.code == 2
+
+
+def test_ref_checks_each_commit_of_a_repository(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "rules.yaml").write_text(GOOD)
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "valid")
+    (pol / "rules.yaml").write_text(BROKEN)
+    _git(tmp_path, "commit", "-q", "-am", "broken")
+    (pol / "rules.yaml").write_text(GOOD)  # the working tree is valid again, uncommitted
+    assert main(["check", str(pol), "--ref", "HEAD~1"]) == 0
+    assert "revision " in capsys.readouterr().out
+    assert main(["check", str(pol), "--ref", "main"]) == 1
+    assert "unknown_field" in capsys.readouterr().out
+    assert main(["check", str(pol)]) == 0
+    assert main(["check", str(pol), "--ref", "does-not-exist"]) == 1
+    assert "unknown_revision" in capsys.readouterr().out
+
+
+def test_ref_from_a_subdirectory_of_the_repository(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pol = tmp_path / "company" / "policies"
+    pol.mkdir(parents=True)
+    (pol / "rules.yaml").write_text(GOOD)
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "valid")
+    assert main(["check", str(pol), "--ref", "HEAD"]) == 0
+    assert "ok: 1 files, 1 rules" in capsys.readouterr().out
+
+
+def test_console_script_runs_as_a_process(tree: Path) -> None:
+    (tree / "rules.yaml").write_text(BROKEN)
+    exe = Path(sys.executable).parent / "billplane"
+    result = subprocess.run([str(exe), "check", str(tree)], capture_output=True, text=True,
+                            env={**os.environ})
+    assert result.returncode == 1
+    assert result.stdout.startswith("rules.yaml:7:12: unknown_field:")
+    assert "Traceback" not in result.stderr
+
+
+def test_schema_command_writes_editor_schemas(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "schemas"
+    assert main(["schema", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"# yaml-language-server: $schema={(out / 'policy.json').as_uri()}" in printed
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["creditpolicy.json", "invoiceseries.json", "order.json",
+                            "ownership.json", "policy.json", "policytest.json",
+                            "pricebook.json", "pricingrule.json", "recognitionrule.json",
+                            "taxrule.json", "validationrule.json"])
+    # policy.json dispatches on kind through relative references to the written files
+    registry: Registry = Registry()
+    for path in out.iterdir():
+        registry = registry.with_resource(path.name, Resource.from_contents(
+            json.loads(path.read_text())))
+    policy = json.loads((out / "policy.json").read_text())
+    validator = Draft202012Validator(policy, registry=registry)
+    good = {"apiVersion": "billplane.dev/v1", "kind": "PricingRule",
+            "metadata": {"name": "x"}, "spec": {"effect": {"percent_off": 10}}}
+    assert not list(validator.iter_errors(good))
+    bad = {**good, "spec": {"effect": {"percent_off": 10}, "colour": "red"}}
+    assert [e.validator for e in validator.iter_errors(bad)] == ["additionalProperties"]
