@@ -7,9 +7,10 @@ from engine.cel.backend import (
     CelCompileError,
     CelEvalError,
     CelProgram,
+    CelSession,
     Context,
     get_backend,
 )
 
-__all__ = ["CelBackend", "CelCompileError", "CelEvalError", "CelProgram", "Context",
+__all__ = ["CelBackend", "CelCompileError", "CelEvalError", "CelProgram", "CelSession", "Context",
            "get_backend"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 Context = Literal["order", "line", "validation"]
@@ -23,11 +24,39 @@ class CelEvalError(Exception):
     """A CEL runtime error (missing key, bad type, overflow...)."""
 
 
+_RESULT_PYTHON: dict[str, tuple[type, ...]] = {"bool": (bool,), "string": (str,), "int": (int,)}
+
+
+def check_result(value: Any, result: str) -> Any:
+    """Return `value` if it has the declared result type, else raise CelEvalError."""
+    wanted = _RESULT_PYTHON.get(result)
+    if wanted is None:
+        return value
+    if not isinstance(value, wanted) or (result == "int" and isinstance(value, bool)):
+        raise CelEvalError(f"expression must give a {result}, it gave {type(value).__name__}")
+    return value
+
+
 class CelProgram(Protocol):
     source: str
+    context: Context
+    result: str
 
     def evaluate(self, activation: Any) -> Any:
         """Evaluate on an activation made by the backend; plain Python result."""
+
+
+class CelSession(Protocol):
+    """One order's views, converted once, against which many programs are evaluated."""
+
+    def order(self, program: Any) -> Any:
+        """Evaluate an `order`-context program."""
+
+    def line(self, program: Any, index: int) -> Any:
+        """Evaluate a `line`-context program with `line` = order.lines[index]."""
+
+    def validation(self, program: Any, invoice_view: dict[str, Any]) -> Any:
+        """Evaluate a `validation`-context program with `invoice` = invoice_view."""
 
 
 class CelBackend(Protocol):
@@ -38,6 +67,12 @@ class CelBackend(Protocol):
 
     def activation(self, variables: dict[str, Any]) -> Any:
         """Convert variables (plain dicts/lists/str/int/bool) once for many evaluations."""
+
+    def line_batch(self, programs: Sequence[Any]) -> Any:
+        """Precompute whatever makes evaluating these line programs together faster."""
+
+    def session(self, order_view: dict[str, Any], batch: Any = None) -> CelSession:
+        """Evaluate programs against one order view (with `customer` inside it)."""
 
 
 def get_backend(name: str = "cel-expr") -> CelBackend:

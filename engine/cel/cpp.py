@@ -1,0 +1,225 @@
+"""The default backend: the official CEL C++ runtime (`cel-expr-python`).
+
+Each expression is type-checked in an environment whose variables are protobuf message types
+(so `order.customer.contry` fails at compile time), then compiled again in an environment of
+dynamic variables that evaluates on plain dicts at the same speed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from functools import cache, lru_cache
+from typing import Any
+
+from cel_expr_python import cel
+from cel_expr_python.ext import ext_bindings
+
+from engine.cel import limits, types
+from engine.cel.backend import CelCompileError, CelEvalError, Context, check_result
+
+_POSITION = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
+_STATUS = re.compile(r"^[A-Z_]+: ")
+_UNDECLARED = re.compile(r"undeclared reference to '([^']*)'")
+RESULT_TYPES = {"bool": "BOOL", "string": "STRING", "int": "INT", "any": ""}
+
+# The line the batched line programs look at; read by `bp_line_index()` during evaluation.
+# Thread-local so that concurrent evaluations never see each other's index.
+_current = threading.local()
+
+
+def _line_index() -> int:
+    return int(getattr(_current, "index", 0))
+
+
+@cache
+def typed_env(context: str) -> Any:
+    """The checking environment of a context: variables declared as billplane.* messages."""
+    variables = {name: cel.Type(types.full_name(message))
+                 for name, message in types.variables(context).items()}
+    return cel.NewEnv(types.descriptor_pool_for_checking(), variables=variables)
+
+
+@lru_cache(maxsize=1)
+def eval_env() -> Any:
+    """The evaluation environment: every context variable dynamic, plus the line selector."""
+    names = {name for ctx in types.CONTEXTS.values() for name in ctx}
+    selector = cel.FunctionDecl("bp_line_index", [
+        cel.Overload("bp_line_index", cel.Type.INT, [], impl=_line_index)])
+    return cel.NewEnv(variables={name: cel.Type.DYN for name in sorted(names)},
+                      functions=[selector], extensions=[ext_bindings.ExtBindings()])
+
+
+def _classify(text: str, expression: str, line: int, column: int) -> tuple[str, int]:
+    """Map a checker message to a stable code; point unknown fields at the field name."""
+    lines = expression.split("\n")
+    here = lines[line - 1][column - 1:column] if 0 < line <= len(lines) else ""
+    lowered = text.lower()
+    if "recursion" in lowered or "nesting" in lowered:
+        return "cel_too_large", column
+    if text.startswith("Syntax error"):
+        return "cel_syntax_error", column
+    if text.startswith("undefined field"):
+        return "cel_unknown_field", column + 1 if here == "." else column
+    if _UNDECLARED.search(text):
+        return ("cel_unknown_function" if here == "(" else "cel_unknown_field"), column
+    return "cel_type_error", column
+
+
+def compile_error(exc: Exception, expression: str) -> CelCompileError:
+    """Turn the runtime's compile message into a CelCompileError with line and column."""
+    text = str(exc)
+    found = _POSITION.search(text)
+    if not found:
+        first = _STATUS.sub("", text.split("\n", 1)[0]).removesuffix(" [INVALID_ARGUMENT]")
+        return CelCompileError("cel_syntax_error", first or "invalid expression")
+    line, column = int(found.group(1)), int(found.group(2))
+    message = found.group(3).removesuffix(" [INVALID_ARGUMENT]").strip()
+    message = message.replace(" (in container '')", "")
+    if message.startswith("Syntax error") and " expecting {" in message:
+        message = message.split(" expecting {", 1)[0]  # the token list helps nobody
+    code, column = _classify(message, expression, line, column)
+    return CelCompileError(code, message, line, column)
+
+
+def type_check(expression: str, context: Context, result: str = "bool") -> str:
+    """Check limits and types in the typed environment; return the result type name."""
+    if result not in RESULT_TYPES:
+        raise ValueError(f"unknown result type {result!r}")
+    limits.check(expression)
+    try:
+        checked = typed_env(context).compile(expression)
+    except RuntimeError as exc:
+        raise compile_error(exc, expression) from None
+    found = checked.return_type().name()
+    wanted = RESULT_TYPES[result]
+    if wanted and found not in (wanted, "DYN"):
+        raise CelCompileError(
+            "cel_type_error", f"expression must be {result}, but it is {found.lower()}", 1, 1)
+    return found
+
+
+def error_message(value: Any) -> str:
+    """A readable runtime error: the status prefix (INVALID_ARGUMENT: ...) removed."""
+    return _STATUS.sub("", str(value.value())).removesuffix(" [INVALID_ARGUMENT]")
+
+
+class CppProgram:
+    """A checked expression, ready to evaluate on activations of the C++ backend."""
+
+    def __init__(self, source: str, context: Context, result: str, runtime: Any) -> None:
+        self.source = source
+        self.context = context
+        self.result = result
+        self._runtime = runtime
+        self._per_line: Any = None
+
+    def evaluate(self, activation: Any) -> Any:
+        """Evaluate; raise CelEvalError on a runtime error or a result of the wrong type."""
+        value = self._runtime.eval(activation)
+        if value.type() == cel.Type.ERROR:
+            raise CelEvalError(error_message(value))
+        return check_result(value.plain_value(), self.result)
+
+    def evaluate_line(self, order_activation: Any, index: int) -> Any:
+        """Evaluate with `line` bound to `order.lines[index]` of an order activation."""
+        if self._per_line is None:
+            self._per_line = eval_env().compile(
+                f"cel.bind(line, order.lines[bp_line_index()], (\n{self.source}\n))")
+        _current.index = index
+        value = self._per_line.eval(order_activation)
+        if value.type() == cel.Type.ERROR:
+            raise CelEvalError(error_message(value))
+        return check_result(value.plain_value(), self.result)
+
+
+class CppLineBatch:
+    """Every line program of a bundle in one expression: one evaluation per order line."""
+
+    def __init__(self, programs: Sequence[CppProgram]) -> None:
+        self.position = {id(p): i for i, p in enumerate(programs)}
+        self.programs = list(programs)
+        body = ",\n".join(f"(\n{p.source}\n)" for p in programs)
+        self._runtime: Any = None
+        if programs:
+            try:
+                self._runtime = eval_env().compile(
+                    f"cel.bind(line, order.lines[bp_line_index()], [\n{body}\n])")
+            except RuntimeError:  # e.g. a runtime size limit: evaluate one by one instead
+                self._runtime = None
+
+    def evaluate(self, order_activation: Any, index: int) -> list[Any] | None:
+        """Raw results for one line, or None when any program fails (callers then go one by one)."""
+        if self._runtime is None:
+            return None
+        _current.index = index
+        value = self._runtime.eval(order_activation)
+        if value.type() == cel.Type.ERROR:
+            return None
+        return list(value.plain_value())
+
+
+class CppSession:
+    """One order's views converted once; evaluates order, line and validation programs."""
+
+    def __init__(self, order_view: dict[str, Any], batch: CppLineBatch | None = None) -> None:
+        self._order_view = order_view
+        # conversion is lazy per variable and cached inside the activation
+        self._act = eval_env().Activation({"order": order_view,
+                                           "customer": order_view["customer"]})
+        self._batch = batch
+        self._rows: dict[int, list[Any] | None] = {}
+        self._invoice: tuple[Any, Any] | None = None
+
+    def order(self, program: CppProgram) -> Any:
+        """Evaluate an order-context program."""
+        return program.evaluate(self._act)
+
+    def line(self, program: CppProgram, index: int) -> Any:
+        """Evaluate a line-context program for line `index` (position in order.lines)."""
+        batch = self._batch
+        pos = batch.position.get(id(program)) if batch is not None else None
+        if batch is not None and pos is not None:
+            if index not in self._rows:
+                self._rows[index] = batch.evaluate(self._act, index)
+            row = self._rows[index]
+            if row is not None:
+                return check_result(row[pos], program.result)
+        return program.evaluate_line(self._act, index)
+
+    def validation(self, program: CppProgram, invoice_view: dict[str, Any]) -> Any:
+        """Evaluate a validation program; the activation is reused for the same invoice view."""
+        if self._invoice is None or self._invoice[0] is not invoice_view:
+            act = eval_env().Activation({"order": self._order_view,
+                                         "customer": self._order_view["customer"],
+                                         "invoice": invoice_view})
+            self._invoice = (invoice_view, act)
+        return program.evaluate(self._invoice[1])
+
+
+class CppBackend:
+    """The C++ CEL runtime: compile-time type checking, fast evaluation."""
+
+    name = "cel-expr"
+
+    def compile(self, expression: str, context: Context, result: str = "bool") -> CppProgram:
+        """Check limits and types, then compile for evaluation on plain dicts."""
+        type_check(expression, context, result)
+        try:
+            runtime = eval_env().compile(expression)
+        except RuntimeError as exc:  # pragma: no cover - the typed check accepted it
+            raise compile_error(exc, expression) from None
+        return CppProgram(expression, context, result, runtime)
+
+    def activation(self, variables: dict[str, Any]) -> Any:
+        """An activation over plain values; converted on first use, then cached."""
+        return eval_env().Activation(variables)
+
+    def line_batch(self, programs: Sequence[Any]) -> CppLineBatch:
+        """Combine line programs so that one evaluation per line answers all of them."""
+        return CppLineBatch([p for p in programs if isinstance(p, CppProgram)])
+
+    def session(self, order_view: dict[str, Any], batch: Any = None) -> CppSession:
+        """Evaluate programs against one order's views (see engine.context.CelScope)."""
+        return CppSession(order_view, batch if isinstance(batch, CppLineBatch) else None)

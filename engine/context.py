@@ -1,0 +1,154 @@
+"""The CEL scope of one order: its views (built once) and the evaluation of compiled programs.
+
+Views are plain dicts with exactly the fields of `engine.cel.types` (defaults for absent
+values), so what the checker accepted is always present at run time. The backend converts
+them once per order; pricing results (`amount_minor`, `subtotal_minor`) are filled in with
+`set_line_amounts`, after which the views are converted once more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_FLOOR
+from typing import Any
+
+from engine.bundle import Bundle, PolicyDoc
+from engine.cel.backend import CelBackend, CelEvalError, CelSession, get_backend
+from engine.cel.types import shape
+from engine.errors import BillplaneError, Diagnostic
+from engine.model import Order, OrderLine, PricedLine
+
+_BATCH_KEY = "cel.line_batch"
+
+
+def customer_view(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The `customer` variable: exactly the documented fields."""
+    return shape("Customer", customer)
+
+
+def line_view(line: OrderLine, product: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `line` variable for an order line (amount_minor 0 until pricing has run)."""
+    product = product or {}
+    return shape("Line", {
+        "index": line.index,
+        "sku": line.sku,
+        "product_type": product.get("type", ""),
+        "quantity": format(line.quantity, "f"),
+        "units": int(line.quantity.to_integral_value(rounding=ROUND_FLOOR)),
+        "unit": product.get("unit", ""),
+        "description": line.description or product.get("name", ""),
+        "period_start": line.period.start if line.period else "",
+        "period_end": line.period.end if line.period else "",
+        "attributes": line.attributes,
+    })
+
+
+def order_view(order: Order, products: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The `order` variable, holding the customer and the line views."""
+    return shape("Order", {
+        "id": order.id,
+        "date": order.date,
+        "currency": order.currency,
+        "seller": order.seller,
+        "contract": order.contract,
+        "coupons": list(order.coupons),
+        "customer": order.customer,
+        "lines": [],
+        "attributes": order.attributes,
+    }) | {"lines": [line_view(line, products.get(line.sku)) for line in order.lines]}
+
+
+def _line_programs(bundle: Bundle) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for key in sorted(bundle.programs):
+        program = bundle.programs[key]
+        if getattr(program, "context", "") == "line":
+            seen.setdefault(id(program), program)
+    return list(seen.values())
+
+
+class CelScope:
+    """Evaluates a bundle's compiled CEL for one order; each view is converted once."""
+
+    def __init__(self, bundle: Bundle, order: Order,
+                 backend: CelBackend | str | None = None) -> None:
+        self.bundle = bundle
+        self.order = order
+        if backend is None or isinstance(backend, str):
+            backend = get_backend(backend or bundle.backend)
+        self.backend: CelBackend = backend
+        self.order_view = order_view(order, bundle.products)
+        self.line_views: list[dict[str, Any]] = self.order_view["lines"]
+        self._position = {line.index: pos for pos, line in enumerate(order.lines)}
+        self._session: CelSession | None = None
+        self._invoice_in: Any = None
+        self._invoice_view: dict[str, Any] = {}
+
+    @property
+    def session(self) -> CelSession:
+        """The backend session over the current views (built on first use)."""
+        if self._session is None:
+            key = f"{_BATCH_KEY}:{self.backend.name}"
+            batch = self.bundle.index.get(key)
+            if batch is None and key not in self.bundle.index:
+                # built once per bundle; a concurrent duplicate build is harmless
+                batch = self.backend.line_batch(_line_programs(self.bundle))
+                self.bundle.index[key] = batch
+            self._session = self.backend.session(self.order_view, batch)
+        return self._session
+
+    def set_line_amounts(self, priced_lines: Iterable[PricedLine], exponent: int) -> None:
+        """Fill `line.amount_minor`, `line.product_type` and `order.subtotal_minor`."""
+        for priced in priced_lines:
+            view = self.line_views[self._position.get(priced.order_line.index,
+                                                      priced.order_line.index)]
+            minor = (priced.amount.scaleb(exponent)).to_integral_value()
+            view["amount_minor"] = int(minor)
+            view["product_type"] = priced.product_type
+        self.order_view["subtotal_minor"] = sum(v["amount_minor"] for v in self.line_views)
+        self._session = None  # convert the changed views once more
+
+    def _program(self, doc: PolicyDoc, field: str) -> tuple[str, Any]:
+        path = field if field.startswith("spec.") else f"spec.{field}"
+        return path, self.bundle.programs.get((doc.name, path))
+
+    def _error(self, doc: PolicyDoc, path: str, program: Any, exc: Exception) -> BillplaneError:
+        source = " ".join(str(getattr(program, "source", "")).split())
+        return BillplaneError(Diagnostic(
+            "cel_eval_error", f"{path} `{source}` failed: {exc}", doc.location, doc.name))
+
+    def order_true(self, doc: PolicyDoc, field: str) -> bool:
+        """Evaluate an order-context condition; True when the rule has no such field."""
+        path, program = self._program(doc, field)
+        if program is None:
+            return True
+        try:
+            return bool(self.session.order(program))
+        except CelEvalError as exc:
+            raise self._error(doc, path, program, exc) from None
+
+    def line_true(self, doc: PolicyDoc, field: str, index: int) -> bool:
+        """Evaluate a line-context condition for the line whose `index` is given."""
+        path, program = self._program(doc, field)
+        if program is None:
+            return True
+        position = self._position.get(index)
+        if position is None:
+            raise self._error(doc, path, program, CelEvalError(f"the order has no line {index}"))
+        try:
+            return bool(self.session.line(program, position))
+        except CelEvalError as exc:
+            raise self._error(doc, path, program, exc) from None
+
+    def validation_true(self, doc: PolicyDoc, field: str, invoice_view: dict[str, Any]) -> bool:
+        """Evaluate a validation condition with `invoice` = invoice_view (missing fields 0/'')."""
+        path, program = self._program(doc, field)
+        if program is None:
+            return True
+        if invoice_view is not self._invoice_in:
+            self._invoice_in = invoice_view
+            self._invoice_view = shape("Invoice", invoice_view)
+        try:
+            return bool(self.session.validation(program, self._invoice_view))
+        except CelEvalError as exc:
+            raise self._error(doc, path, program, exc) from None
