@@ -1,0 +1,76 @@
+"""The FastAPI application factory: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlmodel import select
+
+from api import errors
+from api.auth import KeyRing, create_key, split_token
+from api.db import Database
+from api.deps import Services
+from api.issuing import AfterAllocate
+from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from api.policy import Follower, PolicyState
+from api.port import EnginePort, RealEngine
+from api.routes import admin, health, invoices, policy
+from api.settings import Settings
+from api.tables import ApiKey
+
+log = logging.getLogger("billplane.api")
+VERSION = "0.1.0"
+
+
+def bootstrap_key(db: Database, settings: Settings) -> None:
+    """Store BILLPLANE_BOOTSTRAP_ADMIN_KEY as an admin key when the store has no keys."""
+    token = settings.bootstrap_admin_key
+    if not token:
+        return
+    parts = split_token(token)
+    if parts is None:
+        log.error("BILLPLANE_BOOTSTRAP_ADMIN_KEY is not a key (bpk_<prefix>_<secret>); ignored")
+        return
+    with db.write() as s:
+        if s.exec(select(ApiKey)).first() is None:
+            create_key(s, settings, "admin", "bootstrap", "system", token=token)
+
+
+def create_app(settings: Settings | None = None, port: EnginePort | None = None,
+               after_allocate: AfterAllocate | None = None) -> FastAPI:
+    """Build the app: migrate the store, activate a revision, wire routes and handlers."""
+    settings = settings or Settings.from_env()
+    port = port or RealEngine(settings.backend)
+    db = Database(settings.database_url)
+    db.migrate()
+    bootstrap_key(db, settings)
+    metrics = Metrics()
+    state = PolicyState(settings, port, db, metrics)
+    state.start()
+    svc = Services(settings, db, port, metrics, state, KeyRing(db, settings), after_allocate)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        follower = None
+        if settings.repo is not None and settings.poll_interval > 0:
+            follower = Follower(state, settings.poll_interval)
+            follower.start()
+        try:
+            yield
+        finally:
+            if follower is not None:
+                follower.stop()
+            db.dispose()
+
+    app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
+                  description="Evaluate and issue invoices under versioned billing policies.")
+    app.state.services = svc
+    errors.install(app)
+    for router in (invoices.router, policy.router, admin.router, health.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,126 @@
+"""Bearer API keys (stored as sha256 of a random token, found by prefix) and roles."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from api import audit
+from api.db import Database
+from api.errors import ApiError
+from api.settings import Settings
+from api.tables import ApiKey
+
+ROLES = ("billing", "auditor", "admin")
+# what each role may do; admin may do everything
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "billing": frozenset({"evaluate", "issue", "read"}),
+    "auditor": frozenset({"read", "audit"}),
+    "admin": frozenset({"evaluate", "issue", "read", "audit", "activate", "keys"}),
+}
+TOKEN_PREFIX = "bpk"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's prefix (the actor in the audit log) and its role."""
+
+    key_id: int
+    prefix: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.prefix}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """`bpk_<prefix>_<secret>` -> (prefix, secret)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh (prefix, full token). The token is shown once and never stored."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def create_key(session: Session, settings: Settings, role: str, name: str, actor: str,
+               token: str = "") -> tuple[ApiKey, str]:
+    """Store a new key (or the given bootstrap token) and audit it; returns (row, token)."""
+    if role not in ROLES:
+        raise ApiError("invalid_role", f"role must be one of {', '.join(ROLES)}")
+    if token:
+        parts = split_token(token)
+        if parts is None:
+            raise ApiError("invalid_key_format", "a key looks like bpk_<prefix>_<secret>")
+        prefix = parts[0]
+    else:
+        prefix, token = new_token()
+    now = settings.clock()
+    row = ApiKey(prefix=prefix, hash=_hash(token), role=role, name=name, created_at=now)
+    session.add(row)
+    session.flush()
+    audit.record(session, now, actor, "key_created", f"key:{prefix}", f"role {role}", "",
+                 row.hash)
+    return row, token
+
+
+class KeyRing:
+    """Verifies tokens against the store with a short in-memory cache."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, authorization: str | None) -> Principal:
+        """The principal of an `Authorization: Bearer ...` header, else 401."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise ApiError("unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+        token = authorization[7:].strip()
+        digest = _hash(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached and cached[1] > now:
+            return cached[0]
+        parts = split_token(token)
+        if parts is None:
+            raise ApiError("unauthorized", "invalid API key")
+        with self.db.read() as s:
+            row = s.exec(select(ApiKey).where(ApiKey.prefix == parts[0])).first()
+        if (row is None or row.revoked_at is not None or row.id is None
+                or not hmac.compare_digest(row.hash, digest)):
+            raise ApiError("unauthorized", "invalid API key")
+        principal = Principal(row.id, row.prefix, row.role)
+        with self._lock:
+            self._cache[digest] = (principal, now + self.settings.key_cache_seconds)
+        return principal
+
+    def forget(self, prefix: str) -> None:
+        """Drop a revoked key from the cache at once."""
+        with self._lock:
+            for digest, (principal, _) in list(self._cache.items()):
+                if principal.prefix == prefix:
+                    del self._cache[digest]
+
+
+def require(principal: Principal, permission: str) -> None:
+    """403 unless the principal's role grants `permission`."""
+    if permission not in PERMISSIONS.get(principal.role, frozenset()):
+        raise ApiError("forbidden", f"role {principal.role!r} may not {permission}")

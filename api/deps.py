@@ -1,0 +1,92 @@
+"""What every route needs: the app's services and the calling principal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import idempotency
+from api.auth import KeyRing, Principal, require
+from api.db import Database
+from api.issuing import AfterAllocate
+from api.metrics import Metrics
+from api.policy import Active, PolicyState
+from api.port import EnginePort
+from api.settings import Settings
+
+PURGE_EVERY = dt.timedelta(minutes=10)
+
+
+@dataclass
+class Services:
+    """The long-lived parts of one app."""
+
+    settings: Settings
+    db: Database
+    port: EnginePort
+    metrics: Metrics
+    policy: PolicyState
+    keys: KeyRing
+    after_allocate: AfterAllocate | None = None
+    last_purge: dt.datetime | None = None
+    _purge_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> dt.datetime:
+        return self.settings.clock()
+
+    def maybe_purge(self) -> None:
+        """Purge expired idempotency keys now and then (on the request path, cheaply)."""
+        now = self.now()
+        if self.last_purge and now - self.last_purge < PURGE_EVERY:
+            return
+        if not self._purge_lock.acquire(blocking=False):
+            return
+        try:
+            self.last_purge = now
+            idempotency.purge(self.db, self.settings.idempotency_ttl, now)
+        finally:
+            self._purge_lock.release()
+
+
+def services(request: Request) -> Services:
+    """The services of the app handling `request`."""
+    svc: Services = request.app.state.services
+    return svc
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer bpk_...`")
+
+
+def allowed(permission: str) -> Callable[..., Principal]:
+    """A dependency: the caller's principal, when its role grants `permission`."""
+
+    def dependency(
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        svc = services(request)
+        header = f"Bearer {creds.credentials}" if creds else None
+        principal = svc.keys.verify(header)
+        require(principal, permission)
+        return principal
+
+    return dependency
+
+
+def active_policy(svc: Services) -> Active:
+    """The revision this request runs on, taken once at the start of the request."""
+    from api.errors import ApiError
+
+    active = svc.policy.current()
+    if active is None:
+        raise ApiError("no_active_policy", "no policy revision is active")
+    return active
+
+
+SvcDep = Annotated[Services, Depends(services)]

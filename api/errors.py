@@ -1,0 +1,123 @@
+"""One error envelope for every HTTP error, mapped in one place.
+
+Body: `{"code": str, "message": str, "details": list | dict}`. Never a stack trace, never the
+request's data (orders carry customer names and addresses): details name fields, not values.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import BillplaneError
+
+log = logging.getLogger("billplane.api")
+
+# BillplaneError codes -> HTTP status. Anything not listed is a 422 (the input cannot be
+# processed under the policies); codes about the policy source are listed explicitly.
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_order": 422,
+    "no_tax_rate": 422,
+    "unknown_sku": 422,
+    "no_price": 422,
+    "unknown_revision": 404,
+    "invoice_not_found": 404,
+    "key_not_found": 404,
+    "not_found": 404,
+    "unauthorized": 401,
+    "invalid_signature": 401,
+    "forbidden": 403,
+    "idempotency_conflict": 409,
+    "idempotency_in_progress": 409,
+    "already_voided": 409,
+    "activation_refused": 409,
+    "activation_unavailable": 409,
+    "payload_too_large": 413,
+    "no_active_policy": 503,
+    "webhook_disabled": 404,
+}
+
+
+class ErrorBody(BaseModel):
+    """The error envelope (documented in OpenAPI for every error status)."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer; `code` decides the status via STATUS_BY_CODE."""
+
+    def __init__(self, code: str, message: str, details: Any = None, status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details if details is not None else []
+        self.status = status or STATUS_BY_CODE.get(code, 422)
+
+
+def envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    """The one way an error response is built."""
+    body = {"code": code, "message": message, "details": details if details is not None else []}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def billplane_details(exc: BillplaneError) -> list[dict[str, Any]]:
+    """Diagnostics as details; messages name fields and rules, not customer values."""
+    return [d.to_dict() for d in exc.diagnostics]
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers, keyed by exception class."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return envelope(exc.status, exc.code, exc.message, exc.details)
+
+    async def on_billplane(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BillplaneError)
+        status = STATUS_BY_CODE.get(exc.code, 422)
+        first = exc.diagnostics[0].message if exc.diagnostics else exc.code
+        return envelope(status, exc.code, first, billplane_details(exc))
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # only where and what kind: the offending input value may be customer data
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", ""),
+                    "message": e.get("msg", "")} for e in exc.errors()]
+        return envelope(422, "invalid_request", "the request does not match the schema", details)
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                 403: "forbidden", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        return envelope(exc.status_code, code, str(exc.detail))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # log the type and route only: the exception text may quote the request
+        log.error("internal error %s on %s %s", type(exc).__name__, request.method,
+                  request.url.path)
+        return envelope(500, "internal_error", "internal error; the request changed nothing")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(BillplaneError, on_billplane)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses, all with the envelope."""
+    text = {400: "Bad request", 401: "Missing or invalid API key", 403: "Role not allowed",
+            404: "Not found", 409: "Conflict", 413: "Request too large",
+            422: "Cannot be processed", 503: "Not ready"}
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

@@ -1,0 +1,127 @@
+"""Idempotency keys, after Stripe's contract.
+
+- Same key, same endpoint and same body within the retention period: the stored response
+  (status and body bytes) is returned again, with `Idempotent-Replayed: true`.
+- Same key with a different body or endpoint: 409 `idempotency_conflict` (Stripe answers 400
+  `idempotency_error`; a conflict with earlier state is what 409 means in this API).
+- Only responses of requests that changed state are remembered. A request refused by
+  validation or by policy (4xx) changed nothing, so its key stays free for a corrected retry.
+- Concurrent requests with one key: the row is inserted first in the writing transaction.
+  On PostgreSQL the others block on the unique index until the first commits, then read its
+  response; on SQLite writers are serialised (BEGIN IMMEDIATE) and see the committed row.
+- Rows older than the retention period are ignored and purged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from api.db import Database, aware
+from api.errors import ApiError
+from api.tables import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class IdemRequest:
+    """One request's key, the endpoint it was sent to and its body's fingerprint."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+def request_for(key: str | None, scope: str, body: Any) -> IdemRequest | None:
+    """None without a key; 422 for an unusable key."""
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError("invalid_idempotency_key",
+                       f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return IdemRequest(scope, key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A response to send: status, body bytes, and whether it is a replay."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
+            now: dt.datetime) -> Outcome | None:
+    row = session.exec(select(IdempotencyRecord).where(
+        IdempotencyRecord.scope == req.scope, IdempotencyRecord.key == req.key)).first()
+    if row is None or aware(row.created_at) < now - ttl:
+        return None
+    if row.fingerprint != req.fingerprint:
+        raise ApiError("idempotency_conflict",
+                       "this Idempotency-Key was used with a different request")
+    return Outcome(row.status_code, row.body.encode(), replayed=True)
+
+
+def lookup(db: Database, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> Outcome | None:
+    """The remembered response for `req`, if any (409 when the body differs)."""
+    with db.read() as s:
+        return _stored(s, req, ttl, now)
+
+
+def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.datetime,
+        action: Callable[[Session], tuple[int, dict[str, Any]]]) -> Outcome:
+    """Run `action` in one write transaction, remembering its response under `req`."""
+    if req is None:
+        with db.write() as s:
+            status, body = action(s)
+            return Outcome(status, encode(body))
+    for _ in range(3):
+        try:
+            with db.write() as s:
+                hit = _stored(s, req, ttl, now)
+                if hit is not None:
+                    return hit
+                # an expired row with this key would block the insert: drop it first
+                s.execute(delete(IdempotencyRecord).where(
+                    col(IdempotencyRecord.scope) == req.scope,
+                    col(IdempotencyRecord.key) == req.key))
+                row = IdempotencyRecord(scope=req.scope, key=req.key,
+                                        fingerprint=req.fingerprint, status_code=0, body="",
+                                        created_at=now)
+                s.add(row)
+                s.flush()  # concurrent same-key requests wait here (PostgreSQL)
+                status, body = action(s)
+                data = encode(body)
+                row.status_code = status
+                row.body = data.decode()
+                return Outcome(status, data)
+        except IntegrityError:
+            # another request with this key committed first: answer with its response
+            hit = lookup(db, req, ttl, now)
+            if hit is not None:
+                return hit
+    raise ApiError("idempotency_in_progress", "a request with this key is being processed")
+
+
+def purge(db: Database, ttl: dt.timedelta, now: dt.datetime) -> int:
+    """Delete keys older than the retention period; returns how many."""
+    with db.write() as s:
+        result = s.execute(delete(IdempotencyRecord).where(
+            col(IdempotencyRecord.created_at) < now - ttl))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """Response bytes: stable key order so a replay is byte-identical."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

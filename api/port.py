@@ -1,0 +1,113 @@
+"""The service's view of the engine and the policy sources, behind one small interface.
+
+The HTTP layer only needs: load a bundle (directory or git revision), resolve a branch head,
+run the bundle's PolicyTests, evaluate an order, format a series number. `RealEngine` wires
+these to `api.sources`, `engine.evaluate`, `engine.testing` and `engine.series`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.bundle import Bundle
+from engine.errors import fail
+
+
+class InvoiceLike(Protocol):
+    """What `engine.evaluate` returns (see docs/invoice.md)."""
+
+    document: dict[str, Any]
+    blocked: bool
+
+    def canonical_json(self) -> bytes: ...
+
+
+class EnginePort(Protocol):
+    """Loading, testing and evaluating policies."""
+
+    def load_directory(self, path: Path) -> Bundle: ...
+
+    def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle: ...
+
+    def resolve(self, repo: Path, ref: str) -> str: ...
+
+    def run_tests(self, bundle: Bundle) -> tuple[bool, str]: ...
+
+    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
+        ...
+
+    def format_number(self, spec: dict[str, Any], number: int, date: dt.date) -> str: ...
+
+
+def resolve_ref(repo: Path, ref: str) -> str:
+    """The full commit SHA `ref` names in `repo` (BillplaneError unknown_revision)."""
+    import git
+
+    try:
+        return str(git.Repo(repo).commit(ref).hexsha)
+    except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError,
+            git.NoSuchPathError) as exc:
+        raise fail("unknown_revision", f"no revision {ref!r} in the policy repository") from exc
+
+
+def directory_revision(path: Path) -> str:
+    """The git SHA of the repository holding `path` (`+dirty` when the tree differs), else
+    `dir:<sha256 of the YAML files>`."""
+    import git
+
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+        sha = str(repo.head.commit.hexsha)
+        rel = str(path.resolve().relative_to(Path(repo.working_tree_dir or ".").resolve()))
+        dirty = repo.is_dirty(path=rel, untracked_files=True)
+        return sha + ("+dirty" if dirty else "")
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")):
+            digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes())
+        return "dir:" + digest.hexdigest()[:16]
+
+
+class RealEngine:
+    """The engine and sources of this package."""
+
+    def __init__(self, backend: str = "cel-expr") -> None:
+        self.backend = backend
+
+    def load_directory(self, path: Path) -> Bundle:
+        from api.sources import DirectorySource
+        from engine.loader import load_bundle
+
+        source = DirectorySource(path)
+        return load_bundle(source.files(), revision=directory_revision(path),
+                           backend=self.backend)
+
+    def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle:
+        from api.sources import GitSource, load_from
+
+        return load_from(GitSource(repo, ref, subdir), self.backend)
+
+    def resolve(self, repo: Path, ref: str) -> str:
+        return resolve_ref(repo, ref)
+
+    def run_tests(self, bundle: Bundle) -> tuple[bool, str]:
+        from engine.testing import run_policy_tests
+
+        report = run_policy_tests(bundle)
+        if report.ok:
+            return True, ""
+        return False, str(getattr(report, "summary", None) or "PolicyTests failed")
+
+    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
+        from engine.evaluate import evaluate
+
+        result: InvoiceLike = evaluate(bundle, order, as_of=as_of)
+        return result
+
+    def format_number(self, spec: dict[str, Any], number: int, date: dt.date) -> str:
+        from engine.series import format_number
+
+        return str(format_number(spec, number, date))

@@ -1,0 +1,118 @@
+"""Policy endpoints: the active revision, its history, activation, the push webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from api.auth import Principal
+from api.deps import SvcDep, active_policy, allowed
+from api.errors import ApiError, billplane_details, error_responses
+from api.issuing import _iso
+from api.tables import PolicyActivation
+from engine.errors import BillplaneError
+
+router = APIRouter(prefix="/v1/policy", tags=["policy"])
+SIGNATURE_HEADERS = ("x-billplane-signature", "x-hub-signature-256")
+
+
+class PolicyInfo(BaseModel):
+    """The revision being served and the last refused one."""
+
+    revision: str
+    digest: str
+    activated_at: str
+    source: str
+    manifest: dict[str, Any]
+    refused: dict[str, Any] | None
+
+
+class ActivateRequest(BaseModel):
+    """A revision (commit, tag or branch of the followed repository) to activate."""
+
+    revision: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=500)
+
+
+class HistoryPage(BaseModel):
+    """Activations, newest first."""
+
+    items: list[dict[str, Any]]
+
+
+class PollOutcome(BaseModel):
+    """What a poll of the followed branch found."""
+
+    head: str
+    changed: bool
+    activated: bool
+    reason: str | None = None
+
+
+def _info(svc: Any) -> dict[str, Any]:
+    active = active_policy(svc)
+    refused = svc.policy.refused
+    return {
+        "revision": active.revision, "digest": active.bundle.digest,
+        "activated_at": _iso(active.activated_at), "source": active.source,
+        "manifest": active.bundle.manifest(),
+        "refused": None if refused is None else {
+            "revision": refused.revision, "reason": refused.reason, "at": _iso(refused.at)},
+    }
+
+
+@router.get("", response_model=PolicyInfo, responses=error_responses(401, 403, 503))
+def get_policy(svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))]) -> Any:
+    """The active revision and its manifest."""
+    return _info(svc)
+
+
+@router.get("/history", response_model=HistoryPage, responses=error_responses(401, 403, 422))
+def history(svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))],
+            limit: Annotated[int, Query(ge=1, le=500)] = 50,
+            offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Any:
+    """Revisions that were activated, newest first."""
+    stmt = (select(PolicyActivation).order_by(col(PolicyActivation.id).desc())
+            .offset(offset).limit(limit))
+    with svc.db.read() as s:
+        rows = list(s.exec(stmt))
+    return {"items": [{"revision": r.revision, "digest": r.digest,
+                       "activated_at": _iso(r.activated_at), "actor": r.actor,
+                       "source": r.source} for r in rows]}
+
+
+@router.post("/activate", response_model=PolicyInfo,
+             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+def activate(body: ActivateRequest, svc: SvcDep,
+             principal: Annotated[Principal, Depends(allowed("activate"))]) -> Any:
+    """Activate a revision: it must load whole and its PolicyTests must pass."""
+    try:
+        svc.policy.activate_revision(body.revision, principal.actor, body.reason)
+    except BillplaneError as exc:
+        if exc.code in ("unknown_revision", "activation_unavailable"):
+            raise
+        raise ApiError("activation_refused", "the revision was not activated",
+                       details=billplane_details(exc)) from exc
+    return _info(svc)
+
+
+@router.post("/webhook", response_model=PollOutcome,
+             responses=error_responses(401, 404, 413, 422))
+async def webhook(request: Request, svc: SvcDep) -> Any:
+    """A push to the policy repository: verify the HMAC signature, then poll now."""
+    secret = svc.settings.webhook_secret
+    if not secret:
+        raise ApiError("webhook_disabled", "no webhook secret is configured")
+    body = await request.body()
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    given = next((request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers), "")
+    if not hmac.compare_digest(expected, given):
+        raise ApiError("invalid_signature", "the signature does not match the body")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(svc.policy.poll, "webhook")

@@ -1,0 +1,66 @@
+"""Service settings: where policies come from, where invoices are stored, limits and secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Settings:
+    """Everything `create_app` needs; `from_env()` reads BILLPLANE_* variables."""
+
+    database_url: str = "sqlite:///./var/billplane.db"
+    # policy source: a followed git repository branch, or a plain directory
+    policies: Path | None = Path("policies")
+    repo: Path | None = None
+    branch: str = "main"
+    subdir: str = "policies"
+    poll_interval: float = 30.0
+    backend: str = "cel-expr"
+    # sandbox mode lets evaluate take a `ref` (a git ref of the followed repository)
+    sandbox: bool = False
+    webhook_secret: str = ""
+    bootstrap_admin_key: str = ""
+    idempotency_ttl: dt.timedelta = dt.timedelta(hours=24)
+    # a same-key request waits this long for the first one to finish
+    idempotency_wait: float = 30.0
+    max_body_bytes: int = 1_000_000
+    max_lines: int = 1000
+    # auth cache: a verified key is trusted for this many seconds (revocation in this
+    # process is immediate; other processes see it after at most this long)
+    key_cache_seconds: float = 5.0
+    clock: Callable[[], dt.datetime] = field(default=_utcnow)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from the environment (BILLPLANE_DATABASE_URL, ...), then `overrides`."""
+        s = cls()
+        env = os.environ
+        if env.get("BILLPLANE_DATABASE_URL"):
+            s.database_url = env["BILLPLANE_DATABASE_URL"]
+        if env.get("BILLPLANE_POLICIES"):
+            s.policies = Path(env["BILLPLANE_POLICIES"])
+        if env.get("BILLPLANE_REPO"):
+            s.repo = Path(env["BILLPLANE_REPO"])
+        s.branch = env.get("BILLPLANE_BRANCH", s.branch)
+        s.subdir = env.get("BILLPLANE_SUBDIR", s.subdir)
+        if env.get("BILLPLANE_POLL_INTERVAL"):
+            s.poll_interval = float(env["BILLPLANE_POLL_INTERVAL"])
+        s.backend = env.get("BILLPLANE_BACKEND", s.backend)
+        s.sandbox = env.get("BILLPLANE_SANDBOX", "") in ("1", "true", "yes")
+        s.webhook_secret = env.get("BILLPLANE_WEBHOOK_SECRET", "")
+        s.bootstrap_admin_key = env.get("BILLPLANE_BOOTSTRAP_ADMIN_KEY", "")
+        if env.get("BILLPLANE_IDEMPOTENCY_TTL_HOURS"):
+            s.idempotency_ttl = dt.timedelta(hours=float(env["BILLPLANE_IDEMPOTENCY_TTL_HOURS"]))
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(s, key, value)
+        return s

@@ -1,0 +1,118 @@
+"""Evaluate, issue, read and list invoices over HTTP; errors in the one envelope."""
+
+from __future__ import annotations
+
+from api_fakes import order
+from conftest import Service
+
+ISSUE = "/v1/invoices"
+
+
+def test_evaluate_returns_a_draft_and_stores_nothing(service: Service) -> None:
+    r = service.client.post("/v1/invoices/evaluate", json={"order": order()},
+                            headers=service.auth("billing"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["revision"] == "dir:fake"
+    assert body["blocked"] is False
+    # 3 x 10.00 = 30.00, VAT 20 % = 6.00
+    assert body["invoice"]["totals"] == {"net": "30.00", "tax": "6.00", "total": "36.00"}
+    listing = service.client.get(ISSUE, headers=service.auth("billing")).json()
+    assert listing["items"] == []
+
+
+def test_issue_numbers_per_series_and_reads_back(service: Service) -> None:
+    numbers = []
+    for n in range(1, 4):
+        r = service.client.post(ISSUE, json={"order": order(n)}, headers=service.auth("billing"))
+        assert r.status_code == 201, r.text
+        numbers.append(r.json()["number"])
+    assert numbers == ["T-2026-00001", "T-2026-00002", "T-2026-00003"]
+    got = service.client.get(f"{ISSUE}/T-2026-00002", headers=service.auth("auditor")).json()
+    assert got["invoice"]["order_id"] == "ORD-2"
+    assert got["status"] == "issued"
+    assert got["revision"] == "dir:fake"
+    assert got["issued_at"] == "2026-03-16T09:00:00Z"
+
+
+def test_blocked_invoice_is_refused_with_its_violations(service: Service) -> None:
+    o = order()
+    o["customer"]["type"] = "business"
+    r = service.client.post(ISSUE, json={"order": o}, headers=service.auth("billing"))
+    assert r.status_code == 422
+    assert r.json()["code"] == "invoice_blocked"
+    assert [v["code"] for v in r.json()["details"]] == ["missing_vat_id"]
+    assert service.client.get(ISSUE, headers=service.auth("billing")).json()["items"] == []
+
+
+def test_list_filters_and_cursor(service: Service) -> None:
+    h = service.auth("billing")
+    service.client.post(ISSUE, json={"order": order(1, "C-1", "2026-01-10")}, headers=h)
+    service.client.post(ISSUE, json={"order": order(2, "C-2", "2026-02-10")}, headers=h)
+    service.client.post(ISSUE, json={"order": order(3, "C-1", "2026-03-10")}, headers=h)
+    by_customer = service.client.get(ISSUE, params={"customer": "C-1"}, headers=h).json()
+    assert [i["order_id"] for i in by_customer["items"]] == ["ORD-1", "ORD-3"]
+    by_date = service.client.get(ISSUE, params={"date_from": "2026-02-01",
+                                                "date_to": "2026-03-10"}, headers=h).json()
+    assert [i["order_id"] for i in by_date["items"]] == ["ORD-2", "ORD-3"]
+    page1 = service.client.get(ISSUE, params={"limit": 2}, headers=h).json()
+    assert [i["order_id"] for i in page1["items"]] == ["ORD-1", "ORD-2"]
+    page2 = service.client.get(ISSUE, params={"limit": 2, "cursor": page1["next_cursor"]},
+                               headers=h).json()
+    assert [i["order_id"] for i in page2["items"]] == ["ORD-3"]
+    assert page2["next_cursor"] is None
+    by_rev = service.client.get(ISSUE, params={"revision": "other"}, headers=h).json()
+    assert by_rev["items"] == []
+
+
+def test_invalid_order_is_an_envelope_without_customer_data(sqlite_service: Service) -> None:
+    o = order()
+    del o["lines"]
+    o["customer"]["name"] = "Jane Secret-Customer"
+    r = sqlite_service.client.post("/v1/invoices/evaluate", json={"order": o},
+                                   headers=sqlite_service.auth("billing"))
+    assert r.status_code == 422
+    body = r.json()
+    assert set(body) == {"code", "message", "details"}
+    assert body["code"] == "invalid_order"
+    assert "Secret-Customer" not in r.text
+    bad = sqlite_service.client.post("/v1/invoices/evaluate", json={"order": "Jane Secret"},
+                                     headers=sqlite_service.auth("billing"))
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_request"
+    assert "Jane" not in bad.text
+
+
+def test_body_size_and_line_count_limits(sqlite_service: Service) -> None:
+    s = sqlite_service
+    big = order()
+    big["lines"] = [{"sku": "A", "quantity": "1", "unit_price": "1.00"}] * 1001
+    r = s.client.post("/v1/invoices/evaluate", json={"order": big}, headers=s.auth("billing"))
+    assert r.status_code == 422 and r.json()["code"] == "too_many_lines"
+    huge = order()
+    huge["attributes"] = {"x": "y" * 1_100_000}
+    r = s.client.post("/v1/invoices/evaluate", json={"order": huge}, headers=s.auth("billing"))
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+
+def test_unknown_invoice_and_route(sqlite_service: Service) -> None:
+    s = sqlite_service
+    r = s.client.get(f"{ISSUE}/NOPE-1", headers=s.auth("billing"))
+    assert r.status_code == 404 and r.json()["code"] == "invoice_not_found"
+    r = s.client.get("/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_health_ready_metrics_openapi(sqlite_service: Service) -> None:
+    c = sqlite_service.client
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["active_revision"] == "dir:fake"
+    c.post("/v1/invoices/evaluate", json={"order": order()}, headers=sqlite_service.auth("billing"))
+    text = c.get("/metrics").text
+    assert 'billplane_evaluations_total{outcome="ok"} 1.0' in text
+    assert 'billplane_policy_active_info{digest=' in text
+    assert 'route="/v1/invoices/evaluate"' in text
+    spec = c.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/v1/invoices/{number}/credit-notes" in spec["paths"]
+    assert c.get("/docs").status_code == 200
