@@ -85,7 +85,8 @@ def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) 
         top = quantity if tier.up_to is None else min(quantity, tier.up_to)
         units = top - below
         amount += units * tier.unit_amount + tier.flat_amount
-        used.append(f"tier {n}: {units} x {tier.unit_amount} + {tier.flat_amount}")
+        flat_part = f" + {tier.flat_amount}" if tier.flat_amount else ""
+        used.append(f"tier {n}: {units} x {tier.unit_amount}{flat_part}")
         if tier.up_to is None:
             break
         below = tier.up_to

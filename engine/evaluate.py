@@ -1,0 +1,130 @@
+"""Evaluate an order under a policy bundle: the stages of docs/design.md, in order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from engine.bundle import Bundle
+from engine.context import CelScope
+from engine.discounts import apply_discounts
+from engine.errors import fail
+from engine.invoice import TOTAL_KEYS, Invoice, build_document, totals_of
+from engine.model import Order, TraceEntry, Violation
+from engine.money import exponent, fmt
+from engine.order import parse_order
+from engine.pricing import price_lines
+
+# stages owned by other modules, looked up once; a stage whose module is absent is skipped
+_STAGES: dict[tuple[str, str], Callable[..., Any] | None] = {}
+
+
+def _stage(module: str, name: str) -> Callable[..., Any] | None:
+    key = (module, name)
+    if key not in _STAGES:
+        try:
+            _STAGES[key] = getattr(importlib.import_module(f"engine.{module}"), name)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"engine.{module}":
+                raise
+            _STAGES[key] = None
+    return _STAGES[key]
+
+
+def _as_of(value: str | None, order: Order) -> str:
+    if value is None:
+        return order.date.isoformat()
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError):
+        raise fail("invalid_as_of", f"as_of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = None,
+             backend: str | None = None) -> Invoice:
+    """Price, discount, tax and check an order; returns the invoice with its trace."""
+    parsed = parse_order(order)
+    day = _as_of(as_of, parsed)
+    currency = parsed.currency
+    trace: list[TraceEntry] = []
+    scope = CelScope(bundle, parsed, backend)
+    lines = price_lines(bundle, parsed, scope, trace)
+    scope.set_line_amounts(lines, exponent(currency))
+    apply_discounts(bundle, parsed, lines, scope, trace)
+
+    apply_taxes = _stage("tax", "apply_taxes")
+    if apply_taxes is not None:
+        apply_taxes(bundle, parsed, lines, scope, trace)
+    summarise = _stage("tax", "tax_summary")
+    tax_summary = summarise(lines, currency) if summarise is not None else []
+
+    totals = totals_of(lines)
+    for key in TOTAL_KEYS:
+        trace.append(TraceEntry(f"totals.{key}", "totals", "", totals[key],
+                                {"of": f"sum of lines[].{_LINE_FIELD[key]}"}))
+
+    payment_terms = _stage("credit", "payment_terms")
+    payment = (payment_terms(bundle, parsed, totals["total"], scope, trace)
+               if payment_terms is not None else None)
+    recognise = _stage("recognition", "recognise")
+    recognition = (recognise(bundle, parsed, lines, totals, trace)
+                   if recognise is not None else {"schedule": [], "journal": []})
+    select_series = _stage("series", "select_series")
+    series = select_series(bundle, parsed, scope) if select_series is not None else ""
+    validate = _stage("validation", "validate")
+    violations: list[Violation] = (validate(bundle, parsed, lines, totals, scope)
+                                   if validate is not None else [])
+
+    document = build_document(
+        bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,
+        series=series, violations=violations, trace=trace, tax_summary=tax_summary)
+    return Invoice(document, violations, trace, parsed, lines, totals)
+
+
+_LINE_FIELD = {"subtotal": "amount - included tax", "discount": "discount_total", "net": "net",
+               "tax": "tax_total", "total": "total"}
+
+
+def explain(invoice: Invoice) -> str:
+    """The trace as text: every amount, the rule (file:line) that produced it, its inputs."""
+    doc = invoice.document
+    currency = doc["currency"]
+    provenance = doc["provenance"]
+    out = [f"Invoice for order {doc['order_id']} dated {doc['date']} in {currency}"
+           f" (revision {provenance['revision'] or '-'}, as of {provenance['as_of']})"]
+    groups: dict[str, list[TraceEntry]] = {}
+    for entry in invoice.trace:
+        groups.setdefault(entry.path.split(".", 1)[0], []).append(entry)
+    # lines in index order first, then the other sections as they were produced
+    heads = sorted((h for h in groups if h.startswith("lines[")), key=lambda h: int(h[6:-1]))
+    heads += [h for h in groups if not h.startswith("lines[")]
+    for head in heads:
+        out.append("")
+        out.append(_heading(head, doc))
+        for entry in groups[head]:
+            amount = "" if entry.amount is None else fmt(entry.amount, currency)
+            where = f" ({entry.where})" if entry.where else ""
+            out.append(f"  {entry.path:<34} {amount:>14}  <- {entry.rule}{where}")
+            if entry.inputs:
+                inputs = ", ".join(f"{k}={v}" for k, v in entry.inputs.items())
+                out.append(f"  {'':<34} {'':>14}     {inputs}")
+    if invoice.violations:
+        out.append("")
+        out.append("violations:")
+        for v in invoice.violations:
+            out.append(f"  {v.severity}: {v.code} [{v.rule}] {v.message}")
+    out.append("")
+    out.append("blocked: issuance refused (error violations)" if invoice.blocked
+               else "issuable")
+    return "\n".join(out)
+
+
+def _heading(head: str, doc: dict[str, Any]) -> str:
+    if head.startswith("lines["):
+        index = int(head[6:-1])
+        for line in doc["lines"]:
+            if line["index"] == index:
+                return f"{head} {line['sku']} x {line['quantity']} ({line['description']})"
+    return f"{head}:"

@@ -1,0 +1,183 @@
+"""The invoice document (docs/invoice.md): assembly, canonical JSON and the decision id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from engine.bundle import Bundle
+from engine.model import Order, PricedLine, TraceEntry, Violation
+from engine.money import ZERO, exponent, fmt
+from engine.pricing.lines import description
+
+SCHEMA = "billplane.invoice/v1"
+ENGINE = "billplane/0.1.0"
+TOTAL_KEYS = ("subtotal", "discount", "net", "tax", "total")
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no spaces, UTF-8, Decimals as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_plain).encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def decision_id(revision: str, order_raw: Any, as_of: str) -> str:
+    """sha256 over the policy revision, the canonical order and `as_of`."""
+    digest = hashlib.sha256()
+    digest.update(revision.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(canonical(order_raw))
+    digest.update(b"\n")
+    digest.update(as_of.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def totals_of(lines: list[PricedLine]) -> dict[str, Decimal]:
+    """Invoice totals as sums of line fields; the subtotal is tax-exclusive (net + discount)."""
+    subtotal = discount = tax = ZERO
+    for line in lines:
+        subtotal += line.amount - line.included_tax
+        discount += line.discount_total
+        tax += line.tax_total
+    net = subtotal - discount
+    return {"subtotal": subtotal, "discount": discount, "net": net, "tax": tax,
+            "total": net + tax}
+
+
+def unit_text(value: Decimal | None, digits: int) -> str | None:
+    """A unit amount with at least the currency's minor digits, never rounded."""
+    if value is None:
+        return None
+    if -int(value.as_tuple().exponent) < digits:
+        value = value.quantize(Decimal(1).scaleb(-digits))
+    return f"{value:f}"
+
+
+def line_document(line: PricedLine, currency: str, digits: int
+                  ) -> dict[str, Any]:
+    """One entry of `lines` in the invoice document."""
+    ol = line.order_line
+    net = line.net
+    tax_total = line.tax_total
+    return {
+        "index": ol.index,
+        "sku": ol.sku,
+        "description": description(line),
+        "product_type": line.product_type,
+        "quantity": f"{ol.quantity:f}",
+        "model": line.model,
+        "unit_amount": unit_text(line.unit_amount, digits),
+        "amount": fmt(line.amount, currency),
+        "discounts": [{"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount, currency),
+                       "coupon": d.coupon} for d in line.discounts],
+        "discount_total": fmt(line.discount_total, currency),
+        "net": fmt(net, currency),
+        "tax": [{"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
+                 "rate": f"{t.rate:f}", "taxable": fmt(t.taxable, currency),
+                 "amount": fmt(t.amount, currency), "inclusive": t.inclusive,
+                 "reverse_charge": t.reverse_charge, "exemption": t.exemption}
+                for t in line.taxes],
+        "tax_total": fmt(tax_total, currency),
+        "total": fmt(net + tax_total, currency),
+        "period": ({"start": ol.period.start.isoformat(), "end": ol.period.end.isoformat()}
+                   if ol.period else None),
+        "recognition": line.recognition,
+    }
+
+
+def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any]]:
+    """The `trace` array: amounts as currency strings, inputs as strings."""
+    return [{"path": t.path, "rule": t.rule, "where": t.where,
+             "amount": None if t.amount is None else fmt(t.amount, currency),
+             "inputs": {k: v if isinstance(v, str) else _plain_input(v)
+                        for k, v in t.inputs.items()}}
+            for t in trace]
+
+
+def _plain_input(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, bool | int | None):
+        return value
+    return str(value)
+
+
+def violation_document(v: Violation) -> dict[str, Any]:
+    """One entry of `violations`."""
+    return {"rule": v.rule, "severity": v.severity, "code": v.code, "message": v.message}
+
+
+@dataclass
+class Invoice:
+    """An evaluated invoice: the document plus the structures it was built from."""
+
+    document: dict[str, Any]
+    violations: list[Violation]
+    trace: list[TraceEntry]
+    order: Order | None = None
+    lines: list[PricedLine] = field(default_factory=list)
+    totals: dict[str, Decimal] = field(default_factory=dict)
+    _json: bytes | None = field(default=None, repr=False)
+
+    @property
+    def blocked(self) -> bool:
+        """True when an `error` violation forbids issuing this invoice."""
+        return any(v.severity == "error" for v in self.violations)
+
+    def canonical_json(self) -> bytes:
+        """The document as canonical JSON (byte-identical for the same order and revision)."""
+        if self._json is None:
+            self._json = canonical(self.document)
+        return self._json
+
+
+def build_document(
+    bundle: Bundle,
+    order: Order,
+    lines: list[PricedLine],
+    totals: dict[str, Decimal],
+    *,
+    as_of: str,
+    payment: dict[str, Any] | None,
+    recognition: dict[str, Any],
+    series: str,
+    violations: list[Violation],
+    trace: list[TraceEntry],
+    tax_summary: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Assemble the invoice document of docs/invoice.md."""
+    currency = order.currency
+    digits = exponent(currency)
+    customer = order.customer
+    return {
+        "schema": SCHEMA,
+        "order_id": order.id,
+        "date": order.date.isoformat(),
+        "currency": currency,
+        "seller": order.seller,
+        "customer": {"id": customer.get("id", ""), "country": customer.get("country", ""),
+                     "region": customer.get("region", ""),
+                     "type": customer.get("type", "")},
+        "series": series,
+        "lines": [line_document(line, currency, digits) for line in lines],
+        "tax_summary": tax_summary,
+        "totals": {k: fmt(totals[k], currency) for k in TOTAL_KEYS},
+        "payment": payment,
+        "recognition": recognition,
+        "violations": [violation_document(v) for v in violations],
+        "provenance": {"revision": bundle.revision, "digest": bundle.digest,
+                       "decision_id": decision_id(bundle.revision, order.raw, as_of),
+                       "as_of": as_of, "engine": ENGINE},
+        "trace": trace_document(trace, currency),
+    }
