@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from engine.errors import BillplaneError
 
@@ -18,8 +19,8 @@ COMMANDS = ["check", "schema", "test", "eval", "replay", "ci", "serve", "import"
             "codeowners"]
 
 
-def _available() -> dict[str, object]:
-    found = {}
+def _available() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
     for name in COMMANDS:
         try:
             found[name] = importlib.import_module(f"api.cli.cmd_{name}")
@@ -34,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _available().items():
         p = sub.add_parser(name, help=getattr(module, "HELP", ""))
-        module.add_arguments(p)  # type: ignore[attr-defined]
-        p.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
     return parser
 
 
