@@ -63,8 +63,21 @@ def _classify(text: str, expression: str, line: int, column: int) -> tuple[str, 
     if text.startswith("undefined field"):
         return "cel_unknown_field", column + 1 if here == "." else column
     if _UNDECLARED.search(text):
-        return ("cel_unknown_function" if here == "(" else "cel_unknown_field"), column
+        # the runtime points at the call's '(' or a qualified name's '.': report the name
+        start = column - 1 if here == "(" else column
+        text_line = lines[line - 1] if 0 < line <= len(lines) else ""
+        while start > 1 and (text_line[start - 2].isalnum() or text_line[start - 2] in "_."):
+            start -= 1
+        if here == "(":
+            return "cel_unknown_function", _after_last_dot(text_line, start, column - 1)
+        return "cel_unknown_field", start
     return "cel_type_error", column
+
+
+def _after_last_dot(text_line: str, start: int, end: int) -> int:
+    """Column of a called function's own name inside `receiver.name(`."""
+    name = text_line[start - 1:end - 1]
+    return start + name.rfind(".") + 1 if "." in name else start
 
 
 def compile_error(exc: Exception, expression: str) -> CelCompileError:
