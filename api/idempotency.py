@@ -95,7 +95,8 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
                 # an expired row with this key would block the insert: drop it first
                 s.execute(delete(IdempotencyRecord).where(
                     col(IdempotencyRecord.scope) == req.scope,
-                    col(IdempotencyRecord.key) == req.key))
+                    col(IdempotencyRecord.key) == req.key,
+                    col(IdempotencyRecord.created_at) < now - ttl))
                 row = IdempotencyRecord(scope=req.scope, key=req.key,
                                         fingerprint=req.fingerprint, status_code=0, body="",
                                         created_at=now)

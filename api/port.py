@@ -19,8 +19,11 @@ from engine.errors import fail
 class InvoiceLike(Protocol):
     """What `engine.evaluate` returns (see docs/invoice.md)."""
 
-    document: dict[str, Any]
-    blocked: bool
+    @property
+    def document(self) -> dict[str, Any]: ...
+
+    @property
+    def blocked(self) -> bool: ...
 
     def canonical_json(self) -> bytes: ...
 

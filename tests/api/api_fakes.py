@@ -56,7 +56,8 @@ class FakeEngine:
         tree = git.Repo(repo).commit(ref).tree
         if subdir:
             tree = tree / subdir
-        data = b"".join(b.data_stream.read() for b in tree.traverse() if b.type == "blob")
+        data = b"".join(b.data_stream.read() for b in tree.traverse()
+                        if isinstance(b, git.Blob))
         if b"BROKEN" in data:
             raise BillplaneError(Diagnostic("yaml_syntax", "broken policy",
                                             Location("p.yaml", 1, 1)))

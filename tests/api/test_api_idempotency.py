@@ -1,0 +1,71 @@
+"""Idempotency keys: Stripe's contract, including 50 concurrent requests with one key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+from api_fakes import order
+from conftest import Service
+
+from api import idempotency
+
+ISSUE = "/v1/invoices"
+
+
+def test_same_key_same_body_replays_status_and_body(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-1"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert first.content == again.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    listing = service.client.get(ISSUE, headers=service.auth("billing")).json()
+    assert len(listing["items"]) == 1
+
+
+def test_same_key_different_body_conflicts(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-2"}
+    assert service.client.post(ISSUE, json={"order": order(1)}, headers=h).status_code == 201
+    r = service.client.post(ISSUE, json={"order": order(2)}, headers=h)
+    assert r.status_code == 409
+    assert r.json()["code"] == "idempotency_conflict"
+
+
+def test_a_refused_request_is_not_remembered(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-3"}
+    blocked = order(1)
+    blocked["customer"]["type"] = "business"
+    assert service.client.post(ISSUE, json={"order": blocked}, headers=h).status_code == 422
+    fixed = order(1)
+    r = service.client.post(ISSUE, json={"order": fixed}, headers=h)
+    assert r.status_code == 201, r.text
+
+
+def test_keys_expire_and_are_purged(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-4"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    service.clock.now += service.settings.idempotency_ttl + dt.timedelta(seconds=1)
+    second = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    # past the retention period the key is new again: a second invoice
+    assert second.status_code == 201
+    assert first.json()["number"] != second.json()["number"]
+    service.clock.now += service.settings.idempotency_ttl + dt.timedelta(seconds=1)
+    assert idempotency.purge(service.svc.db, service.settings.idempotency_ttl,
+                             service.clock.now) == 1
+
+
+def test_fifty_concurrent_requests_with_one_key_make_one_invoice(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "same-key"}
+    body = {"order": order(7)}
+
+    def post(_: int) -> tuple[int, bytes]:
+        r = service.client.post(ISSUE, json=body, headers=h)
+        return r.status_code, r.content
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(post, range(50)))
+    assert {status for status, _ in results} == {201}
+    assert len({content for _, content in results}) == 1
+    listing = service.client.get(ISSUE, headers=service.auth("billing")).json()
+    assert [i["number"] for i in listing["items"]] == ["T-2026-00001"]
