@@ -11,6 +11,7 @@ its discounts, taxes, payment policy, recognition rules, series, products and vi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -323,7 +324,9 @@ def show(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
-    return repr(value) if isinstance(value, list | dict) else str(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
 
 
 def plain(value: Any) -> Any:
