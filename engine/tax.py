@@ -1,0 +1,188 @@
+"""The tax stage: fills `line.taxes` and `line.included_tax` from the bundle's TaxRules.
+
+Per line, the most specific matching rule per kind of tax applies (see `engine.tax_match`).
+Exclusive tax = taxable x rate / 100. Inclusive tax (prices include it) = gross x rate /
+(100 + sum of the line's inclusive rates), recorded as `line.included_tax` so that the line's
+net stays tax-exclusive. Exemptions and EU reverse charge give a zero charge with the reason
+recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate) group is
+summed, rounded once and allocated to its lines by largest remainder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Any
+
+from engine.bundle import Bundle, PolicyDoc
+from engine.model import Order, PricedLine, TaxCharge, TraceEntry
+from engine.money import exponent, fmt, quantize
+from engine.tax_match import (
+    candidate_rules,
+    exemption_for,
+    jurisdiction_label,
+    rate_on,
+    reverse_charge_applies,
+    rules_for_line,
+)
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+
+
+@dataclass
+class _Pending:
+    """A charge whose amount is still exact (not yet rounded)."""
+
+    position: int
+    charge: TaxCharge
+    doc: PolicyDoc
+    base: Decimal  # gross for inclusive taxes, net for exclusive ones
+    exact: Decimal
+    rule_rate: Decimal
+
+
+def _exact(base: Decimal, rate: Decimal, inclusive: bool, inclusive_sum: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
+        if inclusive:
+            return base * rate / (HUNDRED + inclusive_sum)
+        return base * rate / HUNDRED
+
+
+def _allocate_rounded(total: Decimal, exacts: list[Decimal], currency: str) -> list[Decimal]:
+    """Split a rounded total over exact parts: floor each, then one minor unit each to the
+    largest remainders (ties to the earlier part), so the parts sum to `total` exactly."""
+    e = exponent(currency)
+    units = [x.scaleb(e) for x in exacts]
+    floors = [int(u.to_integral_value(rounding=ROUND_FLOOR)) for u in units]
+    left = int(total.scaleb(e)) - sum(floors)
+    order = sorted(range(len(units)), key=lambda i: (-(units[i] - floors[i]), i))
+    for i in order[: max(left, 0)]:
+        floors[i] += 1
+    return [Decimal(f).scaleb(-e) for f in floors]
+
+
+def _line_charges(
+    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order
+) -> list[_Pending]:
+    gross = line.amount - line.discount_total
+    found = []
+    rates = [(doc, rate_on(doc, order.date)) for doc in docs]
+    active = [
+        (doc, rate, exemption_for(doc, order.customer), reverse_charge_applies(doc, order))
+        for doc, rate in rates
+    ]
+    inclusive_sum = sum(
+        (rate for doc, rate, ex, rc in active if doc.spec.get("inclusive") and not (ex or rc)),
+        ZERO,
+    )
+    with localcontext() as ctx:
+        ctx.prec = 50
+        # exclusive taxes are charged on the tax-exclusive amount of the line
+        net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
+    for doc, rate, exemption, reverse in active:
+        inclusive = bool(doc.spec.get("inclusive", False))
+        charged = not (exemption or reverse)
+        base = gross if inclusive else net
+        exact = _exact(base, rate, inclusive, inclusive_sum) if charged else ZERO
+        charge = TaxCharge(
+            rule=doc.name,
+            tax=str(doc.spec.get("tax", "vat")),
+            jurisdiction=jurisdiction_label(doc),
+            rate=rate if charged else ZERO,
+            taxable=gross,
+            amount=ZERO,
+            inclusive=inclusive,
+            reverse_charge=reverse and not exemption,
+            exemption=exemption,
+        )
+        found.append(_Pending(position, charge, doc, gross, exact, rate))
+    return found
+
+
+def _round(pending: list[_Pending], currency: str) -> None:
+    per_invoice: dict[tuple[str, Decimal, bool], list[_Pending]] = {}
+    for item in pending:
+        spec = item.doc.spec
+        if spec.get("rounding_level") == "invoice" and item.exact:
+            key = (item.doc.name, item.charge.rate, item.charge.inclusive)
+            per_invoice.setdefault(key, []).append(item)
+        else:
+            item.charge.amount = quantize(item.exact, currency, spec.get("rounding", "half_up"))
+    for group in per_invoice.values():
+        mode = group[0].doc.spec.get("rounding", "half_up")
+        with localcontext() as ctx:
+            ctx.prec = 60
+            exact_sum = sum((item.exact for item in group), ZERO)
+        total = quantize(exact_sum, currency, mode)
+        for item, amount in zip(
+            group, _allocate_rounded(total, [i.exact for i in group], currency), strict=True
+        ):
+            item.charge.amount = amount
+
+
+def apply_taxes(
+    bundle: Bundle, order: Order, lines: list[PricedLine], scope: Any, trace: list[TraceEntry]
+) -> None:
+    """Tax every line (replacing `taxes` and `included_tax`) and trace every amount."""
+    candidates = candidate_rules(bundle, order)
+    pending: list[_Pending] = []
+    for position, line in enumerate(lines):
+        line.taxes = []
+        line.included_tax = ZERO
+        docs = rules_for_line(candidates, scope, line.order_line.index)
+        pending.extend(_line_charges(position, line, docs, order))
+    _round(pending, order.currency)
+    currency = order.currency
+    for item in pending:
+        line = lines[item.position]
+        charge = item.charge
+        if charge.inclusive:
+            line.included_tax += charge.amount
+        line.taxes.append(charge)
+    for item in pending:
+        line = lines[item.position]
+        charge = item.charge
+        k = next(j for j, other in enumerate(line.taxes) if other is charge)
+        # the taxable base is tax-exclusive: for inclusive prices, gross minus included tax
+        charge.taxable = item.base - line.included_tax
+        spec = item.doc.spec
+        inputs = {
+            "base": fmt(item.base, currency),
+            "rate": str(charge.rate),
+            "rule_rate": str(item.rule_rate),
+            "inclusive": "true" if charge.inclusive else "false",
+            "rounding": str(spec.get("rounding", "half_up")),
+            "rounding_level": str(spec.get("rounding_level", "line")),
+            "exact": str(item.exact),
+            "exemption": charge.exemption,
+            "reverse_charge": "true" if charge.reverse_charge else "false",
+            "jurisdiction": charge.jurisdiction,
+        }
+        path = f"lines[{item.position}].tax[{k}]"
+        trace.append(TraceEntry(f"{path}.amount", item.doc.name, item.doc.where, charge.amount,
+                                inputs))
+        trace.append(TraceEntry(f"{path}.taxable", item.doc.name, item.doc.where,
+                                charge.taxable, {"base": inputs["base"],
+                                                 "included_tax": fmt(line.included_tax,
+                                                                     currency)}))
+
+
+def tax_summary(lines: list[PricedLine], currency: str) -> list[dict[str, Any]]:
+    """Charges grouped by (rule, jurisdiction, rate, reverse charge), as invoice strings."""
+    groups: dict[tuple[str, str, Decimal, bool], list[Decimal]] = {}
+    for line in lines:
+        for charge in line.taxes:
+            key = (charge.rule, charge.jurisdiction, charge.rate, charge.reverse_charge)
+            sums = groups.setdefault(key, [ZERO, ZERO])
+            sums[0] += charge.taxable
+            sums[1] += charge.amount
+    return [
+        {"rule": rule, "jurisdiction": where, "rate": str(rate),
+         "taxable": fmt(sums[0], currency), "amount": fmt(sums[1], currency),
+         "reverse_charge": reverse}
+        for (rule, where, rate, reverse), sums in sorted(groups.items(), key=lambda kv: (
+            kv[0][0], kv[0][1], kv[0][2], kv[0][3]))
+    ]
+
