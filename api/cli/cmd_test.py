@@ -1,0 +1,82 @@
+"""`billplane test`: run the PolicyTest cases of a policy tree and report rule coverage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from api.cli.cmd_check import source_for
+from api.sources import load_from
+from engine.errors import BillplaneError, Diagnostic
+
+HELP = "run the policy tests (PolicyTest cases) and report rule coverage"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of `billplane test`."""
+    parser.add_argument("path", nargs="?", default="policies",
+                        help="policy directory (default: policies); with --ref, a path inside "
+                             "the repository")
+    parser.add_argument("--ref", help="test this git revision (branch, tag or SHA) without "
+                                      "checking it out")
+    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default="cel-expr",
+                        help="CEL backend (default: cel-expr)")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="output format (default: text)")
+    parser.add_argument("--coverage-min", dest="coverage_min", default=None, metavar="PCT",
+                        help="fail when less than PCT percent of the rules are exercised")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when every case passes and coverage is at least the minimum, 1 otherwise, 2 on
+    usage errors."""
+    minimum = None
+    if args.coverage_min is not None:
+        try:
+            minimum = Decimal(str(args.coverage_min))
+        except InvalidOperation:
+            minimum = None
+        if minimum is None or not minimum.is_finite() or not 0 <= minimum <= 100:
+            print(f"billplane test: --coverage-min {args.coverage_min!r} is not a percentage "
+                  "between 0 and 100", file=sys.stderr)
+            return 2
+    if args.ref is None and not Path(args.path).is_dir():
+        print(f"billplane test: {args.path}: no such directory", file=sys.stderr)
+        return 2
+    from engine.testing import render_text, run_policy_tests
+
+    try:
+        bundle = load_from(source_for(args.path, args.ref), backend=args.backend)
+        report = run_policy_tests(bundle, backend=args.backend)
+    except BillplaneError as exc:
+        return _fail(exc.diagnostics, args.format)
+    except Exception as exc:  # never a traceback: report and fail
+        return _fail([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")],
+                     args.format)
+    coverage_ok = minimum is None or report.coverage.percent >= minimum
+    if args.format == "json":
+        data = report.to_dict()
+        data["coverage"]["minimum"] = None if minimum is None else str(minimum)
+        data["coverage"]["ok"] = coverage_ok
+        data["ok"] = report.ok and coverage_ok
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(report, minimum))
+        if not report.cases:
+            print("no PolicyTest cases found")
+        if not coverage_ok:
+            print(f"coverage {report.coverage.percent}% is below the minimum {minimum}%")
+    return 0 if report.ok and coverage_ok else 1
+
+
+def _fail(diagnostics: list[Diagnostic], fmt: str) -> int:
+    if fmt == "json":
+        print(json.dumps({"ok": False, "errors": [d.to_dict() for d in diagnostics]}, indent=2))
+    else:
+        for diag in diagnostics:
+            print(str(diag), file=sys.stderr)
+        print(f"{len(diagnostics)} error(s): the policies could not be loaded", file=sys.stderr)
+    return 1
