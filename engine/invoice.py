@@ -68,7 +68,8 @@ def line_document(line: PricedLine, currency: str, digits: int
                   ) -> dict[str, Any]:
     """One entry of `lines` in the invoice document."""
     ol = line.order_line
-    net = line.net
+    discount_total = sum((d.amount for d in line.discounts), ZERO)
+    net = line.amount - discount_total - line.included_tax
     tax_total = line.tax_total
     return {
         "index": ol.index,
@@ -81,7 +82,7 @@ def line_document(line: PricedLine, currency: str, digits: int
         "amount": fmt(line.amount, currency),
         "discounts": [{"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount, currency),
                        "coupon": d.coupon} for d in line.discounts],
-        "discount_total": fmt(line.discount_total, currency),
+        "discount_total": fmt(discount_total, currency),
         "net": fmt(net, currency),
         "tax": [{"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
                  "rate": f"{t.rate:f}", "taxable": fmt(t.taxable, currency),

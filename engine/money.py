@@ -59,14 +59,20 @@ def quantize(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
     return result if result else abs(result)
 
 
+_QUANTA: dict[str, Decimal] = {}
+
+
 def fmt(amount: Decimal, currency: str) -> str:
-    """Decimal string with exactly the currency's minor digits (`"25.00"`, `"1500"`)."""
-    q = quantum(currency)
-    if amount.as_tuple().exponent != q.as_tuple().exponent:
-        amount = amount.quantize(q, rounding=ROUND_HALF_UP)
-    if not amount:
-        amount = abs(amount)
-    return f"{amount:f}"
+    """Decimal string with exactly the currency's minor digits (`"25.00"`, `"1500"`).
+
+    Amounts with more digits are rounded half up (stages store rounded amounts already).
+    """
+    q = _QUANTA.get(currency)
+    if q is None:
+        q = _QUANTA[currency] = quantum(currency)
+    # after quantize the exponent is -digits (0..4), which str() never writes in E-notation
+    text = str(amount.quantize(q, ROUND_HALF_UP))
+    return text if text[0] != "-" or amount.quantize(q, ROUND_HALF_UP) else text[1:]
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

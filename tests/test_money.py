@@ -115,3 +115,14 @@ def test_quantize_properties(value: Decimal, currency: str, mode: str) -> None:
                 assert not away
             else:
                 assert to_minor(got, currency) % 2 == 0
+
+
+@given(value=st.decimals(min_value=-10**12, max_value=10**12, places=4, allow_nan=False,
+                         allow_infinity=False), currency=CURRENCIES)
+def test_fmt_is_the_plain_rounded_value(value: Decimal, currency: str) -> None:
+    text = fmt(value, currency)
+    digits = exponent(currency)
+    assert "E" not in text and "e" not in text
+    assert (len(text.split(".")[1]) if "." in text else 0) == digits
+    assert Decimal(text) == quantize(value, currency)
+    assert not text.startswith("-") or Decimal(text) != 0

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
+from engine.pricing.models import prepare
 
 _INDEX_KEY = "pricing.catalog"
 
@@ -31,7 +32,7 @@ def catalog(bundle: Bundle) -> dict[str, Entry]:
             for product in book.spec.get("products", ()):
                 prices = tuple(
                     (p["currency"], str(p.get("effective", {}).get("from", "")),
-                     str(p.get("effective", {}).get("until", "")), p)
+                     str(p.get("effective", {}).get("until", "")), prepare(p))
                     for p in product.get("prices", ())
                 )
                 # first book by (priority, name) wins; duplicates are a check error elsewhere

@@ -40,8 +40,10 @@ def dec(value: Any, default: Decimal = ZERO) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def tiers_of(raw: Sequence[dict[str, Any]]) -> tuple[Tier, ...]:
-    """Tier tuples from a price entry's `tiers` list."""
+def tiers_of(raw: Sequence[Any]) -> tuple[Tier, ...]:
+    """Tier tuples from a price entry's `tiers` list (already converted ones pass through)."""
+    if isinstance(raw, tuple):
+        return raw
     return tuple(
         Tier(None if t.get("up_to") is None else Decimal(t["up_to"]),
              dec(t.get("unit_amount")), dec(t.get("flat_amount")))
@@ -180,6 +182,13 @@ MODELS: dict[str, Callable[[dict[str, Any], Decimal, Sequence[Decimal]], Quote]]
     "percentage": percentage,
 }
 """Model name (PriceBook `model:`) -> function(price entry, quantity, transactions)."""
+
+
+def prepare(price: dict[str, Any]) -> dict[str, Any]:
+    """A price entry with its tiers converted once (the catalogue keeps this copy)."""
+    if "tiers" in price:
+        return {**price, "tiers": tiers_of(price["tiers"])}
+    return price
 
 
 def quote(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal] = ()) -> Quote:

@@ -1,0 +1,118 @@
+"""Order input: schema errors and semantic errors, each at its JSON path, all reported."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine.errors import BillplaneError
+from engine.order import parse_order
+
+ORDER: dict[str, Any] = {
+    "id": "ORD-1", "date": "2026-03-15", "currency": "GBP", "seller": "acme-uk",
+    "customer": {"id": "C-1", "country": "GB", "since": "2025-01-31", "exposure": "1200.50"},
+    "coupons": ["WELCOME10"],
+    "lines": [
+        {"sku": "SEAT", "quantity": "10", "period": {"start": "2026-03-01", "end": "2026-04-01"}},
+        {"sku": "PAY", "quantity": "300", "transactions": ["200", "100"]},
+        {"sku": "IMPL", "quantity": "1", "unit_price": "999.99",
+         "milestones": [{"name": "kickoff", "date": "2026-04-01"}],
+         "usage": [{"period": "2026-03", "quantity": "1.5"}]},
+    ],
+}
+
+
+def errors_of(data: Any) -> list[tuple[str, str]]:
+    with pytest.raises(BillplaneError) as err:
+        parse_order(data)
+    return [(d.location.file, d.code) for d in err.value.diagnostics]
+
+
+def test_valid_order_becomes_typed_values() -> None:
+    order = parse_order(ORDER)
+    assert order.date == dt.date(2026, 3, 15)
+    assert order.exposure == Decimal("1200.50")
+    assert order.coupons == ("WELCOME10",)
+    seat, pay, impl = order.lines
+    assert seat.quantity == Decimal(10) and seat.period is not None
+    assert (seat.period.start, seat.period.end) == (dt.date(2026, 3, 1), dt.date(2026, 4, 1))
+    assert pay.transactions == (Decimal(200), Decimal(100))
+    assert impl.unit_price == Decimal("999.99")
+    assert impl.milestones == (("kickoff", dt.date(2026, 4, 1)),)
+    assert impl.usage == (("2026-03", Decimal("1.5")),)
+    assert [line.index for line in order.lines] == [0, 1, 2]
+    assert order.raw is ORDER
+
+
+def test_schema_errors_carry_json_paths() -> None:
+    bad = copy.deepcopy(ORDER)
+    del bad["seller"]
+    bad["lines"][2]["quantity"] = 3  # a number, not a decimal string
+    bad["lines"][1]["colour"] = "red"
+    got = errors_of(bad)
+    assert ("order", "invalid_order") in got  # missing seller
+    assert ("order.lines[2].quantity", "invalid_order") in got
+    assert ("order.lines[1]", "invalid_order") in got  # unknown field
+    assert len(got) == 3
+
+
+def test_semantic_errors_all_collected() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["date"] = "2026-02-30"
+    bad["currency"] = "ZZZ"
+    bad["customer"]["since"] = "2025-04-31"
+    bad["lines"][0]["quantity"] = "-1"
+    bad["lines"][0]["period"] = {"start": "2026-04-01", "end": "2026-03-01"}
+    bad["lines"][1]["transactions"] = ["200", "-5"]
+    bad["lines"][2]["usage"] = [{"period": "2026-13", "quantity": "1"}]
+    assert sorted(errors_of(bad)) == sorted([
+        ("order.date", "invalid_date"),
+        ("order.currency", "unknown_currency"),
+        ("order.customer.since", "invalid_date"),
+        ("order.lines[0].quantity", "negative_quantity"),
+        ("order.lines[0].period", "invalid_period"),
+        ("order.lines[1].transactions[1]", "negative_quantity"),
+        ("order.lines[2].usage[0].period", "invalid_date"),
+    ])
+
+
+def test_empty_period_is_invalid() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["lines"][0]["period"] = {"start": "2026-03-01", "end": "2026-03-01"}
+    assert errors_of(bad) == [("order.lines[0].period", "invalid_period")]
+
+
+@pytest.mark.parametrize("data", [None, [], "order", 42])
+def test_not_an_object(data: Any) -> None:
+    assert errors_of(data) == [("order", "invalid_order")]
+
+
+def test_error_message_reads_path_code_message() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["lines"][0]["quantity"] = "-2"
+    with pytest.raises(BillplaneError) as err:
+        parse_order(bad)
+    assert str(err.value) == (
+        "order.lines[0].quantity: negative_quantity: quantity must not be negative (got -2)")
+
+
+def test_currency_without_minor_unit_is_refused() -> None:
+    bad = dict(ORDER, currency="XAU")
+    assert errors_of(bad) == [("order.currency", "unknown_currency")]
+
+
+def test_fast_and_reference_validators_agree() -> None:
+    # the compiled validator only accepts; the reference one must agree on every case
+    from engine import order as module
+
+    module._validator()
+    if module._FAST is None:
+        pytest.skip("jsonschema-rs is not installed")
+    cases = [ORDER, dict(ORDER, id=""), dict(ORDER, lines=[]),
+             dict(ORDER, currency="gbp"), dict(ORDER, extra=1)]
+    for case in cases:
+        assert module._FAST.is_valid(case) == module._validator().is_valid(case)
