@@ -18,7 +18,8 @@ from engine.cel.types import shape
 from engine.errors import BillplaneError, Diagnostic
 from engine.model import Order, OrderLine, PricedLine
 
-_BATCH_KEY = "cel.line_batch"
+_BATCH_KEY = "cel.batch"
+_PATHS: dict[str, str] = {}  # "when" -> "spec.when", memoised
 
 
 def customer_view(customer: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,12 +59,11 @@ def order_view(order: Order, products: Mapping[str, Mapping[str, Any]]) -> dict[
     }) | {"lines": [line_view(line, products.get(line.sku)) for line in order.lines]}
 
 
-def _line_programs(bundle: Bundle) -> list[Any]:
+def _distinct_programs(bundle: Bundle) -> list[Any]:
     seen: dict[int, Any] = {}
     for key in sorted(bundle.programs):
         program = bundle.programs[key]
-        if getattr(program, "context", "") == "line":
-            seen.setdefault(id(program), program)
+        seen.setdefault(id(program), program)
     return list(seen.values())
 
 
@@ -92,7 +92,7 @@ class CelScope:
             batch = self.bundle.index.get(key)
             if batch is None and key not in self.bundle.index:
                 # built once per bundle; a concurrent duplicate build is harmless
-                batch = self.backend.line_batch(_line_programs(self.bundle))
+                batch = self.backend.batch(_distinct_programs(self.bundle))
                 self.bundle.index[key] = batch
             self._session = self.backend.session(self.order_view, batch)
         return self._session
@@ -109,7 +109,9 @@ class CelScope:
         self._session = None  # convert the changed views once more
 
     def _program(self, doc: PolicyDoc, field: str) -> tuple[str, Any]:
-        path = field if field.startswith("spec.") else f"spec.{field}"
+        path = _PATHS.get(field)
+        if path is None:
+            path = _PATHS[field] = field if field.startswith("spec.") else f"spec.{field}"
         return path, self.bundle.programs.get((doc.name, path))
 
     def _error(self, doc: PolicyDoc, path: str, program: Any, exc: Exception) -> BillplaneError:
@@ -123,20 +125,22 @@ class CelScope:
         if program is None:
             return True
         try:
-            return bool(self.session.order(program))
+            return bool((self._session or self.session).order(program))
         except CelEvalError as exc:
             raise self._error(doc, path, program, exc) from None
 
     def line_true(self, doc: PolicyDoc, field: str, index: int) -> bool:
         """Evaluate a line-context condition for the line whose `index` is given."""
-        path, program = self._program(doc, field)
+        # the hot path of evaluation (every rule x every line): kept free of extra calls
+        path = _PATHS.get(field) or self._program(doc, field)[0]
+        program = self.bundle.programs.get((doc.name, path))
         if program is None:
             return True
         position = self._position.get(index)
         if position is None:
             raise self._error(doc, path, program, CelEvalError(f"the order has no line {index}"))
         try:
-            return bool(self.session.line(program, position))
+            return bool((self._session or self.session).line(program, position))
         except CelEvalError as exc:
             raise self._error(doc, path, program, exc) from None
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from engine.bundle import Bundle, PolicyDoc
-from engine.cel import get_backend
+from engine.cel import Context, get_backend
 from engine.cel.types import MESSAGES
 from engine.context import CelScope
 from engine.errors import BillplaneError, Location
@@ -23,7 +23,7 @@ def _doc(name: str, line: int = 1) -> PolicyDoc:
     return PolicyDoc("PricingRule", name, {}, Location(f"rules/{name}.yaml", line, 1))
 
 
-def _bundle(backend: str, sources: dict[tuple[str, str], tuple[str, str]]) -> Bundle:
+def _bundle(backend: str, sources: dict[tuple[str, str], tuple[str, Context]]) -> Bundle:
     cel = get_backend(backend)
     programs = {key: cel.compile(expr, ctx) for key, (expr, ctx) in sources.items()}
     docs = {name: _doc(name, i + 1) for i, (name, _) in enumerate(sorted(sources))}

@@ -68,8 +68,8 @@ class CelBackend(Protocol):
     def activation(self, variables: dict[str, Any]) -> Any:
         """Convert variables (plain dicts/lists/str/int/bool) once for many evaluations."""
 
-    def line_batch(self, programs: Sequence[Any]) -> Any:
-        """Precompute whatever makes evaluating these line programs together faster."""
+    def batch(self, programs: Sequence[Any]) -> Any:
+        """Precompute whatever makes evaluating these programs together faster (or None)."""
 
     def session(self, order_view: dict[str, Any], batch: Any = None) -> CelSession:
         """Evaluate programs against one order view (with `customer` inside it)."""

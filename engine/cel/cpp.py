@@ -7,6 +7,7 @@ dynamic variables that evaluates on plain dicts at the same speed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Sequence
@@ -147,59 +148,83 @@ class CppProgram:
         return check_result(value.plain_value(), self.result)
 
 
-class CppLineBatch:
-    """Every line program of a bundle in one expression: one evaluation per order line."""
+class CppBatch:
+    """Many programs of one context in one expression: one evaluation answers all of them."""
 
-    def __init__(self, programs: Sequence[CppProgram]) -> None:
-        self.position = {id(p): i for i, p in enumerate(programs)}
+    def __init__(self, programs: Sequence[CppProgram], per_line: bool) -> None:
         self.programs = list(programs)
-        body = ",\n".join(f"(\n{p.source}\n)" for p in programs)
+        self.per_line = per_line
+        self._ids = [id(p) for p in self.programs]
+        self._all_bool = all(p.result == "bool" for p in self.programs)
+        body = ",\n".join(f"(\n{p.source}\n)" for p in self.programs)
+        source = f"[\n{body}\n]"
+        if per_line:
+            source = f"cel.bind(line, order.lines[bp_line_index()], {source})"
         self._runtime: Any = None
-        if programs:
+        if len(self.programs) > 1:
             try:
-                self._runtime = eval_env().compile(
-                    f"cel.bind(line, order.lines[bp_line_index()], [\n{body}\n])")
+                self._runtime = eval_env().compile(source)
             except RuntimeError:  # e.g. a runtime size limit: evaluate one by one instead
                 self._runtime = None
 
-    def evaluate(self, order_activation: Any, index: int) -> list[Any] | None:
-        """Raw results for one line, or None when any program fails (callers then go one by one)."""
+    def evaluate(self, activation: Any, index: int = 0) -> dict[int, Any]:
+        """Results by id(program); empty when any program fails (callers go one by one)."""
         if self._runtime is None:
-            return None
+            return {}
         _current.index = index
-        value = self._runtime.eval(order_activation)
+        value = self._runtime.eval(activation)
         if value.type() == cel.Type.ERROR:
-            return None
-        return list(value.plain_value())
+            return {}
+        results = value.plain_value()
+        if self._all_bool and all(type(r) is bool for r in results):
+            return dict(zip(self._ids, results, strict=True))
+        row: dict[int, Any] = {}
+        for program, result in zip(self.programs, results, strict=True):
+            # a result of the wrong type is left out: evaluated alone, it raises properly
+            with contextlib.suppress(CelEvalError):
+                row[id(program)] = check_result(result, program.result)
+        return row
+
+
+class CppBatches:
+    """The batched order-context and line-context programs of one bundle."""
+
+    def __init__(self, programs: Sequence[Any]) -> None:
+        ours = [p for p in programs if isinstance(p, CppProgram)]
+        self.order = CppBatch([p for p in ours if p.context == "order"], per_line=False)
+        self.line = CppBatch([p for p in ours if p.context == "line"], per_line=True)
 
 
 class CppSession:
     """One order's views converted once; evaluates order, line and validation programs."""
 
-    def __init__(self, order_view: dict[str, Any], batch: CppLineBatch | None = None) -> None:
+    def __init__(self, order_view: dict[str, Any], batches: CppBatches | None = None) -> None:
         self._order_view = order_view
         # conversion is lazy per variable and cached inside the activation
         self._act = eval_env().Activation({"order": order_view,
                                            "customer": order_view["customer"]})
-        self._batch = batch
-        self._rows: dict[int, list[Any] | None] = {}
+        self._batches = batches
+        self._order_row: dict[int, Any] | None = None
+        self._rows: dict[int, dict[int, Any]] = {}
         self._invoice: tuple[Any, Any] | None = None
 
     def order(self, program: CppProgram) -> Any:
         """Evaluate an order-context program."""
-        return program.evaluate(self._act)
+        row = self._order_row
+        if row is None:
+            row = self._order_row = (self._batches.order.evaluate(self._act)
+                                     if self._batches is not None else {})
+        value = row.get(id(program))
+        return program.evaluate(self._act) if value is None else value
 
     def line(self, program: CppProgram, index: int) -> Any:
         """Evaluate a line-context program for line `index` (position in order.lines)."""
-        batch = self._batch
-        pos = batch.position.get(id(program)) if batch is not None else None
-        if batch is not None and pos is not None:
-            if index not in self._rows:
-                self._rows[index] = batch.evaluate(self._act, index)
-            row = self._rows[index]
-            if row is not None:
-                return check_result(row[pos], program.result)
-        return program.evaluate_line(self._act, index)
+        row = self._rows.get(index)
+        if row is None:
+            row = self._rows[index] = (self._batches.line.evaluate(self._act, index)
+                                       if self._batches is not None else {})
+        value = row.get(id(program))
+        return program.evaluate_line(self._act, index) if value is None else value
 
     def validation(self, program: CppProgram, invoice_view: dict[str, Any]) -> Any:
         """Evaluate a validation program; the activation is reused for the same invoice view."""
@@ -229,10 +254,10 @@ class CppBackend:
         """An activation over plain values; converted on first use, then cached."""
         return eval_env().Activation(variables)
 
-    def line_batch(self, programs: Sequence[Any]) -> CppLineBatch:
-        """Combine line programs so that one evaluation per line answers all of them."""
-        return CppLineBatch([p for p in programs if isinstance(p, CppProgram)])
+    def batch(self, programs: Sequence[Any]) -> CppBatches:
+        """Combine a bundle's order and line programs: one evaluation answers each group."""
+        return CppBatches(programs)
 
     def session(self, order_view: dict[str, Any], batch: Any = None) -> CppSession:
         """Evaluate programs against one order's views (see engine.context.CelScope)."""
-        return CppSession(order_view, batch if isinstance(batch, CppLineBatch) else None)
+        return CppSession(order_view, batch if isinstance(batch, CppBatches) else None)

@@ -118,7 +118,7 @@ class PureBackend:
         """Convert plain variables into celpy values once for many evaluations."""
         return {name: celpy.json_to_cel(value) for name, value in variables.items()}
 
-    def line_batch(self, programs: Sequence[Any]) -> None:
+    def batch(self, programs: Sequence[Any]) -> None:
         """cel-python gains nothing from batching."""
         return None
 
