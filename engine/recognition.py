@@ -1,0 +1,208 @@
+"""The recognition stage: per-line revenue schedules by month and their journal entries.
+
+Method per line: the product's `recognition:` rule, else the first RecognitionRule (priority,
+then name) whose `applies_to` holds, else point in time at the order date. A product with
+`components` splits the line's net over its obligations by standalone selling price in the
+order currency; each obligation uses its own rule. Every split is exact: shares are computed
+as fractions and rounded by largest remainder (ties to the earlier part), so each line's
+schedule sums to its net.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from engine.bundle import Bundle, PolicyDoc
+from engine.credit import add_months
+from engine.errors import Location, fail
+from engine.journal import journal_entries
+from engine.model import Order, PricedLine, TraceEntry
+from engine.money import exponent, fmt
+
+POINT_IN_TIME = "point_in_time"
+Weights = list[tuple[str, Fraction]]
+
+
+def allocate_exact(total: Decimal, weights: list[Fraction], currency: str) -> list[Decimal]:
+    """Split `total` (already in minor units) by exact weights with largest remainder."""
+    if not weights:
+        return []
+    e = exponent(currency)
+    units = int(total.scaleb(e))
+    sign, units = (-1 if units < 0 else 1), abs(units)
+    whole = sum(weights, Fraction(0))
+    if whole == 0:
+        weights, whole = [Fraction(1)] * len(weights), Fraction(len(weights))
+    shares = [units * w / whole for w in weights]
+    parts = [int(s) for s in shares]  # shares are non-negative: int() floors
+    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - parts[i]), i))
+    for i in order[: units - sum(parts)]:
+        parts[i] += 1
+    return [Decimal(sign * p).scaleb(-e) for p in parts]
+
+
+def month_of(day: dt.date) -> str:
+    """`YYYY-MM` of a date."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, int]]:
+    """Calendar months overlapping [start, end): (overlap start, overlap end, month days)."""
+    out = []
+    first = start.replace(day=1)
+    while first < end:
+        following = add_months(first, 1)
+        out.append((max(first, start), min(following, end), (following - first).days))
+        first = following
+    return out
+
+
+def _period(line: PricedLine, method: str) -> tuple[dt.date, dt.date]:
+    period = line.order_line.period
+    if period is None:
+        raise fail("missing_service_period",
+                   f"recognition method {method} needs the line's service period",
+                   Location(f"order.lines[{line.order_line.index}].period"))
+    return period.start, period.end
+
+
+def _ratable_daily(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    start, end = _period(line, "ratable_daily")
+    return [(month_of(a), Fraction((b - a).days)) for a, b, _ in _months(start, end)]
+
+
+def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    start, end = _period(line, "ratable_monthly")
+    count = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, count) > end:
+        count -= 1
+    if add_months(start, count) < end:
+        count += 1  # a part month counts as a month
+    return [(month_of(add_months(start.replace(day=1), k)), Fraction(1)) for k in range(count)]
+
+
+def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    start, end = _period(line, "ratable_monthly_prorated")
+    return [(month_of(a), Fraction((b - a).days, days)) for a, b, days in _months(start, end)]
+
+
+def _milestone(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    dates = dict(line.order_line.milestones)
+    steps = (doc.spec.get("milestones") if doc else None) or []
+    missing = [str(m["name"]) for m in steps if m["name"] not in dates]
+    if missing or not steps:
+        raise fail("missing_milestone",
+                   f"line needs the date of milestone(s) {', '.join(missing) or '(none declared)'}"
+                   f" for rule {doc.name if doc else ''}",
+                   Location(f"order.lines[{line.order_line.index}].milestones"),
+                   doc.name if doc else "")
+    return [(month_of(dates[m["name"]]), Fraction(str(m["percent"]))) for m in steps]
+
+
+def _usage(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    usage = line.order_line.usage
+    if not usage:
+        # no usage detail on the order: the usage was consumed by the invoice date
+        return [(month_of(order.date), Fraction(1))]
+    return [(period, Fraction(str(quantity))) for period, quantity in usage]
+
+
+def _point(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
+    return [(month_of(order.date), Fraction(1))]
+
+
+METHODS: dict[str, Callable[[PricedLine, Order, PolicyDoc | None], Weights]] = {
+    POINT_IN_TIME: _point,
+    "ratable_daily": _ratable_daily,
+    "ratable_monthly": _ratable_monthly,
+    "ratable_monthly_prorated": _ratable_prorated,
+    "milestone": _milestone,
+    "usage": _usage,
+}
+
+
+def rule_named(bundle: Bundle, name: str) -> PolicyDoc:
+    """The RecognitionRule called `name`; `unknown_recognition_rule` when absent."""
+    for doc in bundle.kind("RecognitionRule"):
+        if doc.name == name:
+            return doc
+    raise fail("unknown_recognition_rule", f"no RecognitionRule named {name!r}", rule=name)
+
+
+def recognition_rule(bundle: Bundle, line: PricedLine, scope: Callable[[], Any]
+                     ) -> PolicyDoc | None:
+    """The rule for a line: the product's named rule, else the first whose applies_to holds."""
+    name = line.recognition_rule or (line.product or {}).get("recognition", "")
+    if name:
+        return rule_named(bundle, name)
+    for doc in bundle.kind("RecognitionRule"):
+        if not doc.spec.get("applies_to") or scope().line_true(
+                doc, "spec.applies_to", line.order_line.index):
+            return doc
+    return None
+
+
+def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc | None
+                 ) -> list[tuple[str, PolicyDoc | None, Decimal]]:
+    components = (line.product or {}).get("components") or []
+    if not components:
+        return [("", doc, line.net)]
+    weights = []
+    for comp in components:
+        ssp = comp.get("ssp") or {}
+        if order.currency not in ssp:
+            raise fail("missing_ssp",
+                       f"component {comp['name']} of {line.order_line.sku} has no standalone"
+                       f" selling price in {order.currency}",
+                       Location(f"order.lines[{line.order_line.index}].sku"))
+        weights.append(Fraction(str(ssp[order.currency])))
+    amounts = allocate_exact(line.net, weights, order.currency)
+    return [(str(comp["name"]), rule_named(bundle, comp["recognition"])
+             if comp.get("recognition") else doc, amount)
+            for comp, amount in zip(components, amounts, strict=True)]
+
+
+def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
+              trace: list[TraceEntry], scope: Any = None) -> dict[str, Any]:
+    """`{"schedule": [...], "journal": [...]}`; sets each line's recognition method."""
+    currency = order.currency
+    cached: list[Any] = [scope]
+
+    def get_scope() -> Any:
+        # orders whose rules all name their method never pay for a CEL scope
+        if cached[0] is None:
+            from engine.context import CelScope
+
+            made = CelScope(bundle, order)
+            made.set_line_amounts(lines, exponent(currency))
+            cached[0] = made
+        return cached[0]
+
+    schedule: list[dict[str, Any]] = []
+    for line in lines:
+        doc = recognition_rule(bundle, line, get_scope)
+        line.recognition = str(doc.spec["method"]) if doc else POINT_IN_TIME
+        line.recognition_rule = doc.name if doc else ""
+        for obligation, odoc, amount in _obligations(bundle, order, line, doc):
+            method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
+            sums: dict[str, Fraction] = {}
+            for period, weight in METHODS[method](line, order, odoc):
+                sums[period] = sums.get(period, Fraction(0)) + weight
+            periods = sorted(sums)
+            parts = allocate_exact(amount, [sums[p] for p in periods], currency)
+            for period, part in zip(periods, parts, strict=True):
+                trace.append(TraceEntry(
+                    f"recognition.schedule[{len(schedule)}].amount",
+                    odoc.name if odoc else "order", odoc.where if odoc else "", part,
+                    {"method": method, "obligation_amount": fmt(amount, currency),
+                     "weight": str(sums[period]), "of": str(sum(sums.values()))}))
+                schedule.append({"line": line.order_line.index, "obligation": obligation,
+                                 "period": period, "amount": part})
+    journal = journal_entries(order, schedule, totals, trace)
+    for entry in schedule:
+        entry["amount"] = fmt(entry["amount"], currency)
+    return {"schedule": schedule, "journal": journal}

@@ -1,0 +1,76 @@
+"""The validation stage: ValidationRules over the order and the computed invoice.
+
+`when` (optional) selects the invoices a rule checks; `assert` must then hold, else a
+violation. `error` violations block issuance, `warning` ones annotate the invoice.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from engine.bundle import Bundle
+from engine.model import Order, PricedLine, Violation
+from engine.money import to_minor
+
+SEVERITY_ORDER = {"error": 0, "warning": 1}
+
+
+def currency_supported(bundle: Bundle, order: Order) -> bool:
+    """True when every line's product has some price (any date) in the order currency."""
+    for line in order.lines:
+        product = bundle.products.get(line.sku) or {}
+        if not any(p.get("currency") == order.currency for p in product.get("prices") or ()):
+            return False
+    return True
+
+
+def max_discount_percent(lines: list[PricedLine]) -> int:
+    """The largest discount of a line as a percent of its amount, rounded up (30.01 -> 31),
+    so that any discount over a whole percent fails a `<= N` check."""
+    worst = 0
+    for line in lines:
+        if line.amount > 0 and line.discount_total > 0:
+            percent = line.discount_total * 100 / line.amount
+            worst = max(worst, int(percent.to_integral_value(rounding=ROUND_CEILING)))
+    return worst
+
+
+def invoice_view(bundle: Bundle, order: Order, lines: list[PricedLine],
+                 totals: dict[str, Decimal]) -> dict[str, Any]:
+    """The `invoice` CEL variable: totals in integer minor units and the derived checks."""
+    currency = order.currency
+    return {
+        "subtotal_minor": to_minor(totals["subtotal"], currency),
+        "discount_minor": to_minor(totals["discount"], currency),
+        "tax_minor": to_minor(totals["tax"], currency),
+        "total_minor": to_minor(totals["total"], currency),
+        "max_discount_percent": max_discount_percent(lines),
+        "approvals": list(order.approvals),
+        "currency_supported": currency_supported(bundle, order),
+    }
+
+
+def validate(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
+             scope: Any) -> list[Violation]:
+    """Violations of every ValidationRule, sorted by (severity, rule, code)."""
+    docs = bundle.kind("ValidationRule")
+    if not docs:
+        return []
+    view = invoice_view(bundle, order, lines, totals)
+    found = []
+    for doc in docs:
+        if not scope.validation_true(doc, "spec.when", view):
+            continue
+        if scope.validation_true(doc, "spec.assert", view):
+            continue
+        spec = doc.spec
+        found.append(Violation(
+            rule=doc.name,
+            severity=str(spec.get("severity", "error")),
+            code=str(spec["code"]),
+            message=str(spec.get("message") or f"{doc.name}: assertion failed"),
+            where=doc.where,
+        ))
+    found.sort(key=lambda v: (SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code))
+    return found
