@@ -67,6 +67,17 @@ def _distinct_programs(bundle: Bundle) -> list[Any]:
     return list(seen.values())
 
 
+def _owner(bundle: Bundle, wanted: CelBackend) -> CelBackend:
+    """The backend that compiled the bundle's programs: only it can evaluate them."""
+    if not bundle.programs:
+        return wanted
+    try:
+        own = get_backend(bundle.backend)
+    except ValueError:  # a custom backend object was used to load: trust the caller
+        return wanted
+    return wanted if own.name == wanted.name else own
+
+
 class CelScope:
     """Evaluates a bundle's compiled CEL for one order; each view is converted once."""
 
@@ -76,7 +87,7 @@ class CelScope:
         self.order = order
         if backend is None or isinstance(backend, str):
             backend = get_backend(backend or bundle.backend)
-        self.backend: CelBackend = backend
+        self.backend: CelBackend = _owner(bundle, backend)
         self.order_view = order_view(order, bundle.products)
         self.line_views: list[dict[str, Any]] = self.order_view["lines"]
         self._position = {line.index: pos for pos, line in enumerate(order.lines)}

@@ -154,3 +154,10 @@ def test_concurrent_orders_keep_their_own_lines() -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_programs_are_evaluated_by_the_backend_that_compiled_them() -> None:
+    bundle = _bundle("cel-python", {("r", "spec.when"): ("order.currency == 'EUR'", "order")})
+    scope = CelScope(bundle, _order(["A"], ["1"]), "cel-expr")
+    assert scope.backend.name == "cel-python"
+    assert scope.order_true(bundle.docs["r"], "when") is True
