@@ -254,3 +254,19 @@ def test_cli_invalid_policies_exit_1(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "bad.yaml").write_text("apiVersion: billplane.dev/v1\nkind: Nope\n")
     assert main(["test", str(tmp_path)]) == 1
     assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_cli_tests_a_git_revision(tmp_path: Path, capsys: Any) -> None:
+    git = pytest.importorskip("git")
+    repo = git.Repo.init(tmp_path)
+    root = tmp_path / "policies"
+    root.mkdir()
+    _tree(root, "300.00")
+    repo.index.add(["policies/policies.yaml", "policies/tests.yaml"])
+    repo.index.commit("policies", author=git.Actor("t", "t@example.com"),
+                      committer=git.Actor("t", "t@example.com"))
+    _tree(root, "999.00")  # the working tree now expects a wrong total
+    assert main(["test", str(root)]) == 1
+    assert main(["test", str(root), "--ref", "HEAD"]) == 0
+    assert main(["test", str(root), "--ref", "no-such-ref"]) == 1
+    assert "unknown_revision" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -64,11 +65,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: internal_error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if args.explain:
-        print(explain(invoice))
+        text = explain(invoice)
     else:
         # pretty-printed from the canonical bytes, so that it is exactly the same data
         data = json.loads(invoice.canonical_json())
-        print(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `billplane eval ... | head` is not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more is written
+        return 0
     if invoice.blocked:
         codes = ", ".join(v.code for v in invoice.violations if v.severity == "error")
         print(f"billplane eval: this invoice could not be issued ({codes})", file=sys.stderr)
