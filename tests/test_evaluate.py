@@ -1,0 +1,239 @@
+"""End-to-end evaluation: hand-computed invoices, determinism, totals invariants, trace."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine.errors import BillplaneError
+from engine.evaluate import evaluate, explain
+from engine.loader import load_bundle
+
+POLICIES = {
+    "pricing/book.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: PriceBook
+metadata: {name: core-prices, owner: revops}
+spec:
+  rounding: half_up
+  products:
+    - sku: SEAT
+      name: Platform seat
+      type: subscription
+      prices:
+        - {currency: GBP, model: per_unit, unit_amount: 25.00}
+        - {currency: JPY, model: per_unit, unit_amount: 3333}
+    - sku: SETUP
+      name: Setup
+      type: one_off
+      prices:
+        - {currency: GBP, model: flat, amount: 100.00}
+        - {currency: JPY, model: flat, amount: 15000}
+    - sku: CALLS
+      name: API calls
+      type: usage
+      prices:
+        - currency: GBP
+          model: graduated
+          tiers: [{up_to: 1000, unit_amount: 0}, {up_to: null, unit_amount: 0.003}]
+""",
+    "pricing/rules.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: PricingRule
+metadata: {name: enterprise-10, owner: revops}
+spec:
+  when: "customer.segment == 'enterprise'"
+  applies_to: "line.product_type == 'subscription'"
+  effect: {percent_off: 10}
+---
+apiVersion: billplane.dev/v1
+kind: PricingRule
+metadata: {name: goodwill, owner: cs}
+spec:
+  coupon: SORRY
+  effect: {amount_off: {GBP: 10.00, JPY: 1000}}
+""",
+    "tax/uk.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: uk-vat, owner: tax}
+spec:
+  tax: vat
+  label: UK VAT
+  jurisdiction: {country: GB}
+  rates: [{rate: 20, effective: {from: 2011-01-04}}]
+  inclusive: false
+  rounding: half_up
+  rounding_level: line
+""",
+}
+
+ORDER: dict[str, Any] = {
+    "id": "ORD-1", "date": "2026-03-15", "currency": "GBP", "seller": "acme-uk",
+    "customer": {"id": "C-1", "country": "GB", "type": "business", "segment": "enterprise"},
+    "lines": [
+        {"sku": "SEAT", "quantity": "10", "period": {"start": "2026-03-01", "end": "2027-03-01"}},
+        {"sku": "SETUP", "quantity": "1"},
+        {"sku": "CALLS", "quantity": "4333"},
+    ],
+}
+
+
+@pytest.fixture(scope="module", params=["cel-expr", "cel-python"])
+def bundle(request: pytest.FixtureRequest) -> Any:
+    return load_bundle(POLICIES, "rev-1", request.param)
+
+
+def test_hand_computed_invoice(bundle: Any) -> None:
+    doc = evaluate(bundle, ORDER).document
+    seat, setup, calls = doc["lines"]
+    # 10 x 25.00 = 250.00; enterprise 10 % = 25.00; net 225.00; VAT 20 % = 45.00
+    assert (seat["amount"], seat["discount_total"], seat["net"]) == ("250.00", "25.00", "225.00")
+    assert seat["discounts"] == [{"rule": "enterprise-10", "scope": "line", "amount": "25.00",
+                                  "coupon": ""}]
+    assert seat["tax"][0]["amount"] == "45.00" and seat["total"] == "270.00"
+    assert seat["unit_amount"] == "25.00" and seat["model"] == "per_unit"
+    assert seat["period"] == {"start": "2026-03-01", "end": "2027-03-01"}
+    # flat 100.00, not a subscription: no discount; VAT 20.00
+    assert (setup["amount"], setup["discounts"], setup["tax_total"]) == ("100.00", [], "20.00")
+    # graduated: 1000 free, 3333 x 0.003 = 9.999 -> 10.00; VAT 2.00
+    assert (calls["amount"], calls["tax_total"], calls["unit_amount"]) == ("10.00", "2.00", None)
+    assert doc["totals"] == {"subtotal": "360.00", "discount": "25.00", "net": "335.00",
+                             "tax": "67.00", "total": "402.00"}
+    assert doc["tax_summary"][0]["taxable"] == "335.00"
+    assert doc["tax_summary"][0]["amount"] == "67.00"
+
+
+def test_order_level_amount_off_is_allocated(bundle: Any) -> None:
+    order = dict(ORDER, coupons=["SORRY"])
+    doc = evaluate(bundle, order).document
+    # 10.00 over what is left of the lines: 225.00, 100.00, 10.00 (total 335.00); in cents
+    # 1000 x 225/335 = 671.64, x 100/335 = 298.51, x 10/335 = 29.85: floors 671 + 298 + 29 =
+    # 998, the 2 cents left go to the largest remainders (.85 line 2, then .64 line 0)
+    shares = [[d["amount"] for d in line["discounts"] if d["rule"] == "goodwill"]
+              for line in doc["lines"]]
+    assert shares == [["6.72"], ["2.98"], ["0.30"]]
+    assert doc["totals"]["discount"] == "35.00"
+    assert all(d["scope"] == "order" and d["coupon"] == "SORRY"
+               for line in doc["lines"] for d in line["discounts"] if d["rule"] == "goodwill")
+
+
+def test_jpy_amounts_have_no_minor_digits(bundle: Any) -> None:
+    order = dict(ORDER, currency="JPY", lines=ORDER["lines"][:2])
+    doc = evaluate(bundle, order).document
+    # 10 x 3333 = 33330; 10 % = 3333; net 29997; VAT 20 % = 5999.4 -> 5999
+    assert doc["lines"][0]["amount"] == "33330"
+    assert doc["lines"][0]["discount_total"] == "3333"
+    assert doc["lines"][0]["tax_total"] == "5999"
+    assert doc["totals"]["total"] == str(29997 + 5999 + 15000 + 3000)
+
+
+def test_same_input_gives_identical_bytes(bundle: Any) -> None:
+    first = evaluate(bundle, ORDER).canonical_json()
+    # the same order with keys in another order, and a freshly loaded bundle
+    shuffled = json.loads(json.dumps(ORDER, sort_keys=True))
+    shuffled = dict(reversed(list(shuffled.items())))
+    again = load_bundle(POLICIES, "rev-1", bundle.backend)
+    assert evaluate(again, shuffled).canonical_json() == first
+    assert evaluate(bundle, copy.deepcopy(ORDER)).canonical_json() == first
+
+
+def test_canonical_json_form(bundle: Any) -> None:
+    raw = evaluate(bundle, ORDER).canonical_json()
+    parsed = json.loads(raw)
+    assert raw == json.dumps(parsed, sort_keys=True, separators=(",", ":"),
+                             ensure_ascii=False).encode("utf-8")
+    assert raw.startswith(b'{"currency":"GBP","customer":{"country":"GB","id":"C-1",')
+
+
+def test_decision_id_by_hand(bundle: Any) -> None:
+    doc = evaluate(bundle, ORDER, as_of="2026-03-20").document
+    canonical = json.dumps(ORDER, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    want = hashlib.sha256(f"rev-1\n{canonical}\n2026-03-20".encode()).hexdigest()
+    provenance = doc["provenance"]
+    assert provenance["decision_id"] == want
+    assert provenance["as_of"] == "2026-03-20" and provenance["revision"] == "rev-1"
+    default = evaluate(bundle, ORDER).document["provenance"]
+    assert default["as_of"] == "2026-03-15" and default["decision_id"] != want
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+@pytest.mark.parametrize("coupons", [[], ["SORRY"]])
+@pytest.mark.parametrize("segment", ["enterprise", "smb"])
+def test_totals_invariants(bundle: Any, coupons: list[str], segment: str) -> None:
+    order = copy.deepcopy(ORDER)
+    order["coupons"] = coupons
+    order["customer"]["segment"] = segment
+    doc = evaluate(bundle, order).document
+    t = {k: _d(v) for k, v in doc["totals"].items()}
+    assert t["total"] == t["net"] + t["tax"]
+    assert t["net"] == t["subtotal"] - t["discount"]
+    lines = doc["lines"]
+    assert t["discount"] == sum(_d(line["discount_total"]) for line in lines)
+    assert t["net"] == sum(_d(line["net"]) for line in lines)
+    assert t["tax"] == sum(_d(line["tax_total"]) for line in lines)
+    assert t["total"] == sum(_d(line["total"]) for line in lines)
+    for line in lines:
+        assert _d(line["discount_total"]) == sum((_d(d["amount"]) for d in line["discounts"]),
+                                                 Decimal(0))
+        assert _d(line["net"]) >= 0
+
+
+def test_every_line_amount_is_traced_to_an_existing_rule(bundle: Any) -> None:
+    invoice = evaluate(bundle, dict(ORDER, coupons=["SORRY"]))
+    doc = invoice.document
+    traced = {(t["path"], t["amount"]): t["rule"] for t in doc["trace"]}
+    for i, line in enumerate(doc["lines"]):
+        assert traced[(f"lines[{i}].amount", line["amount"])] == "core-prices"
+        for k, d in enumerate(line["discounts"]):
+            assert traced[(f"lines[{i}].discounts[{k}].amount", d["amount"])] == d["rule"]
+    for key, value in doc["totals"].items():
+        assert (f"totals.{key}", value) in traced
+    names = set(bundle.docs)
+    for entry in doc["trace"]:
+        if entry["path"].startswith(("lines[", "tax_summary")):
+            assert entry["rule"] in names
+        if entry["rule"] in names:
+            assert entry["where"].startswith(bundle.docs[entry["rule"]].location.file + ":")
+
+
+def test_explain_names_rules_and_amounts(bundle: Any) -> None:
+    text = explain(evaluate(bundle, ORDER))
+    assert "lines[0] SEAT x 10 (Platform seat)" in text
+    assert "250.00  <- core-prices (pricing/book.yaml:" in text
+    assert "25.00  <- enterprise-10 (pricing/rules.yaml:" in text
+    assert "totals.total" in text and "402.00" in text
+
+
+def test_bad_order_and_unknown_sku(bundle: Any) -> None:
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, dict(ORDER, lines=[{"sku": "SEAT", "quantity": "-1"}]))
+    assert err.value.code == "negative_quantity"
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, dict(ORDER, lines=[{"sku": "NOPE", "quantity": "1"},
+                                            {"sku": "GONE", "quantity": "1"}]))
+    assert [d.code for d in err.value.diagnostics] == ["unknown_product"] * 2
+    assert [d.location.file for d in err.value.diagnostics] == [
+        "order.lines[0].sku", "order.lines[1].sku"]
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, dict(ORDER, currency="EUR"))
+    assert err.value.code == "no_price"
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, ORDER, as_of="yesterday")
+    assert err.value.code == "invalid_as_of"
+
+
+def test_blocked_follows_error_violations(bundle: Any) -> None:
+    invoice = evaluate(bundle, ORDER)
+    assert invoice.blocked == any(v.severity == "error" for v in invoice.violations)
+    assert invoice.document["violations"] == [
+        {"rule": v.rule, "severity": v.severity, "code": v.code, "message": v.message}
+        for v in invoice.violations]
