@@ -1,58 +1,27 @@
 """Run the PolicyTest cases of a bundle: evaluate each order and compare expected fields.
 
-Expected values are compared with the invoice document as follows:
-- paths are dotted with `[i]` indexes (`lines[0].tax[0].rate`, `payment.installments[-1]`);
-- numbers and decimal-looking strings compare as exact decimals, so `"20"` matches `"20.00"`
-  (the invoice formats amounts with the currency's minor digits; a rate is a plain decimal);
-- booleans and null compare as themselves, other strings exactly, lists and maps item by item.
+Expected values are compared with the invoice document by `engine.expect` (exact decimals:
+`"20"` matches `"20.00"`).
 Rule coverage lists the rules no case exercised, derived from each invoice's trace (rule ids),
 its discounts, taxes, payment policy, recognition rules, series, products and violations.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError
+from engine.expect import Mismatch, check
 
 COVERED_KINDS = ("PricingRule", "TaxRule", "CreditPolicy", "RecognitionRule", "ValidationRule",
                  "InvoiceSeries")
 PRODUCTS = "PriceBook products"
 
-_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_SEGMENT = re.compile(r"([A-Za-z0-9_-]+)((?:\[-?[0-9]+\])*)$")
-_INDEX = re.compile(r"\[(-?[0-9]+)\]")
-_MISSING = object()
-
 Evaluator = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """One expectation that did not hold."""
-
-    path: str
-    expected: Any
-    actual: Any = None
-    problem: str = "differs"  # differs | unknown_path | bad_path | error
-    detail: str = ""
-
-    def __str__(self) -> str:
-        if self.problem == "differs":
-            return f"{self.path}: expected {show(self.expected)}, got {show(self.actual)}"
-        if self.problem == "error":
-            return f"{self.path}: {self.detail}"
-        return f"{self.path}: {self.problem.replace('_', ' ')}: {self.detail}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "problem": self.problem, "expected": plain(self.expected),
-                "actual": plain(self.actual), "detail": self.detail}
 
 
 @dataclass
@@ -192,88 +161,6 @@ def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any]
     return result
 
 
-def check(document: Any, path: str, expected: Any) -> Mismatch | None:
-    """None when the value at `path` matches `expected`, else what is wrong."""
-    try:
-        steps = parse_path(path)
-    except ValueError as exc:
-        return Mismatch(path, expected, problem="bad_path", detail=str(exc))
-    actual, detail = resolve(document, steps)
-    if actual is _MISSING:
-        return Mismatch(path, expected, problem="unknown_path", detail=detail)
-    if not matches(expected, actual):
-        return Mismatch(path, expected, actual)
-    return None
-
-
-def parse_path(path: str) -> list[str | int]:
-    """`lines[0].tax[1].rate` -> ["lines", 0, "tax", 1, "rate"]; ValueError when malformed."""
-    steps: list[str | int] = []
-    if not path:
-        raise ValueError("empty path")
-    for part in path.split("."):
-        found = _SEGMENT.match(part)
-        if not found:
-            raise ValueError(f"cannot read {part!r} (use name, name[0], a.b[1].c)")
-        steps.append(found.group(1))
-        steps.extend(int(i) for i in _INDEX.findall(found.group(2)))
-    return steps
-
-
-def resolve(document: Any, steps: list[str | int]) -> tuple[Any, str]:
-    """The value at `steps`, or (_MISSING, why) naming the deepest part that exists."""
-    node = document
-    where = ""
-    for step in steps:
-        if isinstance(step, int):
-            if not isinstance(node, list):
-                return _MISSING, f"{where or 'the invoice'} is not a list"
-            if not -len(node) <= step < len(node):
-                return _MISSING, f"{where} has {len(node)} item(s), no [{step}]"
-            node = node[step]
-            where = f"{where}[{step}]"
-        else:
-            if not isinstance(node, dict):
-                return _MISSING, f"{where or 'the invoice'} is {show(node)}, not a map"
-            if step not in node:
-                fields = ", ".join(sorted(node))
-                return _MISSING, f"{where or 'the invoice'} has no field {step!r} ({fields})"
-            node = node[step]
-            where = f"{where}.{step}" if where else step
-    return node, ""
-
-
-def matches(expected: Any, actual: Any) -> bool:
-    """Compare an expected YAML value with an invoice value (see the module docstring)."""
-    if expected is None or actual is None:
-        return expected is None and actual is None
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return isinstance(expected, bool) and isinstance(actual, bool) and expected == actual
-    if isinstance(expected, list):
-        return (isinstance(actual, list) and len(expected) == len(actual)
-                and all(matches(e, a) for e, a in zip(expected, actual, strict=True)))
-    if isinstance(expected, dict):
-        return (isinstance(actual, dict) and set(map(str, expected)) == set(actual)
-                and all(matches(v, actual[str(k)]) for k, v in expected.items()))
-    if isinstance(actual, list | dict):
-        return False
-    left, right = _decimal(expected), _decimal(actual)
-    if left is not None and right is not None:
-        return left == right
-    return str(expected) == str(actual)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, str) and _DECIMAL.match(value):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return None
-    return None
-
-
 def rules_of(invoice: Any) -> set[str]:
     """Rule ids (and `sku:`/`series:` references) an evaluated invoice used."""
     doc = invoice.document
@@ -313,31 +200,6 @@ def _key(bundle: Bundle, reference: str) -> tuple[str, str]:
         return "InvoiceSeries", series
     found = bundle.docs.get(reference)
     return (found.kind, found.name) if found is not None else ("", reference)
-
-
-def show(value: Any) -> str:
-    """A value as it would read in the test file."""
-    value = plain(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def plain(value: Any) -> Any:
-    """JSON-friendly copy: Decimals become strings."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def render_text(report: TestReport, coverage_min: Decimal | None = None) -> str:

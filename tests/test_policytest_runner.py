@@ -13,8 +13,9 @@ import pytest
 from api.cli.main import main
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError, Diagnostic, Location
+from engine.expect import matches, parse_path
 from engine.model import TraceEntry
-from engine.testing import matches, parse_path, render_text, run_policy_tests
+from engine.testing import render_text, run_policy_tests
 
 # --- a hand-built bundle and a fake evaluator ---------------------------------------------
 
