@@ -69,7 +69,7 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     payment = (payment_terms(bundle, parsed, totals["total"], scope, trace)
                if payment_terms is not None else None)
     recognise = _stage("recognition", "recognise")
-    recognition = (recognise(bundle, parsed, lines, totals, trace)
+    recognition = (recognise(bundle, parsed, lines, totals, trace, scope=scope)
                    if recognise is not None else {"schedule": [], "journal": []})
     select_series = _stage("series", "select_series")
     series = select_series(bundle, parsed, scope) if select_series is not None else ""
