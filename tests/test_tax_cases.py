@@ -1,0 +1,64 @@
+"""Tax data cases (tests/cases/tax/*.yaml): exact charges per line, worked by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tax_support import build, case_files, money, read_case, totals
+
+from engine.errors import BillplaneError
+from engine.model import TraceEntry
+from engine.tax import apply_taxes
+
+FILES = case_files("tax")
+
+
+def _charges(line: Any, currency: str) -> list[dict[str, Any]]:
+    return [{"rule": t.rule, "jurisdiction": t.jurisdiction, "rate": f"{t.rate:f}",
+             "taxable": money(t.taxable, currency), "amount": money(t.amount, currency),
+             "inclusive": t.inclusive, "reverse_charge": t.reverse_charge,
+             "exemption": t.exemption} for t in line.taxes]
+
+
+def test_there_are_tax_cases() -> None:
+    assert len(FILES) >= 20
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_tax_case(path: Path) -> None:
+    case = read_case(path)
+    bundle, order, lines, scope = build(case)
+    trace: list[TraceEntry] = []
+    expect = case["expect"]
+    if "error" in expect:
+        with pytest.raises(BillplaneError) as info:
+            apply_taxes(bundle, order, lines, scope, trace)
+        assert info.value.code == expect["error"]
+        diag = info.value.diagnostics[0]
+        assert diag.rule == expect.get("rule", diag.rule)
+        assert diag.location.file == "case.yaml" and diag.location.line > 0
+        return
+    apply_taxes(bundle, order, lines, scope, trace)
+    currency = order.currency
+    for i, want in enumerate(expect["lines"]):
+        line = lines[i]
+        got = _charges(line, currency)
+        assert len(got) == len(want["tax"]), got
+        for charge, wanted in zip(got, want["tax"], strict=True):
+            for key, value in wanted.items():
+                assert charge[key] == value, (i, key, charge)
+        if "included_tax" in want:
+            assert money(line.included_tax, currency) == want["included_tax"]
+        if "net" in want:
+            assert money(line.net, currency) == want["net"]
+    if "totals" in expect:
+        got_totals = {k: money(v, currency) for k, v in totals(lines).items()}
+        for key, value in expect["totals"].items():
+            assert got_totals[key] == value, (key, got_totals)
+    # every charge is traced with its rule
+    paths = {t.path for t in trace}
+    for i, line in enumerate(lines):
+        for k, _ in enumerate(line.taxes):
+            assert f"lines[{i}].tax[{k}].amount" in paths
