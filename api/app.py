@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlmodel import select
 
 from api import errors
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
             db.dispose()
 
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
+                  dependencies=[Depends(errors.reject_unknown_query)],
                   description="Evaluate and issue invoices under versioned billing policies.")
     app.state.services = svc
     errors.install(app)

@@ -63,10 +63,12 @@ class ApiError(Exception):
         self.status = status or STATUS_BY_CODE.get(code, 422)
 
 
-def envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+def envelope(status: int, code: str, message: str, details: Any = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
     """The one way an error response is built."""
     body = {"code": code, "message": message, "details": details if details is not None else []}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -95,12 +97,20 @@ def install(app: FastAPI) -> None:
                     "message": e.get("msg", "")} for e in exc.errors()]
         return envelope(422, "invalid_request", "the request does not match the schema", details)
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            allow = ", ".join(sorted(_methods_for(request)))
+            return envelope(405, "method_not_allowed", "method not allowed",
+                            headers={"Allow": allow})
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                  403: "forbidden", 413: "payload_too_large"}
+        if exc.status_code == 400:
+            # a body that is not JSON at all: the same answer as any malformed request
+            return envelope(422, "invalid_request", "the request body is not valid JSON")
         code = codes.get(exc.status_code, "http_error")
-        return envelope(exc.status_code, code, str(exc.detail))
+        return envelope(exc.status_code, code, str(exc.detail),
+                        headers=dict(exc.headers) if exc.headers else None)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # log the type and route only: the exception text may quote the request
@@ -113,6 +123,37 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _methods_for(request: Request) -> set[str]:
+    """Every method some route serves at this path (the router names only the first)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for query parameters the operation does not declare (a typo must not be ignored)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:
+        dep = stack.pop()
+        known |= {p.alias for p in dep.query_params}
+        stack.extend(dep.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ApiError("invalid_request", "unknown query parameter",
+                       details=[{"loc": ["query", name[:50]], "type": "unknown"}
+                                for name in unknown[:10]])
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

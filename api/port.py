@@ -102,7 +102,9 @@ class RealEngine:
         report = run_policy_tests(bundle)
         if report.ok:
             return True, ""
-        return False, str(getattr(report, "summary", None) or "PolicyTests failed")
+        failed = [c for c in getattr(report, "cases", []) if not c.passed]
+        names = "; ".join(f"{c.where} {c.name}" for c in failed[:5])
+        return False, f"{len(failed)} case(s) failed: {names}"
 
     def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
         from engine.evaluate import evaluate

@@ -114,6 +114,13 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
     return invoice
 
 
+def _date(text: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ApiError("invalid_request", f"{name} is not a calendar date") from exc
+
+
 def _blocked(invoice: InvoiceLike) -> ApiError:
     errors = [v for v in invoice.document.get("violations", []) if v.get("severity") == "error"]
     return ApiError("invoice_blocked", "error violations block issuance", details=errors)
@@ -178,8 +185,8 @@ def get_invoice(number: str, svc: SvcDep,
 def list_invoices(
     svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))],
     customer: Annotated[str | None, Query(max_length=100)] = None,
-    date_from: Annotated[dt.date | None, Query(description="inclusive")] = None,
-    date_to: Annotated[dt.date | None, Query(description="inclusive")] = None,
+    date_from: Annotated[str | None, Query(pattern=DATE, description="inclusive")] = None,
+    date_to: Annotated[str | None, Query(pattern=DATE, description="inclusive")] = None,
     status: Annotated[str | None, Query(pattern="^(issued|voided)$")] = None,
     revision: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -191,9 +198,9 @@ def list_invoices(
     if customer is not None:
         stmt = stmt.where(Invoice.customer_id == customer)
     if date_from is not None:
-        stmt = stmt.where(Invoice.date >= date_from)
+        stmt = stmt.where(Invoice.date >= _date(date_from, "date_from"))
     if date_to is not None:
-        stmt = stmt.where(Invoice.date <= date_to)
+        stmt = stmt.where(Invoice.date <= _date(date_to, "date_to"))
     if revision is not None:
         stmt = stmt.where(Invoice.revision == revision)
     if status == "voided":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def _commit(repo: Path, content: str) -> str:
 
 
 @pytest.fixture
-def followed(tmp_path: Path) -> tuple[Service, Path, str]:
+def followed(tmp_path: Path) -> Iterator[tuple[Service, Path, str]]:
     repo = tmp_path / "policy-repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")

@@ -1,0 +1,66 @@
+"""`billplane serve`: run the HTTP API with uvicorn.
+
+Keys are never generated implicitly. Bootstrap with `billplane keys create --role admin`
+(prints the key once), or set BILLPLANE_BOOTSTRAP_ADMIN_KEY to a key of the form
+`bpk_<prefix>_<secret>`, stored (hashed) as an admin key when the store has no keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "run the HTTP API (evaluate and issue invoices)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Host, port, policy source and database."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--policies", type=Path, default=None,
+                        help="a policy directory (default: policies)")
+    parser.add_argument("--repo", type=Path, default=None,
+                        help="follow a branch of this policy git repository")
+    parser.add_argument("--branch", default=None, help="the followed branch (default main)")
+    parser.add_argument("--subdir", default=None,
+                        help="policy folder inside the repository (default policies)")
+    parser.add_argument("--poll-interval", type=float, default=None)
+    parser.add_argument("--database-url", default=None,
+                        help="default: BILLPLANE_DATABASE_URL or sqlite:///./var/billplane.db")
+    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default=None)
+    parser.add_argument("--sandbox", action="store_true",
+                        help="allow `ref` in evaluate requests (a git ref of the repository)")
+    parser.add_argument("--log-level", default="info")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the app and serve it until interrupted."""
+    import uvicorn
+    from sqlmodel import select
+
+    from api.app import create_app
+    from api.settings import Settings
+    from api.tables import ApiKey
+
+    settings = Settings.from_env(
+        database_url=args.database_url, policies=args.policies, repo=args.repo,
+        branch=args.branch, subdir=args.subdir, poll_interval=args.poll_interval,
+        backend=args.backend, sandbox=args.sandbox or None)
+    if settings.repo is not None and args.policies is None:
+        settings.policies = None
+    if settings.policies is not None and not settings.policies.is_dir():
+        print(f"no policy directory at {settings.policies}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    svc = app.state.services
+    with svc.db.read() as s:
+        if s.exec(select(ApiKey)).first() is None:
+            print("no API keys yet: create one with `billplane keys create --role admin`"
+                  " (or set BILLPLANE_BOOTSTRAP_ADMIN_KEY)", file=sys.stderr)
+    active = svc.policy.current()
+    print(f"serving policy revision {active.revision if active else '(none)'} on "
+          f"http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False)
+    return 0
