@@ -3,7 +3,8 @@
 cel-python does not type-check, so expressions are checked with the C++ typed checker first:
 both backends accept and reject exactly the same policies. Known deviations of cel-python
 from the CEL spec (avoid them in policies meant for both backends): `1 + 1u` is 2 instead
-of a type error, and equality between different types is an error instead of false.
+of a type error, equality between different types is an error instead of false, and
+`matches()` uses Python's `re` where the C++ runtime uses RE2.
 """
 
 from __future__ import annotations
