@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-from collections.abc import Callable
 from typing import Any
 
 from engine.bundle import Bundle
 from engine.context import CelScope
+from engine.credit import payment_terms
 from engine.discounts import apply_discounts
 from engine.errors import fail
 from engine.invoice import TOTAL_KEYS, Invoice, build_document, totals_of
@@ -16,21 +15,10 @@ from engine.model import Order, TraceEntry, Violation
 from engine.money import exponent, fmt
 from engine.order import parse_order
 from engine.pricing import price_lines
-
-# stages owned by other modules, looked up once; a stage whose module is absent is skipped
-_STAGES: dict[tuple[str, str], Callable[..., Any] | None] = {}
-
-
-def _stage(module: str, name: str) -> Callable[..., Any] | None:
-    key = (module, name)
-    if key not in _STAGES:
-        try:
-            _STAGES[key] = getattr(importlib.import_module(f"engine.{module}"), name)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"engine.{module}":
-                raise
-            _STAGES[key] = None
-    return _STAGES[key]
+from engine.recognition import recognise
+from engine.series import select_series
+from engine.tax import apply_taxes, tax_summary
+from engine.validation import validate
 
 
 def _as_of(value: str | None, order: Order) -> str:
@@ -54,32 +42,22 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)
 
-    apply_taxes = _stage("tax", "apply_taxes")
-    if apply_taxes is not None:
-        apply_taxes(bundle, parsed, lines, scope, trace)
-    summarise = _stage("tax", "tax_summary")
-    tax_summary = summarise(lines, currency) if summarise is not None else []
+    apply_taxes(bundle, parsed, lines, scope, trace)
+    summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
     for key in TOTAL_KEYS:
         trace.append(TraceEntry(f"totals.{key}", "totals", "", totals[key],
                                 {"of": f"sum of lines[].{_LINE_FIELD[key]}"}))
 
-    payment_terms = _stage("credit", "payment_terms")
-    payment = (payment_terms(bundle, parsed, totals["total"], scope, trace)
-               if payment_terms is not None else None)
-    recognise = _stage("recognition", "recognise")
-    recognition = (recognise(bundle, parsed, lines, totals, trace, scope=scope)
-                   if recognise is not None else {"schedule": [], "journal": []})
-    select_series = _stage("series", "select_series")
-    series = select_series(bundle, parsed, scope) if select_series is not None else ""
-    validate = _stage("validation", "validate")
-    violations: list[Violation] = (validate(bundle, parsed, lines, totals, scope)
-                                   if validate is not None else [])
+    payment = payment_terms(bundle, parsed, totals["total"], scope, trace)
+    recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
+    series = select_series(bundle, parsed, scope)
+    violations: list[Violation] = validate(bundle, parsed, lines, totals, scope)
 
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,
-        series=series, violations=violations, trace=trace, tax_summary=tax_summary)
+        series=series, violations=violations, trace=trace, tax_summary=summary)
     return Invoice(document, violations, trace, parsed, lines, totals)
 
 
