@@ -1,55 +1,53 @@
-"""Runs every discount case in tests/cases/discounts/ through the discount stage."""
+"""Runs every discount case in tests/cases/discounts/ through the discount stage, on both
+CEL backends, with policies built by the real loader."""
 
 from __future__ import annotations
 
-import re
+import json
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from engine.bundle import Bundle, PolicyDoc
+from engine.bundle import Bundle
+from engine.context import CelScope
 from engine.discounts import apply_discounts
-from engine.errors import Location
-from engine.model import Order, PricedLine, TraceEntry
-from engine.money import fmt
+from engine.loader import load_bundle
+from engine.model import PricedLine, TraceEntry
+from engine.money import exponent, fmt
 from engine.order import parse_order
 from engine.yamldoc import load_documents, to_plain
 
 CASES = sorted((Path(__file__).parent / "cases" / "discounts").glob("*.yaml"))
 
 
-class SubsetScope:
-    """Evaluates the small CEL subset the cases use (==, !=, &&, ||) over plain values.
-
-    It stands in for engine.context.CelScope so that these cases test discount semantics
-    without depending on a CEL runtime.
-    """
-
-    def __init__(self, order: Order, lines: list[PricedLine]) -> None:
-        self.order = order
-        self.lines = lines
-        self.customer = SimpleNamespace(**{"segment": "", **order.customer})
-
-    @staticmethod
-    def _python(expr: str) -> str:
-        return re.sub(r"&&", " and ", re.sub(r"\|\|", " or ", expr))
-
-    def order_true(self, doc: PolicyDoc, field: str) -> bool:
-        expr = doc.spec[field.removeprefix("spec.")]
-        return bool(eval(self._python(expr), {"customer": self.customer}))
-
-    def line_true(self, doc: PolicyDoc, field: str, index: int) -> bool:
-        expr = doc.spec[field.removeprefix("spec.")]
-        priced = self.lines[index]
-        line = SimpleNamespace(sku=priced.order_line.sku, product_type=priced.product_type,
-                               index=index)
-        return bool(eval(self._python(expr), {"customer": self.customer, "line": line}))
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Decimal) else value
 
 
-def run_case(case: dict[str, Any]) -> tuple[list[PricedLine], list[TraceEntry]]:
+def bundle_for(case: dict[str, Any], backend: str) -> Bundle:
+    """The case's rules and a catalogue of its skus, through the real loader (JSON is YAML)."""
+    products = {raw["sku"]: {"sku": raw["sku"], "type": raw.get("type", "one_off"),
+                             "prices": [{"currency": case.get("currency", "GBP"),
+                                         "model": "per_unit", "unit_amount": "1"}]}
+                for raw in case["lines"]}
+    docs = [{"apiVersion": "billplane.dev/v1", "kind": "PriceBook",
+             "metadata": {"name": "book", "owner": "t"},
+             "spec": {"products": list(products.values())}}]
+    docs += [{"apiVersion": "billplane.dev/v1", "kind": "PricingRule",
+              "metadata": {"name": r["name"], "owner": "t"}, "spec": _jsonable(r["spec"])}
+             for r in case["rules"]]
+    text = "\n---\n".join(json.dumps(d) for d in docs)
+    return load_bundle({"rules.yaml": text.encode()}, "rev", backend)
+
+
+def run_case(case: dict[str, Any], backend: str) -> tuple[list[PricedLine], list[TraceEntry]]:
+    """Price nothing: the case gives line amounts; run the discount stage on them."""
     currency = case.get("currency", "GBP")
     order = parse_order({
         "id": "O-1", "date": case.get("date", "2026-03-15"), "currency": currency,
@@ -63,22 +61,22 @@ def run_case(case: dict[str, Any]) -> tuple[list[PricedLine], list[TraceEntry]]:
                    unit_amount=None, amount=Decimal(raw["amount"]))
         for ol, raw in zip(order.lines, case["lines"], strict=True)
     ]
-    docs = [PolicyDoc("PricingRule", r["name"], r["spec"],
-                      Location(f"rules/{r['name']}.yaml", 1, 1)) for r in case["rules"]]
-    docs.sort(key=lambda d: (d.spec.get("priority", 100), d.name))
-    bundle = Bundle("rev", "digest", {d.name: d for d in docs}, by_kind={"PricingRule": docs})
+    bundle = bundle_for(case, backend)
     trace: list[TraceEntry] = []
-    apply_discounts(bundle, order, lines, SubsetScope(order, lines), trace)
+    scope = CelScope(bundle, order, backend)
+    scope.set_line_amounts(lines, exponent(currency))
+    apply_discounts(bundle, order, lines, scope, trace)
     return lines, trace
 
 
+@pytest.mark.parametrize("backend", ["cel-expr", "cel-python"])
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-def test_discount_case(path: Path) -> None:
+def test_discount_case(path: Path, backend: str) -> None:
     [raw] = load_documents(path.name, path.read_bytes())
     case = to_plain(raw)
     assert case.get("note")
     currency = case.get("currency", "GBP")
-    lines, trace = run_case(case)
+    lines, trace = run_case(case, backend)
     got = [[[d.rule, fmt(d.amount, currency), d.scope] + ([d.coupon] if d.coupon else [])
              for d in line.discounts] for line in lines]
     assert got == case["want"]
