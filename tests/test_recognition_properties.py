@@ -1,0 +1,47 @@
+"""Properties: every schedule sums exactly to what it splits, whatever the amounts and dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.model import Order, OrderLine, Period, PricedLine
+from engine.recognition import METHODS, allocate_exact
+
+amounts = st.integers(min_value=-10**9, max_value=10**9).map(lambda n: Decimal(n).scaleb(-2))
+days = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31))
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts, st.lists(st.fractions(min_value=0, max_value=10**6), min_size=1, max_size=40))
+def test_allocate_exact_sums_and_stays_within_a_unit(total: Decimal,
+                                                     weights: list[Fraction]) -> None:
+    parts = allocate_exact(total, weights, "GBP")
+    assert sum(parts, Decimal(0)) == total
+    whole = sum(weights, Fraction(0))
+    for part, weight in zip(parts, weights, strict=True):
+        share = (Fraction(total) * weight / whole) if whole else Fraction(total) / len(weights)
+        assert abs(Fraction(part) - share) < Fraction(1, 100)
+
+
+@settings(max_examples=150, deadline=None)
+@given(amounts, days, st.integers(min_value=1, max_value=2000),
+       st.sampled_from(["ratable_daily", "ratable_monthly", "ratable_monthly_prorated"]))
+def test_ratable_schedules_sum_to_the_net(net: Decimal, start: dt.date, length: int,
+                                          method: str) -> None:
+    end = start + dt.timedelta(days=length)
+    line = PricedLine(OrderLine(0, "X", Decimal(1), period=Period(start, end)), {}, "one_off",
+                      "b", "flat", None, net)
+    order = Order("O", start, "GBP", "s", {"id": "C", "country": "GB"}, [line.order_line])
+    weights = METHODS[method](line, order, None)
+    periods = [p for p, _ in weights]
+    assert periods == sorted(set(periods))  # one entry a month, in order
+    assert periods[0] == f"{start:%Y-%m}"
+    parts = allocate_exact(net, [w for _, w in weights], "GBP")
+    assert sum(parts, Decimal(0)) == net
+    if method == "ratable_daily":
+        assert sum(w for _, w in weights) == length
