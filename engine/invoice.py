@@ -98,20 +98,16 @@ def line_document(line: PricedLine, currency: str, digits: int
 
 
 def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any]]:
-    """The `trace` array: amounts as currency strings, inputs as strings."""
+    """The `trace` array: amounts as currency strings, inputs as given.
+
+    Stages record inputs as strings (the TraceEntry contract); the dicts are shared, not
+    copied, since copying them was the largest cost of document assembly. `canonical()` still
+    writes any stray Decimal or date as a string.
+    """
     return [{"path": t.path, "rule": t.rule, "where": t.where,
              "amount": None if t.amount is None else fmt(t.amount, currency),
-             "inputs": {k: v if isinstance(v, str) else _plain_input(v)
-                        for k, v in t.inputs.items()}}
+             "inputs": t.inputs}
             for t in trace]
-
-
-def _plain_input(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, bool | int | None):
-        return value
-    return str(value)
 
 
 def violation_document(v: Violation) -> dict[str, Any]:

@@ -237,3 +237,9 @@ def test_blocked_follows_error_violations(bundle: Any) -> None:
     assert invoice.document["violations"] == [
         {"rule": v.rule, "severity": v.severity, "code": v.code, "message": v.message}
         for v in invoice.violations]
+
+
+def test_document_is_plain_json(bundle: Any) -> None:
+    # no Decimal, date or other object leaks into the document: the stdlib encodes it as is
+    doc = evaluate(bundle, dict(ORDER, coupons=["SORRY"])).document
+    assert json.loads(json.dumps(doc)) == doc
