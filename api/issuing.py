@@ -60,22 +60,24 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
     doc = invoice.document
     series = str(doc.get("series") or "default")
     date = dt.date.fromisoformat(doc["date"])
+    spec = series_spec(bundle, series)
+    # everything that does not need the number is prepared before the counter row is locked
+    canonical = invoice.canonical_json().decode()
+    order_json = json.dumps(order, sort_keys=True, separators=(",", ":"))
+    after = audit.digest(canonical)
     seq = allocate(session, series)
     if after_allocate is not None:
         after_allocate(series, seq)
-    number = port.format_number(series_spec(bundle, series), seq, date)
-    canonical = invoice.canonical_json().decode()
+    number = port.format_number(spec, seq, date)
     row = Invoice(number=number, series=series, seq=seq, order_id=str(doc.get("order_id", "")),
                   customer_id=str(doc.get("customer", {}).get("id", "")), date=date,
                   currency=str(doc.get("currency", "")),
                   total=str(doc.get("totals", {}).get("total", "0")),
                   revision=bundle.revision, digest=bundle.digest, issued_at=now, actor=actor,
-                  order_json=json.dumps(order, sort_keys=True, separators=(",", ":")),
-                  invoice_json=canonical)
+                  order_json=order_json, invoice_json=canonical)
     session.add(row)
     session.flush()
-    audit.record(session, now, actor, "issue", number, f"revision {bundle.revision}", "",
-                 audit.digest(canonical))
+    audit.record(session, now, actor, "issue", number, f"revision {bundle.revision}", "", after)
     return resource(row, [], None)
 
 
