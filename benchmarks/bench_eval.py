@@ -379,17 +379,28 @@ def stage_shares(bundle: Any, calls: int = 300) -> list[tuple[str, float]]:
 
 def rate(fn: Callable[[], Any], seconds: float) -> float:
     """Calls per second of `fn` over about `seconds` (after a short warm-up)."""
-    for _ in range(20):
+    for _ in range(5):
         fn()
     n, start = 0, time.perf_counter()
     deadline = start + seconds
     while True:
-        for _ in range(50):
+        for _ in range(20):
             fn()
-        n += 50
+        n += 20
         now = time.perf_counter()
         if now >= deadline:
             return n / (now - start)
+
+
+def best_rates(contenders: dict[str, Callable[[], Any]], seconds: float, rounds: int = 5
+               ) -> dict[str, float]:
+    """Best rate of each contender over interleaved rounds: the machine is shared, and the
+    best round is the one least disturbed by other work; interleaving keeps the ratio fair."""
+    best = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            best[name] = max(best[name], rate(fn, seconds / rounds))
+    return best
 
 
 def same_invoice(engine_doc: dict[str, Any], floor_doc: dict[str, Any]) -> list[str]:
@@ -411,13 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     files = policy_files(args.policies)
     revision = "bench"
     floor_doc = floor_invoice(ORDER, revision)
+    print(f"policies: {args.policies}; order: {len(ORDER['lines'])} lines; one process, one core;"
+          f" best of 5 interleaved rounds")
 
     def run_floor() -> Any:
         return floor_invoice(ORDER, revision)
 
-    floor = rate(run_floor, args.seconds)
-    print(f"policies: {args.policies}; order: {len(ORDER['lines'])} lines; one process, one core")
-    print(f"{'floor (hand-written Python)':<30} {floor:>9.0f} invoices/s")
+    contenders: dict[str, Callable[[], Any]] = {"floor": run_floor}
+    bundles = {}
     for backend in ("cel-expr", "cel-python"):
         bundle = load_bundle(files, revision, backend)
         try:
@@ -430,16 +442,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'engine, ' + backend:<30} the floor computes another invoice "
                   f"({', '.join(differ)}): no ratio")
             continue
-        got = rate(lambda b=bundle: evaluate(b, ORDER), args.seconds)  # type: ignore[misc]
-        print(f"{'engine, ' + backend:<30} {got:>9.0f} invoices/s  "
-              f"{1000 / got:6.3f} ms/invoice  {floor / got:6.1f}x the floor")
-        if backend == "cel-expr":
-            with_json = rate(lambda b=bundle: evaluate(b, ORDER).canonical_json(),  # type: ignore[misc]
-                             args.seconds)
-            print(f"{'  + canonical JSON':<30} {with_json:>9.0f} invoices/s")
-            if args.stages:
-                for name, share in stage_shares(bundle):
-                    print(f"    {name:<40} {share:6.1%}")
+        bundles[backend] = bundle
+        contenders[backend] = lambda b=bundle: evaluate(b, ORDER)  # type: ignore[misc]
+    if "cel-expr" in bundles:
+        fast = bundles["cel-expr"]
+
+        def with_json() -> bytes:
+            return evaluate(fast, ORDER).canonical_json()
+
+        contenders["cel-expr + JSON"] = with_json
+    got = best_rates(contenders, args.seconds * len(contenders))
+    floor = got.pop("floor")
+    print(f"{'floor (hand-written Python)':<30} {floor:>9.0f} invoices/s  "
+          f"{1000 / floor:6.3f} ms/invoice")
+    for name, value in got.items():
+        print(f"{'engine, ' + name:<30} {value:>9.0f} invoices/s  "
+              f"{1000 / value:6.3f} ms/invoice  {floor / value:6.1f}x the floor")
+    if args.stages and "cel-expr" in bundles:
+        print("share of evaluate() per stage, cel-expr (cProfile):")
+        for name, share in stage_shares(bundles["cel-expr"]):
+            print(f"    {name:<40} {share:6.1%}")
     return 0
 
 
