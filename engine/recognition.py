@@ -11,7 +11,8 @@ schedule sums to its net.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -24,23 +25,29 @@ from engine.model import Order, PricedLine, TraceEntry
 from engine.money import exponent, fmt
 
 POINT_IN_TIME = "point_in_time"
-Weights = list[tuple[str, Fraction]]
+Weight = Fraction | int
+Weights = list[tuple[str, Weight]]
 
 
-def allocate_exact(total: Decimal, weights: list[Fraction], currency: str) -> list[Decimal]:
+def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> list[Decimal]:
     """Split `total` (already in minor units) by exact weights with largest remainder."""
     if not weights:
         return []
     e = exponent(currency)
     units = int(total.scaleb(e))
     sign, units = (-1 if units < 0 else 1), abs(units)
-    whole = sum(weights, Fraction(0))
+    # integer arithmetic on a common denominator: exact and far cheaper than Fractions
+    den = math.lcm(*(w.denominator for w in weights))
+    ints = [w.numerator * (den // w.denominator) for w in weights]
+    whole = sum(ints)
     if whole == 0:
-        weights, whole = [Fraction(1)] * len(weights), Fraction(len(weights))
-    shares = [units * w / whole for w in weights]
-    parts = [int(s) for s in shares]  # shares are non-negative: int() floors
-    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - parts[i]), i))
-    for i in order[: units - sum(parts)]:
+        ints, whole = [1] * len(ints), len(ints)
+    parts, remainders = [], []
+    for i, w in enumerate(ints):
+        q, r = divmod(units * w, whole)
+        parts.append(q)
+        remainders.append((-r, i))
+    for _, i in sorted(remainders)[: units - sum(parts)]:
         parts[i] += 1
     return [Decimal(sign * p).scaleb(-e) for p in parts]
 
@@ -72,7 +79,7 @@ def _period(line: PricedLine, method: str) -> tuple[dt.date, dt.date]:
 
 def _ratable_daily(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     start, end = _period(line, "ratable_daily")
-    return [(month_of(a), Fraction((b - a).days)) for a, b, _ in _months(start, end)]
+    return [(month_of(a), (b - a).days) for a, b, _ in _months(start, end)]
 
 
 def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -82,7 +89,7 @@ def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> W
         count -= 1
     if add_months(start, count) < end:
         count += 1  # a part month counts as a month
-    return [(month_of(add_months(start.replace(day=1), k)), Fraction(1)) for k in range(count)]
+    return [(month_of(add_months(start.replace(day=1), k)), 1) for k in range(count)]
 
 
 def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -107,12 +114,12 @@ def _usage(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     usage = line.order_line.usage
     if not usage:
         # no usage detail on the order: the usage was consumed by the invoice date
-        return [(month_of(order.date), Fraction(1))]
+        return [(month_of(order.date), 1)]
     return [(period, Fraction(str(quantity))) for period, quantity in usage]
 
 
 def _point(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
-    return [(month_of(order.date), Fraction(1))]
+    return [(month_of(order.date), 1)]
 
 
 METHODS: dict[str, Callable[[PricedLine, Order, PolicyDoc | None], Weights]] = {
@@ -189,17 +196,18 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
         line.recognition_rule = doc.name if doc else ""
         for obligation, odoc, amount in _obligations(bundle, order, line, doc):
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
-            sums: dict[str, Fraction] = {}
+            sums: dict[str, Weight] = {}
             for period, weight in METHODS[method](line, order, odoc):
-                sums[period] = sums.get(period, Fraction(0)) + weight
+                sums[period] = sums[period] + weight if period in sums else weight
             periods = sorted(sums)
             parts = allocate_exact(amount, [sums[p] for p in periods], currency)
+            whole = str(sum(sums.values()))
             for period, part in zip(periods, parts, strict=True):
                 trace.append(TraceEntry(
                     f"recognition.schedule[{len(schedule)}].amount",
                     odoc.name if odoc else "order", odoc.where if odoc else "", part,
                     {"method": method, "obligation_amount": fmt(amount, currency),
-                     "weight": str(sums[period]), "of": str(sum(sums.values()))}))
+                     "weight": str(sums[period]), "of": whole}))
                 schedule.append({"line": line.order_line.index, "obligation": obligation,
                                  "period": period, "amount": part})
     journal = journal_entries(order, schedule, totals, trace)
