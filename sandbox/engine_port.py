@@ -1,0 +1,67 @@
+"""The sandbox's view of the engine: load a revision, evaluate an order into a document.
+
+Workers receive a `RevisionSpec` (plain data) and load the bundle themselves, once per
+process, so that bundles (which hold compiled CEL programs) never cross process boundaries.
+The port is named by `module:attribute` so that tests and other deployments can swap it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.errors import BillplaneError
+
+DEFAULT_PORT = "sandbox.engine_port:RealEngine"
+
+
+@dataclass(frozen=True)
+class RevisionSpec:
+    """Where one side of a replay comes from: a git revision of a policy folder."""
+
+    repo: str
+    ref: str
+    subdir: str = "policies"
+    backend: str = "cel-expr"
+
+
+class EnginePort(Protocol):
+    """Load bundles and evaluate orders; errors are `BillplaneError`s."""
+
+    def load(self, spec: RevisionSpec) -> Any:
+        """The bundle of a revision (must expose `.docs`, `.revision`, `.digest`)."""
+
+    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
+        """The invoice document (docs/invoice.md) of an order at its own date."""
+
+
+class RealEngine:
+    """The product's engine: `api.sources.GitSource` + `engine.evaluate.evaluate`."""
+
+    def load(self, spec: RevisionSpec) -> Any:
+        from api.sources import GitSource, load_from
+
+        return load_from(GitSource(spec.repo, spec.ref, spec.subdir), backend=spec.backend)
+
+    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
+        from engine.evaluate import evaluate
+
+        return dict(evaluate(bundle, order).document)
+
+
+def get_port(name: str = DEFAULT_PORT) -> EnginePort:
+    """Instantiate the port called `module:attribute`."""
+    module, _, attr = name.partition(":")
+    port: EnginePort = getattr(importlib.import_module(module), attr)()
+    return port
+
+
+def outcome(port: EnginePort, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
+    from sandbox.facts import facts_of
+
+    try:
+        return facts_of(port.evaluate(bundle, order))
+    except BillplaneError as exc:
+        return {"error": exc.code, "message": str(exc.diagnostics[0].message)}

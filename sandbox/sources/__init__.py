@@ -1,0 +1,66 @@
+"""History sources: where replayed orders come from, streamed one record at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from engine.errors import Diagnostic, fail
+
+
+@dataclass(frozen=True)
+class Record:
+    """One item of a history: an order (plain JSON dict) or the problem that replaced it."""
+
+    line: int
+    order: dict[str, Any] | None = None
+    issue: Diagnostic | None = None
+
+
+class OrderSource(Protocol):
+    """Anything that streams `Record`s; `name` is shown in reports."""
+
+    name: str
+
+    def records(self) -> Iterator[Record]:
+        """Yield records in a stable order; never the whole history at once."""
+
+
+def open_source(spec: str, **options: Any) -> OrderSource:
+    """Open a source from its command-line spelling.
+
+    `orders.jsonl` (or `.ndjson`, `.jsonl.gz`, `-` for stdin) JSON Lines; `retail.csv` an
+    Online Retail export; `generate:COUNT[:SEED]` a synthetic history; a database URL
+    (`sqlite:///billplane.db?from=2026-01-01&until=2026-02-01`) the service's issued invoices.
+    """
+    if spec.startswith("generate:"):
+        from sandbox.sources.generator import GeneratorSource
+
+        parts = spec.split(":")
+        try:
+            count = int(parts[1])
+            seed = int(parts[2]) if len(parts) > 2 else 1
+        except (IndexError, ValueError):
+            raise fail("bad_source", f"expected generate:COUNT[:SEED], got {spec!r}") from None
+        return GeneratorSource(count, seed, **options)
+    if "://" in spec:
+        from sandbox.sources.store import StoreSource
+
+        parts_ = urlsplit(spec)
+        query = parse_qs(parts_.query)
+        url = spec.split("?", 1)[0]
+        return StoreSource(url, since=query.get("from", [""])[0],
+                           until=query.get("until", [""])[0])
+    lower = spec.lower()
+    if lower.endswith(".csv"):
+        from sandbox.sources.online_retail import OnlineRetailSource
+
+        return OnlineRetailSource(spec, **options)
+    if spec == "-" or lower.endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".json")):
+        from sandbox.sources.jsonl import JsonlSource
+
+        return JsonlSource(spec)
+    raise fail("bad_source", f"unknown order source {spec!r}: use .jsonl, .csv, "
+               "generate:COUNT[:SEED] or a database URL")

@@ -1,0 +1,132 @@
+"""Synthetic order histories drawn from the real Online Retail distributions, seeded.
+
+`derive_distributions` turns Online Retail exports into a small JSON of distributions
+(countries, products with their usual price, quantities, lines per order); the generator
+streams any number of orders from it, the same orders for the same seed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sandbox.sources import Record
+from sandbox.sources.online_retail import RETAIL_SKU, OnlineRetailSource
+
+DEFAULT_START = dt.date(2010, 12, 1)
+DEFAULT_END = dt.date(2011, 12, 10)  # exclusive: the data set ends 2011-12-09
+
+
+def load_distributions(path: str | None = None) -> dict[str, Any]:
+    """The shipped distributions (sandbox/data/distributions.json) or a given file."""
+    if path:
+        return dict(json.loads(Path(path).read_text("utf-8")))
+    text = resources.files("sandbox").joinpath("data", "distributions.json").read_text("utf-8")
+    return dict(json.loads(text))
+
+
+def derive_distributions(paths: list[str], products: int = 400) -> dict[str, Any]:
+    """Count countries, products, prices, quantities and lines per order in real exports."""
+    countries: Counter[str] = Counter()
+    quantities: Counter[int] = Counter()
+    lines_per_order: Counter[int] = Counter()
+    codes: Counter[str] = Counter()
+    prices: dict[str, Counter[str]] = {}
+    names: dict[str, str] = {}
+    for path in paths:
+        contiguous = "head" in Path(path).name  # only a contiguous export shows order sizes
+        for rec in OnlineRetailSource(path).records():
+            if rec.order is None or rec.order["attributes"].get("document") == "credit_note":
+                continue
+            countries[rec.order["customer"]["country"]] += 1
+            if contiguous:
+                lines_per_order[len(rec.order["lines"])] += 1
+            for line in rec.order["lines"]:
+                code = line["attributes"]["stock_code"]
+                codes[code] += 1
+                quantities[int(line["quantity"])] += 1
+                prices.setdefault(code, Counter())[line["unit_price"]] += 1
+                names.setdefault(code, line["description"])
+    top = [c for c, _ in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:products]]
+    return {
+        "source": "UCI Online Retail (CC BY 4.0, DOI 10.24432/C5BW33); see SOURCE.txt",
+        "countries": sorted(countries.items()),
+        "quantities": sorted(quantities.items()),
+        "lines_per_order": sorted(lines_per_order.items()),
+        "products": [
+            [c, names[c], min(prices[c].items(), key=lambda kv: (-kv[1], Decimal(kv[0])))[0],
+             codes[c]]
+            for c in top
+        ],
+    }
+
+
+class _Choice:
+    """Weighted choice by cumulative weights (bisect), deterministic for a given Random."""
+
+    def __init__(self, pairs: list[tuple[Any, int]]) -> None:
+        self.values = [v for v, _ in pairs]
+        self.cum = list(itertools.accumulate(w for _, w in pairs))
+
+    def pick(self, rnd: random.Random) -> Any:
+        return self.values[bisect.bisect_right(self.cum, rnd.random() * self.cum[-1])]
+
+
+class GeneratorSource:
+    """`count` synthetic orders for `seed`; streamed, nothing kept in memory."""
+
+    def __init__(self, count: int, seed: int = 1, seller: str = "northwind-uk",
+                 sku: str = RETAIL_SKU, customers: int = 5000, start: dt.date = DEFAULT_START,
+                 end: dt.date = DEFAULT_END, distributions: dict[str, Any] | None = None,
+                 **_: Any) -> None:
+        self.count = count
+        self.seed = seed
+        self.seller = seller
+        self.sku = sku
+        self.customers = customers
+        self.start = start
+        self.days = (end - start).days
+        self.dist = distributions or load_distributions()
+        self.name = f"generate:{count}:{seed}"
+
+    def orders(self) -> Iterator[dict[str, Any]]:
+        """The orders themselves (what `billplane generate` writes)."""
+        rnd = random.Random(self.seed)
+        country = _Choice([(c, n) for c, n in self.dist["countries"]])
+        quantity = _Choice([(q, n) for q, n in self.dist["quantities"]])
+        size = _Choice([(k, n) for k, n in self.dist["lines_per_order"]])
+        product = _Choice([((c, d, p), n) for c, d, p, n in self.dist["products"]])
+        # each synthetic customer keeps one country, drawn once from the real mix
+        home = [country.pick(rnd) for _ in range(self.customers)]
+        for n in range(self.count):
+            cust = rnd.randrange(self.customers)
+            date = self.start + dt.timedelta(days=rnd.randrange(self.days))
+            lines = []
+            for _ in range(size.pick(rnd)):
+                code, description, price = product.pick(rnd)
+                lines.append({"sku": self.sku or code, "quantity": str(quantity.pick(rnd)),
+                              "unit_price": price, "description": description,
+                              "attributes": {"stock_code": code}})
+            yield {
+                "id": f"G{self.seed}-{n + 1:07d}",
+                "date": date.isoformat(),
+                "currency": "GBP",
+                "seller": self.seller,
+                "customer": {"id": f"SC{cust:05d}", "country": home[cust], "type": "consumer"},
+                "lines": lines,
+                "attributes": {"source": "synthetic"},
+            }
+
+    def records(self) -> Iterator[Record]:
+        """Orders as records, numbered from 1."""
+        for n, order in enumerate(self.orders(), start=1):
+            yield Record(n, order=order)

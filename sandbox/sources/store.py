@@ -1,0 +1,69 @@
+"""The service's own store: the orders behind issued invoices, by invoice date range.
+
+A thin read-only adapter over the `invoice` table (api/tables.py) through SQLAlchemy, so the
+sandbox never imports the service. Rows stream with a server-side cursor where the database
+has one. Each order is tagged `attributes.issued_invoice` with its invoice number, which the
+PR check uses for "tax change on already-issued invoices".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.errors import Diagnostic, Location, fail
+from sandbox.sources import Record
+
+_QUERY = (
+    "SELECT number, order_json FROM invoice WHERE (:since = '' OR date >= :since) "
+    "AND (:until = '' OR date < :until) ORDER BY date, number"
+)
+
+
+class StoreSource:
+    """Issued invoices' orders with `since <= date < until` (ISO dates, both optional)."""
+
+    def __init__(self, url: str, since: str = "", until: str = "", batch: int = 1000) -> None:
+        self.url = url
+        self.since = since
+        self.until = until
+        self.batch = batch
+        # never show credentials that a URL may carry
+        self.name = url.split("@")[-1] if "@" in url else url
+
+    def records(self) -> Iterator[Record]:
+        """One record per issued invoice, numbered in date order."""
+        try:
+            engine = create_engine(self.url)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise fail("bad_source", f"cannot open {self.name}: {exc}") from None
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=self.batch)
+                rows = result.execute(text(_QUERY), {"since": self.since, "until": self.until})
+                for n, (number, order_json) in enumerate(rows, start=1):
+                    yield self._record(n, number, order_json)
+        except SQLAlchemyError as exc:
+            raise fail("source_unreadable", f"cannot read issued invoices from {self.name}: "
+                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        finally:
+            engine.dispose()
+
+    def _record(self, n: int, number: str, order_json: str) -> Record:
+        where = Location(f"{self.name}#invoice/{number}", n, 1)
+        try:
+            order: Any = json.loads(order_json)
+        except (TypeError, json.JSONDecodeError) as exc:
+            return Record(n, issue=Diagnostic("bad_json", f"stored order is not JSON: {exc}",
+                                              where))
+        if not isinstance(order, dict):
+            return Record(n, issue=Diagnostic("bad_order", "stored order is not an object",
+                                              where))
+        attributes = dict(order.get("attributes") or {})
+        attributes["issued_invoice"] = str(number)
+        order["attributes"] = attributes
+        return Record(n, order=order)
