@@ -13,6 +13,27 @@ from engine.pricing.catalog import Entry, catalog, find_price
 from engine.pricing.models import Quote, quote
 from engine.pricing.proration import proration
 
+MAX_TRANSACTIONS = 10_000
+
+
+def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple[Decimal, ...]:
+    """The line's transactions; for percentage pricing without a list, `quantity` is the total
+    and `attributes.transaction_count` the number of equal transactions."""
+    if line.transactions or price["model"] != "percentage":
+        return line.transactions
+    raw = line.attributes.get("transaction_count")
+    if raw is None:
+        return ()
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_TRANSACTIONS:
+        raise BillplaneError(Diagnostic(
+            "invalid_order",
+            f"transaction_count of {line.sku} must be a whole number from 1 to"
+            f" {MAX_TRANSACTIONS} (got {raw!r})",
+            Location(f"order.lines[{line.index}].attributes.transaction_count"),
+            entry.book.name))
+    count = int(raw)
+    return (line.quantity / count,) * count
+
 
 def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[str, Quote]:
     if line.unit_price is not None:
@@ -26,7 +47,7 @@ def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[s
             "no_price",
             f"no {order.currency} price for sku {line.sku} effective on {day}",
             Location(f"order.lines[{line.index}].sku"), entry.book.name))
-    result = quote(price, line.quantity, line.transactions)
+    result = quote(price, line.quantity, _transactions(price, line, entry))
     if entry.product.get("type") == "subscription":
         share = proration(line.period, price.get("interval"))
         if share is not None:
