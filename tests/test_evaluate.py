@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import BillplaneError
 from engine.evaluate import evaluate, explain
@@ -243,3 +245,41 @@ def test_document_is_plain_json(bundle: Any) -> None:
     # no Decimal, date or other object leaks into the document: the stdlib encodes it as is
     doc = evaluate(bundle, dict(ORDER, coupons=["SORRY"])).document
     assert json.loads(json.dumps(doc)) == doc
+
+
+ORDERS = st.fixed_dictionaries({
+    "lines": st.lists(st.tuples(st.sampled_from(["SEAT", "SETUP", "CALLS"]),
+                                st.integers(min_value=0, max_value=5000)),
+                      min_size=1, max_size=6),
+    "coupons": st.sampled_from([[], ["SORRY"]]),
+    "segment": st.sampled_from(["enterprise", "smb"]),
+    "currency": st.sampled_from(["GBP", "JPY"]),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=ORDERS)
+def test_invariants_on_random_orders(spec: dict[str, Any]) -> None:
+    bundle = _RANDOM_BUNDLE
+    lines = [(sku, q) for sku, q in spec["lines"] if spec["currency"] == "GBP" or sku != "CALLS"]
+    if not lines:
+        return
+    order = {"id": "R-1", "date": "2026-03-15", "currency": spec["currency"], "seller": "acme",
+             "customer": {"id": "C", "country": "GB", "segment": spec["segment"]},
+             "coupons": spec["coupons"],
+             "lines": [{"sku": sku, "quantity": str(q)} for sku, q in lines]}
+    invoice = evaluate(bundle, order)
+    doc = invoice.document
+    assert evaluate(bundle, copy.deepcopy(order)).canonical_json() == invoice.canonical_json()
+    t = {k: _d(v) for k, v in doc["totals"].items()}
+    assert t["total"] == t["net"] + t["tax"] and t["net"] == t["subtotal"] - t["discount"]
+    assert t["net"] == sum(_d(line["net"]) for line in doc["lines"])
+    assert all(_d(line["net"]) >= 0 for line in doc["lines"])
+    schedule = doc["recognition"]["schedule"]
+    for i, line in enumerate(doc["lines"]):
+        assert sum(_d(s["amount"]) for s in schedule if s["line"] == i) == _d(line["net"])
+    if doc["payment"] and doc["payment"]["installments"]:
+        assert sum(_d(x["amount"]) for x in doc["payment"]["installments"]) == t["total"]
+
+
+_RANDOM_BUNDLE = load_bundle(POLICIES, "rev-1")
