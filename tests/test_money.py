@@ -16,6 +16,8 @@ from engine.money import allocate, exponent, fmt, quantize, to_minor
     ("JPY", 0), ("BHD", 3), ("GBP", 2), ("EUR", 2), ("KWD", 3), ("CLP", 0),
     ("HUF", 2),  # ISO 4217 says 2 (CLDR says 0)
     ("IDR", 2),  # ISO 4217 says 2 (CLDR says 0)
+    ("IQD", 3),  # ISO 4217 says 3 (CLDR says 0)
+    ("CLF", 4), ("UYW", 4),  # unidades de fomento / indexed units: 4 minor digits
 ])
 def test_iso_exponents(currency: str, digits: int) -> None:
     assert exponent(currency) == digits
