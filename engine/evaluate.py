@@ -37,7 +37,10 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     day = _as_of(as_of, parsed)
     currency = parsed.currency
     trace: list[TraceEntry] = []
-    scope = CelScope(bundle, parsed, backend)
+    try:
+        scope = CelScope(bundle, parsed, backend)
+    except ValueError as exc:  # an unknown backend name
+        raise fail("unknown_backend", str(exc)) from None
     lines = price_lines(bundle, parsed, scope, trace)
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)

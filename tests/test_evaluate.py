@@ -283,3 +283,9 @@ def test_invariants_on_random_orders(spec: dict[str, Any]) -> None:
 
 
 _RANDOM_BUNDLE = load_bundle(POLICIES, "rev-1")
+
+
+def test_unknown_backend_is_a_clear_error(bundle: Any) -> None:
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, ORDER, backend="cel-rust")
+    assert err.value.code == "unknown_backend"
