@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.errors import BillplaneError
+from engine.errors import BillplaneError, fail
 
 DEFAULT_PORT = "sandbox.engine_port:RealEngine"
 
@@ -42,6 +42,10 @@ class RealEngine:
     def load(self, spec: RevisionSpec) -> Any:
         from api.sources import GitSource, load_from
 
+        try:
+            import engine.evaluate  # noqa: F401 - fail before any work, not per order
+        except ImportError as exc:
+            raise fail("engine_unavailable", f"the evaluator is not available: {exc}") from None
         return load_from(GitSource(spec.repo, spec.ref, spec.subdir), backend=spec.backend)
 
     def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +57,10 @@ class RealEngine:
 def get_port(name: str = DEFAULT_PORT) -> EnginePort:
     """Instantiate the port called `module:attribute`."""
     module, _, attr = name.partition(":")
-    port: EnginePort = getattr(importlib.import_module(module), attr)()
+    try:
+        port: EnginePort = getattr(importlib.import_module(module), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise fail("engine_unavailable", f"cannot use engine {name!r}: {exc}") from None
     return port
 
 

@@ -54,6 +54,7 @@ class ReplayResult:
     seconds: float
     jobs: int
     engine: str = "processes"
+    pruned: bool = True
 
 
 Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[dict[str, Any]]]
@@ -118,7 +119,7 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
         for task in tasks:
             total.merge(process_chunk(task))
     return ReplayResult(total, pred, base_manifest(base), base_manifest(head), source.name,
-                        time.perf_counter() - started, cfg.jobs, engine)
+                        time.perf_counter() - started, cfg.jobs, engine, cfg.prune)
 
 
 def base_manifest(bundle: Any) -> dict[str, Any]:
