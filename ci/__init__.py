@@ -1,0 +1,1 @@
+"""The policy pull-request check and the CI templates that run it."""
