@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.bundle import Bundle
 from engine.model import Order, PricedLine, TraceEntry, Violation
-from engine.money import ZERO, exponent, fmt
+from engine.money import ZERO, exponent, formatter
 from engine.pricing.lines import description
 
 SCHEMA = "billplane.invoice/v1"
@@ -67,6 +67,7 @@ def unit_text(value: Decimal | None, digits: int) -> str | None:
 def line_document(line: PricedLine, currency: str, digits: int
                   ) -> dict[str, Any]:
     """One entry of `lines` in the invoice document."""
+    fmt = formatter(currency)
     ol = line.order_line
     discount_total = sum((d.amount for d in line.discounts), ZERO)
     net = line.amount - discount_total - line.included_tax
@@ -79,18 +80,18 @@ def line_document(line: PricedLine, currency: str, digits: int
         "quantity": f"{ol.quantity:f}",
         "model": line.model,
         "unit_amount": unit_text(line.unit_amount, digits),
-        "amount": fmt(line.amount, currency),
-        "discounts": [{"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount, currency),
+        "amount": fmt(line.amount),
+        "discounts": [{"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
                        "coupon": d.coupon} for d in line.discounts],
-        "discount_total": fmt(discount_total, currency),
-        "net": fmt(net, currency),
+        "discount_total": fmt(discount_total),
+        "net": fmt(net),
         "tax": [{"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
-                 "rate": f"{t.rate:f}", "taxable": fmt(t.taxable, currency),
-                 "amount": fmt(t.amount, currency), "inclusive": t.inclusive,
+                 "rate": f"{t.rate:f}", "taxable": fmt(t.taxable),
+                 "amount": fmt(t.amount), "inclusive": t.inclusive,
                  "reverse_charge": t.reverse_charge, "exemption": t.exemption}
                 for t in line.taxes],
-        "tax_total": fmt(tax_total, currency),
-        "total": fmt(net + tax_total, currency),
+        "tax_total": fmt(tax_total),
+        "total": fmt(net + tax_total),
         "period": ({"start": ol.period.start.isoformat(), "end": ol.period.end.isoformat()}
                    if ol.period else None),
         "recognition": line.recognition,
@@ -104,8 +105,9 @@ def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any
     copied, since copying them was the largest cost of document assembly. `canonical()` still
     writes any stray Decimal or date as a string.
     """
+    fmt = formatter(currency)
     return [{"path": t.path, "rule": t.rule, "where": t.where,
-             "amount": None if t.amount is None else fmt(t.amount, currency),
+             "amount": None if t.amount is None else fmt(t.amount),
              "inputs": t.inputs}
             for t in trace]
 
@@ -169,7 +171,7 @@ def build_document(
         "series": series,
         "lines": [line_document(line, currency, digits) for line in lines],
         "tax_summary": tax_summary,
-        "totals": {k: fmt(totals[k], currency) for k in TOTAL_KEYS},
+        "totals": {k: formatter(currency)(totals[k]) for k in TOTAL_KEYS},
         "payment": payment,
         "recognition": recognition,
         "violations": [violation_document(v) for v in violations],

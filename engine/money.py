@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import (
     ROUND_DOWN,
     ROUND_HALF_DOWN,
@@ -59,7 +60,23 @@ def quantize(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
     return result if result else abs(result)
 
 
-_QUANTA: dict[str, Decimal] = {}
+_FORMATTERS: dict[str, Callable[[Decimal], str]] = {}
+
+
+def formatter(currency: str) -> Callable[[Decimal], str]:
+    """`fmt` bound to one currency (for formatting many amounts of one document)."""
+    found = _FORMATTERS.get(currency)
+    if found is None:
+        q = quantum(currency)
+
+        def found(amount: Decimal) -> str:
+            # after quantize the exponent is -digits (0..4): str() never writes E-notation
+            text = str(amount.quantize(q, ROUND_HALF_UP))
+            return text[1:] if text[0] == "-" and not amount.quantize(q, ROUND_HALF_UP) \
+                else text
+
+        _FORMATTERS[currency] = found
+    return found
 
 
 def fmt(amount: Decimal, currency: str) -> str:
@@ -67,12 +84,7 @@ def fmt(amount: Decimal, currency: str) -> str:
 
     Amounts with more digits are rounded half up (stages store rounded amounts already).
     """
-    q = _QUANTA.get(currency)
-    if q is None:
-        q = _QUANTA[currency] = quantum(currency)
-    # after quantize the exponent is -digits (0..4), which str() never writes in E-notation
-    text = str(amount.quantize(q, ROUND_HALF_UP))
-    return text if text[0] != "-" or amount.quantize(q, ROUND_HALF_UP) else text[1:]
+    return formatter(currency)(amount)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
