@@ -3,7 +3,7 @@
 Reports invoices/s for each CEL backend and the ratio to a hand-written Python function that
 computes the same invoice for the same order (the floor), all measured in the same run.
 
-    python benchmarks/bench_eval.py [--seconds 2] [--policies policies] [--profile]
+    python benchmarks/bench_eval.py [--seconds 2] [--policies policies] [--stages]
 
 The policies are the example repository in `policies/`; the floor hard-codes the rules of
 that repository which apply to the benchmark order, and must produce the same document
