@@ -17,7 +17,7 @@ MAX_ROWS = 1000  # per breakdown in the JSON report; the rest is summed into one
 
 def s(value: Decimal) -> str:
     """A Decimal as a plain decimal string (no exponent, no negative zero)."""
-    return f"{(value if value else ZERO):f}"
+    return f"{(value if value else abs(value)):f}"
 
 
 def _percent(delta: Decimal, base: Decimal) -> str:
