@@ -85,7 +85,10 @@ class FakeEngine:
             except Exception as exc:  # noqa: BLE001
                 raise BillplaneError(Diagnostic("invalid_order", f"lines[{i}]: bad")) from exc
         tax = (net * Decimal("0.2")).quantize(CENT, rounding=ROUND_HALF_UP)
-        date = dt.date.fromisoformat(str(order["date"]))
+        try:
+            date = dt.date.fromisoformat(str(order["date"]))
+        except ValueError as exc:
+            raise BillplaneError(Diagnostic("invalid_order", "date: not a date")) from exc
         customer = order["customer"] if isinstance(order["customer"], dict) else {}
         violations = []
         if customer.get("type") == "business" and not customer.get("tax_id"):

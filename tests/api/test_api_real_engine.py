@@ -1,0 +1,68 @@
+"""The service over the real engine and the example policies in policies/.
+
+Expected amounts are the hand-worked ones of policies/tests/pricing.yaml (case 1):
+12 monthly seats, graduated: 10 x 30.00 + 2 x 25.00 = 350.00; UK VAT 20 % = 70.00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_fakes import Clock
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import create_key
+from api.port import RealEngine
+from api.settings import Settings
+
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+ORDER = {
+    "id": "T-PRICE-1", "date": "2026-03-01", "currency": "GBP", "seller": "northwind-uk",
+    "customer": {"id": "C-UK-SMB", "name": "Fenwick Analytics Ltd", "country": "GB",
+                 "postcode": "M1 1AE", "type": "business", "tax_id": "GB123456789",
+                 "segment": "smb",
+                 "address": {"line1": "1 Piccadilly", "city": "Manchester",
+                             "postcode": "M1 1AE", "country": "GB"}},
+    "lines": [{"sku": "SEAT-MONTHLY", "quantity": "12",
+               "period": {"start": "2026-03-01", "end": "2026-04-01"}}],
+}
+
+
+@pytest.fixture
+def real(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    engine = RealEngine()
+    ok, why = engine.run_tests(engine.load_directory(POLICIES))
+    if not ok:
+        pytest.skip(f"the example policies do not pass their PolicyTests yet: {why[:200]}")
+    clock = Clock()
+    clock.now = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", policies=POLICIES,
+                        clock=clock)
+    app = create_app(settings, port=engine)
+    with app.state.services.db.write() as s:
+        token = create_key(s, settings, "billing", "t", "test")[1]
+    with TestClient(app) as client:
+        yield client, {"Authorization": f"Bearer {token}"}
+
+
+def test_evaluate_and_issue_with_the_example_policies(
+        real: tuple[TestClient, dict[str, str]]) -> None:
+    client, h = real
+    r = client.post("/v1/invoices/evaluate", json={"order": ORDER}, headers=h)
+    assert r.status_code == 200, r.text
+    totals = r.json()["invoice"]["totals"]
+    assert (totals["net"], totals["tax"], totals["total"]) == ("350.00", "70.00", "420.00")
+    r = client.post("/v1/invoices", json={"order": ORDER}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["number"] == "NWUK-2026-000001"
+    # the UK terms allow credit notes up to 100 %, approval above 50 %: 210.00 is 50 %
+    r = client.post("/v1/invoices/NWUK-2026-000001/credit-notes",
+                    json={"amount": "210.00"}, headers=h)
+    assert r.status_code == 201, r.text
+    r = client.post("/v1/invoices/NWUK-2026-000001/credit-notes",
+                    json={"amount": "0.01"}, headers=h)
+    assert r.json()["code"] == "credit_note_needs_approval"
