@@ -72,8 +72,9 @@ def _branch_of(error: ValidationError) -> Any:
 def _is_discriminator_miss(error: ValidationError) -> bool:
     # A branch of a oneOf whose `const`/`enum` on a direct child key failed is "not this
     # variant" (e.g. model: flat vs per_unit), so its other errors are noise. Context
-    # errors carry paths relative to the value the oneOf applies to.
-    return error.validator in ("const", "enum") and len(error.path) == 1
+    # errors carry paths relative to the value the oneOf applies to. Only `const` marks a
+    # variant; an `enum` failure (e.g. interval: fortnight) is a real error in that variant.
+    return error.validator == "const" and len(error.path) == 1
 
 
 def _most_specific(error: ValidationError) -> ValidationError:
@@ -102,7 +103,7 @@ def _no_variant(error: ValidationError, branches: dict[Any, list[ValidationError
             if e.validator == "const":
                 allowed.append(str(e.validator_value))
                 key = e.path[-1] if e.path else key
-    sub = next(e for errs in branches.values() for e in errs if e.validator in ("const", "enum"))
+    sub = next(e for errs in branches.values() for e in errs if e.validator == "const")
     value = sub.instance
     return _Synthetic(tuple(sub.absolute_path),
                       f"{key}: {value!r} is not one of {', '.join(allowed)}")
