@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from engine.errors import Diagnostic, Location
+from engine.series import format_problems
 from engine.yamldoc import location_of
 
 _OPEN_START = dt.date.min
@@ -194,14 +194,8 @@ def _series(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         if doc.kind != "InvoiceSeries":
             continue
         spec = doc.raw["spec"]
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(spec["format"]) if f]
-        except ValueError as exc:
-            fields = []
-            yield Diagnostic("invalid_format", f"format: {exc}", doc.at("spec", "format"), doc.name)
-        if "number" not in fields:
-            yield Diagnostic("invalid_format", "format must contain {number} (e.g. {number:06d})",
-                             doc.at("spec", "format"), doc.name)
+        for problem in format_problems(spec["format"]):
+            yield Diagnostic("invalid_format", problem, doc.at("spec", "format"), doc.name)
         if "when" not in spec:
             seller = spec["seller"]
             if seller in defaults:
