@@ -66,8 +66,8 @@ def table(head: list[str], rows: list[list[str]], numeric: set[int] | None = Non
 
 def bar_chart(title: str, items: list[tuple[str, Decimal]], chart_id: str) -> str:
     """A vertical bar chart of signed amounts as inline SVG."""
-    if not items:
-        return ""
+    if not any(v for _, v in items):
+        return f'<p class="note">{_e(title)}: no change.</p>'
     width, height, pad = max(320, 28 * len(items) + 80), 220, 40
     top = max(max((v for _, v in items), default=Decimal(0)), Decimal(0))
     bottom = min(min((v for _, v in items), default=Decimal(0)), Decimal(0))

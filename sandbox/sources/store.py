@@ -8,6 +8,7 @@ PR check uses for "tax change on already-issued invoices".
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +19,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.errors import Diagnostic, Location, fail
 from sandbox.sources import Record
 
-_QUERY = (
-    "SELECT number, order_json FROM invoice WHERE (:since = '' OR date >= :since) "
-    "AND (:until = '' OR date < :until) ORDER BY date, number"
-)
+_QUERY = "SELECT number, order_json FROM invoice WHERE 1 = 1 {where} ORDER BY date, number"
+
+
+def _date(value: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail("bad_source", f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 class StoreSource:
@@ -31,6 +38,7 @@ class StoreSource:
         self.url = url
         self.since = since
         self.until = until
+        self._since, self._until = _date(since), _date(until)
         self.batch = batch
         # never show credentials that a URL may carry
         self.name = url.split("@")[-1] if "@" in url else url
@@ -44,7 +52,10 @@ class StoreSource:
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch)
-                rows = result.execute(text(_QUERY), {"since": self.since, "until": self.until})
+                where = (" AND date >= :since" if self._since else "") + (
+                    " AND date < :until" if self._until else "")
+                params = {k: v for k, v in (("since", self._since), ("until", self._until)) if v}
+                rows = result.execute(text(_QUERY.format(where=where)), params)
                 for n, (number, order_json) in enumerate(rows, start=1):
                     yield self._record(n, number, order_json)
         except SQLAlchemyError as exc:

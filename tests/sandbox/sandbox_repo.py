@@ -167,7 +167,11 @@ def commit(repo: Path, files: dict[str, str], message: str) -> str:
 
 
 def branch(repo: Path, base: str, name: str, files: dict[str, str]) -> str:
-    """Commit `files` on a new branch started at `base`; returns the new sha."""
+    """Commit `files` on a new branch started at `base`; returns the new sha (made once)."""
+    existing = subprocess.run(["git", "rev-parse", "--verify", "-q", name], cwd=repo, env=ENV,
+                              capture_output=True, text=True)
+    if existing.returncode == 0:
+        return existing.stdout.strip()
     git(repo, "checkout", "-q", "-b", name, base)
     sha = commit(repo, files, name)
     git(repo, "checkout", "-q", "main")

@@ -1,0 +1,81 @@
+"""Impact predicates computed from bundle differences (hand-derived expectations)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from sandbox.prune import impact
+
+
+def _b(*docs: tuple[str, str, dict[str, Any]]) -> Any:
+    return SimpleNamespace(docs={n: SimpleNamespace(kind=k, name=n, spec=s) for k, n, s in docs},
+                           products={})
+
+
+def _tax(rates: list[dict[str, Any]], country: str = "GB", **extra: Any) -> dict[str, Any]:
+    return {"tax": "vat", "jurisdiction": {"country": country}, "rates": rates, **extra}
+
+
+OLD = [{"rate": 17.5, "effective": {"from": "2010-01-01", "until": "2011-01-04"}},
+       {"rate": 20, "effective": {"from": "2011-01-04"}}]
+
+
+def _order(country: str, date: str, sku: str = "X", coupons: list[str] | None = None) -> Any:
+    return {"date": date, "customer": {"country": country}, "lines": [{"sku": sku}],
+            "coupons": coupons or []}
+
+
+def test_tax_rate_change_selects_country_and_dates() -> None:
+    new = [OLD[0], {"rate": 20, "effective": {"from": "2011-01-04", "until": "2012-01-01"}},
+           {"rate": 21, "effective": {"from": "2012-01-01"}}]
+    pred = impact(_b(("TaxRule", "uk", _tax(OLD))), _b(("TaxRule", "uk", _tax(new))))
+    assert pred.countries == [("GB", [("2012-01-01", "9999-12-31")])]
+    assert pred.selects(_order("GB", "2012-01-01"))
+    assert not pred.selects(_order("GB", "2011-12-31"))
+    assert not pred.selects(_order("DE", "2012-06-01"))
+
+
+def test_moved_boundary_selects_only_the_days_between() -> None:
+    new = [{"rate": 17.5, "effective": {"from": "2010-01-01", "until": "2011-02-01"}},
+           {"rate": 20, "effective": {"from": "2011-02-01"}}]
+    pred = impact(_b(("TaxRule", "uk", _tax(OLD))), _b(("TaxRule", "uk", _tax(new))))
+    assert pred.countries == [("GB", [("2011-01-04", "2011-02-01")])]
+
+
+def test_other_tax_fields_select_every_date_of_both_countries() -> None:
+    pred = impact(_b(("TaxRule", "v", _tax(OLD))),
+                  _b(("TaxRule", "v", _tax(OLD, country="IE", inclusive=True))))
+    assert sorted(pred.countries) == [("GB", []), ("IE", [])]
+    reverse = impact(_b(("TaxRule", "v", _tax(OLD))),
+                     _b(("TaxRule", "v", _tax(OLD, reverse_charge="eu"))))
+    assert reverse.everything
+
+
+def test_price_coupon_recognition_and_unknown() -> None:
+    book = {"products": [{"sku": "A", "prices": [1]}, {"sku": "B", "type": "subscription",
+                                                       "prices": [2]}]}
+    book2 = {"products": [{"sku": "A", "prices": [1]}, {"sku": "B", "type": "subscription",
+                                                        "prices": [3]}]}
+    pred = impact(_b(("PriceBook", "p", book)), _b(("PriceBook", "p", book2)))
+    assert pred.skus == {"B"} and not pred.everything
+    coupon = impact(_b(("PricingRule", "c", {"coupon": "X", "effect": {"percent_off": 5}})),
+                    _b(("PricingRule", "c", {"coupon": "X", "effect": {"percent_off": 6}})))
+    assert coupon.coupons == {"X"} and coupon.selects(_order("GB", "2020-01-01", coupons=["X"]))
+    assert not coupon.selects(_order("GB", "2020-01-01"))
+    gated_off = impact(_b(("PricingRule", "c", {"coupon": "X"})),
+                       _b(("PricingRule", "c", {"when": "true"})))
+    assert gated_off.everything
+    rec = {"applies_to": "line.product_type == 'subscription'", "method": "ratable_daily"}
+    rec2 = dict(rec, method="ratable_monthly")
+    r = impact(_b(("PriceBook", "p", book), ("RecognitionRule", "r", rec)),
+               _b(("PriceBook", "p", book), ("RecognitionRule", "r", rec2)))
+    assert r.skus == {"B"}
+    r2 = impact(_b(("RecognitionRule", "r", dict(rec, applies_to="line.units > 1"))),
+                _b(("RecognitionRule", "r", rec2)))
+    assert r2.everything
+    assert impact(_b(("CreditPolicy", "x", {"terms": 1})),
+                  _b(("CreditPolicy", "x", {"terms": 2}))).everything
+    same = impact(_b(("TaxRule", "uk", _tax(OLD))), _b(("TaxRule", "uk", _tax(OLD)),
+                                                     ("PolicyTest", "t", {"cases": []})))
+    assert same.nothing and not same.selects(_order("GB", "2012-01-01"))

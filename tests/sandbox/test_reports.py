@@ -1,0 +1,122 @@
+"""Reports: the Markdown comment fits GitHub's limit; the HTML page works in Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_repo import TAX, branch
+
+from sandbox import report_html, report_md
+from sandbox.aggregate import Aggregate
+from sandbox.engine_port import RevisionSpec
+from sandbox.output import write_reports
+from sandbox.prune import Predicate
+from sandbox.replay import ReplayConfig, ReplayResult, replay
+from sandbox.report import build
+
+ARTIFACTS = Path(__file__).parents[2] / "artifacts"
+
+
+def _big_report(n: int) -> dict[str, Any]:
+    agg = Aggregate(top_n=n)
+    for i in range(n):
+        d = {"order": f"ORDER-{i:06d}", "date": "2011-02-01", "currency": "GBP",
+             "customer": f"CUSTOMER-{i:06d}", "sign": 1, "outcome": "",
+             "totals": {"total": ["10.00", "11.00", "1.00"], "tax": ["1.00", "2.00", "1.00"]},
+             "magnitude": Decimal(i), "rules": ["uk-vat"]}
+        facts = {"currency": "GBP", "totals": {"tax": "1.00"},
+                 "lines": [{"sku": f"SKU-{i}", "net": "1.00", "tax": []}],
+                 "recognition": {}, "violations": []}
+        agg.counts["evaluated"] += 1
+        agg.add_diff(d, facts, facts, {})
+    result = ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                          {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1)
+    return build(result)
+
+
+def test_markdown_fits_comment_limit_with_note() -> None:
+    report = _big_report(5000)
+    text = report_md.render(report)
+    assert len(text) <= report_md.COMMENT_LIMIT
+    assert text.index("**5000** of 5000") < text.index("### Largest changes")  # summary first
+    assert "_Showing 25 of 5000 rows" in text
+    # the largest change (magnitude 4999) comes first
+    assert text.index("ORDER-004999") < text.index("ORDER-004998")
+
+
+def test_markdown_hard_limit() -> None:
+    report = _big_report(50)
+    text = report_md.render(report, extra="x" * 70000, limit=65536)
+    assert len(text) <= 65536 and text.endswith("_Report truncated to fit the comment limit._\n")
+
+
+def _vat_report(repo: Path, base: str, history: str) -> dict[str, Any]:
+    head = branch(repo, base, "html-vat", {"tax/vat.yaml": TAX.replace("rate: 20,",
+                                                                       "rate: 21,")})
+    return build(replay(ReplayConfig(RevisionSpec(str(repo), base),
+                                     RevisionSpec(str(repo), head), history)))
+
+
+def test_reports_written_and_consistent(needs_engine: Any, policy_repo: tuple[Path, str],
+                                        history: str, tmp_path: Path) -> None:
+    report = _vat_report(*policy_repo, history)
+    paths = write_reports(str(tmp_path), report)
+    data = json.loads(paths["json"].read_text())
+    assert data["totals"] == report["totals"]
+    page = paths["html"].read_text()
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page and "<link rel=\"stylesheet\"" not in page
+    gbp = report["totals"][0]
+    assert f'data-figure="total-delta-GBP">{gbp["delta"]["total"]}<' in page
+
+
+def _chrome() -> Any:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.skip("chromium/chromedriver not installed (apt-get install chromium "
+                    "chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_html_report_in_headless_chromium(needs_engine: Any, policy_repo: tuple[Path, str],
+                                          history: str, tmp_path: Path) -> None:
+    report = _vat_report(*policy_repo, history)
+    paths = write_reports(str(tmp_path), report)
+    browser = _chrome()
+    try:
+        browser.get(paths["html"].resolve().as_uri())
+        from selenium.webdriver.common.by import By
+
+        gbp = report["totals"][0]
+        assert browser.find_element(By.CSS_SELECTOR, '[data-figure="total-delta-GBP"]').text \
+            == gbp["delta"]["total"]
+        assert browser.find_element(By.CSS_SELECTOR, '[data-figure="count-changed"]').text \
+            == str(report["counts"]["changed"])
+        bars = browser.find_elements(By.CSS_SELECTOR, "#chart-tax-period-GBP rect")
+        assert len(bars) == len([p for p in report["by_period"] if p["currency"] == "GBP"])
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart-tax-jurisdiction-GBP rect")
+        # sorting by a column runs the page's script without errors
+        browser.find_element(By.CSS_SELECTOR, "table.sortable th").click()
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.set_window_size(1280, 2000)
+        browser.save_screenshot(str(ARTIFACTS / "replay-report.png"))
+    finally:
+        browser.quit()
+    assert (ARTIFACTS / "replay-report.png").stat().st_size > 10_000
+    assert report_html.render(report).count("<svg") >= 3
