@@ -16,7 +16,7 @@ from types import ModuleType
 from engine.errors import BillplaneError
 
 COMMANDS = ["check", "schema", "test", "eval", "replay", "ci", "serve", "import", "generate",
-            "codeowners"]
+            "codeowners", "keys"]
 
 
 def _available() -> dict[str, ModuleType]:
