@@ -11,41 +11,42 @@ from decimal import Decimal
 from typing import Any
 
 from engine.model import Order, TraceEntry
-from engine.money import fmt
+from engine.money import exponent, formatter, minor_text
 
 ZERO = Decimal(0)
 
 
-def _entry(kind: str, period: str, account: str, debit: Decimal, credit: Decimal,
-           currency: str) -> dict[str, Any]:
-    return {"entry": kind, "period": period, "account": account,
-            "debit": fmt(debit, currency), "credit": fmt(credit, currency)}
-
-
-def journal_entries(order: Order, schedule: list[dict[str, Any]], totals: dict[str, Decimal],
+def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, Decimal],
                     trace: list[TraceEntry]) -> list[dict[str, Any]]:
     """Entries in order: the invoice entry, then one pair per recognition period (sorted).
 
-    `schedule` amounts are Decimals here (the caller formats them afterwards).
+    `per_period` is the recognised amount per `YYYY-MM`, in integer minor units.
     """
     currency = order.currency
+    e = exponent(currency)
+    money = formatter(currency)
+    text = minor_text(e)
+    zero = text(0)
     period = f"{order.date.year:04d}-{order.date.month:02d}"
-    out = [_entry("invoice", period, "receivable", totals["total"], ZERO, currency),
-           _entry("invoice", period, "deferred_revenue", ZERO, totals["net"], currency)]
+    # (entry, period, account, side, amount text); the other side is zero
+    rows = [("invoice", period, "receivable", True, money(totals["total"])),
+            ("invoice", period, "deferred_revenue", False, money(totals["net"]))]
     if totals["tax"]:
-        out.append(_entry("invoice", period, "tax_payable", ZERO, totals["tax"], currency))
-    per_period: dict[str, Decimal] = {}
-    for item in schedule:
-        per_period[item["period"]] = per_period.get(item["period"], ZERO) + item["amount"]
+        rows.append(("invoice", period, "tax_payable", False, money(totals["tax"])))
     for month in sorted(per_period):
-        amount = per_period[month]
-        out.append(_entry("recognition", month, "deferred_revenue", amount, ZERO, currency))
-        out.append(_entry("recognition", month, "revenue", ZERO, amount, currency))
-    for k, entry in enumerate(out):
-        side = "debit" if Decimal(entry["debit"]) else "credit"
-        trace.append(TraceEntry(f"recognition.journal[{k}].{side}", "journal", "",
-                                Decimal(entry[side]),
-                                {"account": entry["account"], "period": entry["period"]}))
+        amount = text(per_period[month])
+        rows.append(("recognition", month, "deferred_revenue", True, amount))
+        rows.append(("recognition", month, "revenue", False, amount))
+    out = []
+    append = trace.append
+    for k, (kind, when, account, debit, amount) in enumerate(rows):
+        out.append({"entry": kind, "period": when, "account": account,
+                    "debit": amount if debit else zero, "credit": zero if debit else amount})
+        # a zero debit is traced on the credit side (both sides read zero then)
+        value = Decimal(amount)
+        side = "debit" if debit and value else "credit"
+        append(TraceEntry(f"recognition.journal[{k}].{side}", "journal", "", value,
+                          {"account": account, "period": when}))
     return out
 
 

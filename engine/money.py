@@ -79,6 +79,29 @@ def formatter(currency: str) -> Callable[[Decimal], str]:
     return found
 
 
+_MINOR_TEXT: dict[int, Callable[[int], str]] = {}
+
+
+def minor_text(digits: int) -> Callable[[int], str]:
+    """Integer minor units -> decimal string with `digits` minor digits (`2550` -> `"25.50"`).
+
+    The same text `fmt` gives for the amount, without building a Decimal.
+    """
+    found = _MINOR_TEXT.get(digits)
+    if found is None:
+        if digits == 0:
+            found = str
+        else:
+            scale = 10 ** digits
+
+            def found(units: int) -> str:
+                whole, part = divmod(-units if units < 0 else units, scale)
+                return f"{'-' if units < 0 else ''}{whole}.{part:0{digits}d}"
+
+        _MINOR_TEXT[digits] = found
+    return found
+
+
 def fmt(amount: Decimal, currency: str) -> str:
     """Decimal string with exactly the currency's minor digits (`"25.00"`, `"1500"`).
 

@@ -22,23 +22,23 @@ from engine.credit import add_months
 from engine.errors import Location, fail
 from engine.journal import journal_entries
 from engine.model import Order, PricedLine, TraceEntry
-from engine.money import exponent, fmt
+from engine.money import exponent, formatter, minor_text
 
 POINT_IN_TIME = "point_in_time"
 Weight = Fraction | int
 Weights = list[tuple[str, Weight]]
+_INDEX_KEY = "recognition.rules"
 
 
-def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> list[Decimal]:
-    """Split `total` (already in minor units) by exact weights with largest remainder."""
-    if not weights:
-        return []
-    e = exponent(currency)
-    units = int(total.scaleb(e))
+def _split_units(units: int, weights: Sequence[Weight]) -> list[int]:
+    """Split integer `units` by exact weights with largest remainder (ties to the earlier)."""
     sign, units = (-1 if units < 0 else 1), abs(units)
-    # integer arithmetic on a common denominator: exact and far cheaper than Fractions
-    den = math.lcm(*(w.denominator for w in weights))
-    ints = [w.numerator * (den // w.denominator) for w in weights]
+    if all(type(w) is int for w in weights):
+        ints = list(weights)
+    else:
+        # integer arithmetic on a common denominator: exact and far cheaper than Fractions
+        den = math.lcm(*(w.denominator for w in weights))
+        ints = [w.numerator * (den // w.denominator) for w in weights]
     whole = sum(ints)
     if whole == 0:
         ints, whole = [1] * len(ints), len(ints)
@@ -47,9 +47,19 @@ def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> 
         q, r = divmod(units * w, whole)
         parts.append(q)
         remainders.append((-r, i))
-    for _, i in sorted(remainders)[: units - sum(parts)]:
-        parts[i] += 1
-    return [Decimal(sign * p).scaleb(-e) for p in parts]
+    left = units - sum(parts)
+    if left:
+        for _, i in sorted(remainders)[:left]:
+            parts[i] += 1
+    return [sign * p for p in parts] if sign < 0 else parts
+
+
+def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> list[Decimal]:
+    """Split `total` (already in minor units) by exact weights with largest remainder."""
+    if not weights:
+        return []
+    e = exponent(currency)
+    return [Decimal(p).scaleb(-e) for p in _split_units(int(total.scaleb(e)), weights)]
 
 
 def month_of(day: dt.date) -> str:
@@ -60,12 +70,37 @@ def month_of(day: dt.date) -> str:
 def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, int]]:
     """Calendar months overlapping [start, end): (overlap start, overlap end, month days)."""
     out = []
-    first = start.replace(day=1)
+    year, month = start.year, start.month
+    first = dt.date(year, month, 1)
     while first < end:
-        following = add_months(first, 1)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        following = dt.date(year, month, 1)
         out.append((max(first, start), min(following, end), (following - first).days))
         first = following
     return out
+
+
+def _month_days(start: dt.date, end: dt.date) -> Weights:
+    """(`YYYY-MM`, days of [start, end) in that month) for each month the range touches."""
+    out: Weights = []
+    year, month = start.year, start.month
+    day = start.toordinal()
+    last = end.toordinal()
+    while day < last:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        following = min(dt.date(year, month, 1).toordinal(), last)
+        prev = month - 1 or 12
+        out.append((f"{year - (month == 1):04d}-{prev:02d}", following - day))
+        day = following
+    return out
+
+
+def _weight(value: Any) -> Weight:
+    """An exact weight: an int when whole (cheap to split), else a Fraction."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if number == number.to_integral_value():
+        return int(number)
+    return Fraction(str(number))
 
 
 def _period(line: PricedLine, method: str) -> tuple[dt.date, dt.date]:
@@ -79,7 +114,7 @@ def _period(line: PricedLine, method: str) -> tuple[dt.date, dt.date]:
 
 def _ratable_daily(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     start, end = _period(line, "ratable_daily")
-    return [(month_of(a), (b - a).days) for a, b, _ in _months(start, end)]
+    return _month_days(start, end)
 
 
 def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -89,7 +124,8 @@ def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> W
         count -= 1
     if add_months(start, count) < end:
         count += 1  # a part month counts as a month
-    return [(month_of(add_months(start.replace(day=1), k)), 1) for k in range(count)]
+    first = start.year * 12 + start.month - 1
+    return [(f"{(first + k) // 12:04d}-{(first + k) % 12 + 1:02d}", 1) for k in range(count)]
 
 
 def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -107,7 +143,7 @@ def _milestone(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights
                    f" for rule {doc.name if doc else ''}",
                    Location(f"order.lines[{line.order_line.index}].milestones"),
                    doc.name if doc else "")
-    return [(month_of(dates[m["name"]]), Fraction(str(m["percent"]))) for m in steps]
+    return [(month_of(dates[m["name"]]), _weight(m["percent"])) for m in steps]
 
 
 def _usage(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -115,7 +151,7 @@ def _usage(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     if not usage:
         # no usage detail on the order: the usage was consumed by the invoice date
         return [(month_of(order.date), 1)]
-    return [(period, Fraction(str(quantity))) for period, quantity in usage]
+    return [(period, _weight(quantity)) for period, quantity in usage]
 
 
 def _point(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -132,12 +168,23 @@ METHODS: dict[str, Callable[[PricedLine, Order, PolicyDoc | None], Weights]] = {
 }
 
 
+def _rules(bundle: Bundle) -> dict[str, PolicyDoc]:
+    """RecognitionRules by name, built once per bundle."""
+    found = bundle.index.get(_INDEX_KEY)
+    if found is None:
+        found = {}
+        for doc in bundle.kind("RecognitionRule"):
+            found.setdefault(doc.name, doc)  # the first by (priority, name), as a scan finds
+        bundle.index[_INDEX_KEY] = found
+    return found
+
+
 def rule_named(bundle: Bundle, name: str) -> PolicyDoc:
     """The RecognitionRule called `name`; `unknown_recognition_rule` when absent."""
-    for doc in bundle.kind("RecognitionRule"):
-        if doc.name == name:
-            return doc
-    raise fail("unknown_recognition_rule", f"no RecognitionRule named {name!r}", rule=name)
+    doc = _rules(bundle).get(name)
+    if doc is None:
+        raise fail("unknown_recognition_rule", f"no RecognitionRule named {name!r}", rule=name)
+    return doc
 
 
 def recognition_rule(bundle: Bundle, line: PricedLine, scope: Callable[[], Any]
@@ -177,6 +224,9 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
               trace: list[TraceEntry], scope: Any = None) -> dict[str, Any]:
     """`{"schedule": [...], "journal": [...]}`; sets each line's recognition method."""
     currency = order.currency
+    e = exponent(currency)
+    text = minor_text(e)
+    money = formatter(currency)
     cached: list[Any] = [scope]
 
     def get_scope() -> Any:
@@ -185,32 +235,37 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
             from engine.context import CelScope
 
             made = CelScope(bundle, order)
-            made.set_line_amounts(lines, exponent(currency))
+            made.set_line_amounts(lines, e)
             cached[0] = made
         return cached[0]
 
     schedule: list[dict[str, Any]] = []
+    per_period: dict[str, int] = {}
+    append = trace.append
     for line in lines:
         doc = recognition_rule(bundle, line, get_scope)
         line.recognition = str(doc.spec["method"]) if doc else POINT_IN_TIME
         line.recognition_rule = doc.name if doc else ""
+        index = line.order_line.index
         for obligation, odoc, amount in _obligations(bundle, order, line, doc):
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
+            rule, where = (odoc.name, odoc.where) if odoc else ("order", "")
             sums: dict[str, Weight] = {}
             for period, weight in METHODS[method](line, order, odoc):
                 sums[period] = sums[period] + weight if period in sums else weight
             periods = sorted(sums)
-            parts = allocate_exact(amount, [sums[p] for p in periods], currency)
-            whole = str(sum(sums.values()))
-            for period, part in zip(periods, parts, strict=True):
-                trace.append(TraceEntry(
-                    f"recognition.schedule[{len(schedule)}].amount",
-                    odoc.name if odoc else "order", odoc.where if odoc else "", part,
-                    {"method": method, "obligation_amount": fmt(amount, currency),
-                     "weight": str(sums[period]), "of": whole}))
-                schedule.append({"line": line.order_line.index, "obligation": obligation,
-                                 "period": period, "amount": part})
-    journal = journal_entries(order, schedule, totals, trace)
-    for entry in schedule:
-        entry["amount"] = fmt(entry["amount"], currency)
+            weights = [sums[p] for p in periods]
+            units = _split_units(int(amount.scaleb(e)), weights)
+            whole = str(sum(weights))
+            amount_text = money(amount)
+            for period, weight, part in zip(periods, weights, units, strict=True):
+                append(TraceEntry(
+                    f"recognition.schedule[{len(schedule)}].amount", rule, where,
+                    Decimal(part).scaleb(-e),
+                    {"method": method, "obligation_amount": amount_text,
+                     "weight": str(weight), "of": whole}))
+                schedule.append({"line": index, "obligation": obligation,
+                                 "period": period, "amount": text(part)})
+                per_period[period] = per_period.get(period, 0) + part
+    journal = journal_entries(order, per_period, totals, trace)
     return {"schedule": schedule, "journal": journal}
