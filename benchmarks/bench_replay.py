@@ -105,8 +105,8 @@ def main() -> int:
             if label == "full" and args.skip_full:
                 continue
             cfg = ReplayConfig(RevisionSpec(str(repo), base), RevisionSpec(str(repo), head),
-                               f"generate:{args.orders}:{args.seed}", jobs=args.jobs, prune=prune, chunk=500,
-                               progress=False)
+                               f"generate:{args.orders}:{args.seed}", jobs=args.jobs,
+                               prune=prune, chunk=500, progress=False)
             result = replay(cfg)
             c = result.aggregate.counts
             results[label] = {"wall_s": round(result.seconds, 1),
