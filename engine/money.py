@@ -68,12 +68,12 @@ def formatter(currency: str) -> Callable[[Decimal], str]:
     found = _FORMATTERS.get(currency)
     if found is None:
         q = quantum(currency)
+        zero = str(q.quantize(q) * 0)
 
         def found(amount: Decimal) -> str:
             # after quantize the exponent is -digits (0..4): str() never writes E-notation
-            text = str(amount.quantize(q, ROUND_HALF_UP))
-            return text[1:] if text[0] == "-" and not amount.quantize(q, ROUND_HALF_UP) \
-                else text
+            rounded = amount.quantize(q, ROUND_HALF_UP)
+            return str(rounded) if rounded else zero  # never a negative zero
 
         _FORMATTERS[currency] = found
     return found

@@ -7,7 +7,7 @@ checker and the data can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -129,22 +129,60 @@ def default(kind: str) -> Any:
 
 
 def _coerce(kind: str, value: Any) -> Any:
+    return _coercer(kind)(value)
+
+
+def _string(value: Any) -> str:
     if value is None:
-        return default(kind)
+        return ""
+    if type(value) is str:
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _bool(value: Any) -> bool:
+    return False if value is None else bool(value)
+
+
+def _map(value: Any) -> dict[str, str]:
+    return {} if value is None else {str(k): _string(v) for k, v in dict(value).items()}
+
+
+@lru_cache(maxsize=None)
+def _coercer(kind: str) -> Callable[[Any], Any]:
+    """The conversion of one field kind, resolved once (views are built per order)."""
     if kind == "string":
-        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+        return _string
     if kind == "int":
-        return int(value)
+        return _int
     if kind == "bool":
-        return bool(value)
+        return _bool
     if kind.startswith("list<"):
-        inner = kind[5:-1]
-        return [_coerce(inner, item) for item in value]
+        inner = _coercer(kind[5:-1])
+
+        def as_list(value: Any) -> list[Any]:
+            return [] if value is None else [inner(item) for item in value]
+
+        return as_list
     if kind.startswith("map<"):
-        return {str(k): _coerce("string", v) for k, v in dict(value).items()}
-    return shape(kind, value)
+        return _map
+
+    def as_message(value: Any) -> dict[str, Any]:
+        return shape(kind, {} if value is None else value)
+
+    return as_message
+
+
+@lru_cache(maxsize=None)
+def _fields(message: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    return tuple((name, _coercer(kind)) for name, kind in MESSAGES[message])
 
 
 def shape(message: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict with exactly the fields of `message`, defaults for absent ones."""
-    return {name: _coerce(kind, values.get(name)) for name, kind in MESSAGES[message]}
+    get = values.get
+    return {name: convert(get(name)) for name, convert in _fields(message)}
