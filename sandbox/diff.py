@@ -115,6 +115,9 @@ def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any]
         causes |= {v[2] for v in (h_v ^ b_v) if v[2]}
     if not causes:
         causes = _causes(base, head, "", changed_rules)
+    if changed_rules and causes & changed_rules:
+        # consequences (e.g. payment terms recomputed from a new total) are not causes
+        causes &= changed_rules
     out["rules"] = sorted(causes)
     return out
 
