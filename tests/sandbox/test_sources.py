@@ -161,3 +161,28 @@ def test_store_source_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     records = _read_store(url, monkeypatch)
     assert [r.order["id"] if r.order else r.issue.code for r in records] == [
         "O-UK-2", "bad_json", "O-UK-3"]
+
+
+def test_store_source_reads_the_service_invoice_table(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sqlmodel import Session, SQLModel, create_engine
+
+    from api.tables import Invoice
+
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    engine = create_engine(url)
+    SQLModel.metadata.create_all(engine)
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    with Session(engine) as session:
+        for seq, day in ((1, dt.date(2026, 1, 31)), (2, dt.date(2026, 2, 1))):
+            order = {"id": f"O{seq}", "date": day.isoformat()}
+            session.add(Invoice(number=f"UK-{seq}", series="UK", seq=seq, order_id=f"O{seq}",
+                                customer_id="C", date=day, currency="GBP", total="1.00",
+                                revision="r", digest="d", issued_at=now, actor="t",
+                                order_json=json.dumps(order), invoice_json="{}"))
+        session.commit()
+    engine.dispose()
+    records = list(open_source(f"{url}?from=2026-02-01").records())
+    assert [(r.order["id"], r.order["attributes"]["issued_invoice"]) for r in records
+            if r.order] == [("O2", "UK-2")]
