@@ -34,6 +34,10 @@ def _line_index() -> int:
     return int(getattr(_current, "index", 0))
 
 
+def _invoice() -> Any:
+    return getattr(_current, "invoice", None)
+
+
 @cache
 def typed_env(context: str) -> Any:
     """The checking environment of a context: variables declared as billplane.* messages."""
@@ -48,8 +52,12 @@ def eval_env() -> Any:
     names = {name for ctx in types.CONTEXTS.values() for name in ctx}
     selector = cel.FunctionDecl("bp_line_index", [
         cel.Overload("bp_line_index", cel.Type.INT, [], impl=_line_index)])
+    # the invoice view of the batched validation programs, so that they share the order's
+    # activation (converting the order again would cost more than the programs)
+    invoice = cel.FunctionDecl("bp_invoice", [
+        cel.Overload("bp_invoice", cel.Type.DYN, [], impl=_invoice)])
     return cel.NewEnv(variables={name: cel.Type.DYN for name in sorted(names)},
-                      functions=[selector], extensions=[ext_bindings.ExtBindings()])
+                      functions=[selector, invoice], extensions=[ext_bindings.ExtBindings()])
 
 
 def _classify(text: str, expression: str, line: int, column: int) -> tuple[str, int]:
@@ -151,7 +159,8 @@ class CppProgram:
 class CppBatch:
     """Many programs of one context in one expression: one evaluation answers all of them."""
 
-    def __init__(self, programs: Sequence[CppProgram], per_line: bool) -> None:
+    def __init__(self, programs: Sequence[CppProgram], per_line: bool,
+                 per_invoice: bool = False) -> None:
         self.programs = list(programs)
         self.per_line = per_line
         self._ids = [id(p) for p in self.programs]
@@ -160,6 +169,8 @@ class CppBatch:
         source = f"[\n{body}\n]"
         if per_line:
             source = f"cel.bind(line, order.lines[bp_line_index()], {source})"
+        elif per_invoice:
+            source = f"cel.bind(invoice, bp_invoice(), {source})"
         self._runtime: Any = None
         if len(self.programs) > 1:
             try:
@@ -167,12 +178,16 @@ class CppBatch:
             except RuntimeError:  # e.g. a runtime size limit: evaluate one by one instead
                 self._runtime = None
 
-    def evaluate(self, activation: Any, index: int = 0) -> dict[int, Any]:
+    def evaluate(self, activation: Any, index: int = 0, invoice: Any = None) -> dict[int, Any]:
         """Results by id(program); empty when any program fails (callers go one by one)."""
         if self._runtime is None:
             return {}
         _current.index = index
-        value = self._runtime.eval(activation)
+        _current.invoice = invoice
+        try:
+            value = self._runtime.eval(activation)
+        finally:
+            _current.invoice = None
         if value.type() == cel.Type.ERROR:
             return {}
         results = value.plain_value()
@@ -193,6 +208,8 @@ class CppBatches:
         ours = [p for p in programs if isinstance(p, CppProgram)]
         self.order = CppBatch([p for p in ours if p.context == "order"], per_line=False)
         self.line = CppBatch([p for p in ours if p.context == "line"], per_line=True)
+        self.validation = CppBatch([p for p in ours if p.context == "validation"],
+                                   per_line=False, per_invoice=True)
 
 
 class CppSession:
@@ -207,6 +224,7 @@ class CppSession:
         self._order_row: dict[int, Any] | None = None
         self._rows: dict[int, dict[int, Any]] = {}
         self._invoice: tuple[Any, Any] | None = None
+        self._invoice_row: tuple[Any, dict[int, Any]] | None = None
 
     def order(self, program: CppProgram) -> Any:
         """Evaluate an order-context program."""
@@ -228,6 +246,14 @@ class CppSession:
 
     def validation(self, program: CppProgram, invoice_view: dict[str, Any]) -> Any:
         """Evaluate a validation program; the activation is reused for the same invoice view."""
+        if self._batches is not None:
+            found = self._invoice_row
+            if found is None or found[0] is not invoice_view:
+                found = self._invoice_row = (invoice_view, self._batches.validation.evaluate(
+                    self._act, invoice=invoice_view))
+            value = found[1].get(id(program))
+            if value is not None:
+                return value
         if self._invoice is None or self._invoice[0] is not invoice_view:
             act = eval_env().Activation({"order": self._order_view,
                                          "customer": self._order_view["customer"],
