@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     """Build the app: migrate the store, activate a revision, wire routes and handlers."""
     settings = settings or Settings.from_env()
     port = port or RealEngine(settings.backend)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.sqlite_synchronous)
     db.migrate()
     bootstrap_key(db, settings)
     metrics = Metrics()

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from api.db import Database, aware
 from api.errors import ApiError
-from api.tables import IdempotencyRecord
+from api.tables import IdempotencyRecord, table_of
 
 MAX_KEY_LENGTH = 255
 
@@ -61,10 +61,14 @@ class Outcome:
     replayed: bool = False
 
 
+_IDEM = table_of(IdempotencyRecord)
+_SELECT = select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c.created_at)
+
+
 def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
             now: dt.datetime) -> Outcome | None:
-    row = session.exec(select(IdempotencyRecord).where(
-        IdempotencyRecord.scope == req.scope, IdempotencyRecord.key == req.key)).first()
+    row = session.connection().execute(_SELECT.where(_IDEM.c.scope == req.scope,
+                                        _IDEM.c.key == req.key)).first()
     if row is None or aware(row.created_at) < now - ttl:
         return None
     if row.fingerprint != req.fingerprint:
@@ -79,40 +83,52 @@ def lookup(db: Database, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) 
         return _stored(s, req, ttl, now)
 
 
+Action = Callable[[Session], tuple[int, "dict[str, Any] | bytes"]]
+
+
 def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.datetime,
-        action: Callable[[Session], tuple[int, dict[str, Any]]]) -> Outcome:
-    """Run `action` in one write transaction, remembering its response under `req`."""
+        action: Action) -> Outcome:
+    """Run `action` in one write transaction, remembering its response under `req`.
+
+    The action may answer with a dict or with response bytes already encoded as `encode`
+    would encode them. Concurrent calls may share one commit (`Database.transact`).
+    """
     if req is None:
-        with db.write() as s:
-            status, body = action(s)
-            return Outcome(status, encode(body))
+        status, body = db.transact(action)
+        return Outcome(status, _bytes(body))
+
+    def work(s: Session) -> Outcome:
+        hit = _stored(s, req, ttl, now)
+        if hit is not None:
+            return hit
+        conn = s.connection()
+        # an expired row with this key would block the insert: drop it first
+        conn.execute(delete(_IDEM).where(_IDEM.c.scope == req.scope, _IDEM.c.key == req.key,
+                                      _IDEM.c.created_at < now - ttl))
+        # concurrent same-key requests wait on this insert (PostgreSQL's unique index)
+        row_id = conn.execute(insert(_IDEM).values(
+            scope=req.scope, key=req.key, fingerprint=req.fingerprint, status_code=0, body="",
+            created_at=now).returning(_IDEM.c.id)).scalar_one()
+        status, body = action(s)
+        data = _bytes(body)
+        conn.execute(update(_IDEM).where(_IDEM.c.id == row_id)
+                  .values(status_code=status, body=data.decode()))
+        return Outcome(status, data)
+
     for _ in range(3):
         try:
-            with db.write() as s:
-                hit = _stored(s, req, ttl, now)
-                if hit is not None:
-                    return hit
-                # an expired row with this key would block the insert: drop it first
-                s.execute(delete(IdempotencyRecord).where(
-                    col(IdempotencyRecord.scope) == req.scope,
-                    col(IdempotencyRecord.key) == req.key,
-                    col(IdempotencyRecord.created_at) < now - ttl))
-                row = IdempotencyRecord(scope=req.scope, key=req.key,
-                                        fingerprint=req.fingerprint, status_code=0, body="",
-                                        created_at=now)
-                s.add(row)
-                s.flush()  # concurrent same-key requests wait here (PostgreSQL)
-                status, body = action(s)
-                data = encode(body)
-                row.status_code = status
-                row.body = data.decode()
-                return Outcome(status, data)
+            outcome: Outcome = db.transact(work)
+            return outcome
         except IntegrityError:
             # another request with this key committed first: answer with its response
             hit = lookup(db, req, ttl, now)
             if hit is not None:
                 return hit
     raise ApiError("idempotency_in_progress", "a request with this key is being processed")
+
+
+def _bytes(body: dict[str, Any] | bytes) -> bytes:
+    return body if isinstance(body, bytes) else encode(body)
 
 
 def purge(db: Database, ttl: dt.timedelta, now: dt.datetime) -> int:

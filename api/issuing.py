@@ -11,16 +11,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from api import audit
 from api.db import aware
 from api.errors import ApiError
 from api.port import EnginePort, InvoiceLike
-from api.tables import CreditNote, Invoice, InvoiceVoid, SeriesCounter
+from api.tables import AuditEntry, CreditNote, Invoice, InvoiceVoid, SeriesCounter, table_of
 from engine.bundle import Bundle
 
 DEFAULT_FORMAT = "{series}-{number:06d}"
@@ -28,21 +28,26 @@ DEFAULT_FORMAT = "{series}-{number:06d}"
 AfterAllocate = Callable[[str, int], None]
 
 
+_COUNTER = table_of(SeriesCounter)
+_INVOICE = table_of(Invoice)
+_AUDIT = table_of(AuditEntry)
+# one statement locks the counter row (until the commit), bumps it and reads the number
+_BUMP = (update(_COUNTER).where(_COUNTER.c.series == bindparam("s"))
+         .values(next_number=_COUNTER.c.next_number + 1)
+         .returning(_COUNTER.c.next_number - 1))
+
+
 def allocate(session: Session, series: str) -> int:
     """The next number of `series`, from its counter row locked until the commit."""
-    stmt = select(SeriesCounter).where(SeriesCounter.series == series).with_for_update()
-    row = session.exec(stmt).first()
-    if row is None:
-        dialect = session.get_bind().dialect.name
-        ins = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(ins(SeriesCounter).values(series=series, next_number=1)
-                        .on_conflict_do_nothing())
-        row = session.exec(stmt).one()
-    number = row.next_number
-    session.execute(update(SeriesCounter).where(col(SeriesCounter.series) == series)
-                    .values(next_number=number + 1))
-    session.expire(row)
-    return number
+    conn = session.connection()
+    number = conn.execute(_BUMP, {"s": series}).scalar()
+    if number is None:
+        # the series' first number: create its counter (a concurrent creator may win)
+        ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(ins(_COUNTER).values(series=series, next_number=1)
+                     .on_conflict_do_nothing())
+        number = conn.execute(_BUMP, {"s": series}).scalar_one()
+    return int(number)
 
 
 def series_spec(bundle: Bundle, name: str) -> dict[str, Any]:
@@ -55,30 +60,47 @@ def series_spec(bundle: Bundle, name: str) -> dict[str, Any]:
 
 def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLike,
           order: dict[str, Any], actor: str, now: dt.datetime,
-          after_allocate: AfterAllocate | None = None) -> dict[str, Any]:
-    """Number and store an evaluated, unblocked invoice; returns the invoice resource."""
+          after_allocate: AfterAllocate | None = None) -> bytes:
+    """Number and store an evaluated, unblocked invoice; returns the invoice resource as
+    response bytes (what `idempotency.encode(resource(...))` gives, without re-parsing)."""
     doc = invoice.document
     series = str(doc.get("series") or "default")
     date = dt.date.fromisoformat(doc["date"])
     spec = series_spec(bundle, series)
     # everything that does not need the number is prepared before the counter row is locked
-    canonical = invoice.canonical_json().decode()
+    canonical = invoice.canonical_json()
+    text = canonical.decode()
     order_json = json.dumps(order, sort_keys=True, separators=(",", ":"))
     after = audit.digest(canonical)
+    values = {"series": series, "order_id": str(doc.get("order_id", "")),
+              "customer_id": str(doc.get("customer", {}).get("id", "")), "date": date,
+              "currency": str(doc.get("currency", "")),
+              "total": str(doc.get("totals", {}).get("total", "0")),
+              "revision": bundle.revision, "digest": bundle.digest, "issued_at": now,
+              "actor": actor, "order_json": order_json, "invoice_json": text}
     seq = allocate(session, series)
     if after_allocate is not None:
         after_allocate(series, seq)
     number = port.format_number(spec, seq, date)
-    row = Invoice(number=number, series=series, seq=seq, order_id=str(doc.get("order_id", "")),
-                  customer_id=str(doc.get("customer", {}).get("id", "")), date=date,
-                  currency=str(doc.get("currency", "")),
-                  total=str(doc.get("totals", {}).get("total", "0")),
-                  revision=bundle.revision, digest=bundle.digest, issued_at=now, actor=actor,
-                  order_json=order_json, invoice_json=canonical)
-    session.add(row)
-    session.flush()
-    audit.record(session, now, actor, "issue", number, f"revision {bundle.revision}", "", after)
-    return resource(row, [], None)
+    conn = session.connection()
+    conn.execute(insert(_INVOICE).values(number=number, seq=seq, **values))
+    conn.execute(insert(_AUDIT).values(
+        at=now, actor=actor, action="issue", subject=number[:200],
+        reason=f"revision {bundle.revision}", before_digest="", after_digest=after))
+    return issued_bytes(canonical, number, series, now, bundle.revision)
+
+
+def issued_bytes(canonical: bytes, number: str, series: str, issued_at: dt.datetime,
+                 revision: str) -> bytes:
+    """`encode(resource(...))` of a just-issued invoice, splicing in its canonical JSON.
+
+    `encode` sorts keys and the canonical invoice is already sorted and compact, so the
+    invoice bytes go in as they are: "credit_notes" < "invoice" < every other key.
+    """
+    rest = {"issued_at": _iso(issued_at), "number": number, "revision": revision,
+            "series": series, "status": "issued", "void": None}
+    tail = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return b'{"credit_notes":[],"invoice":' + canonical + b"," + tail[1:].encode()
 
 
 def resource(row: Invoice, notes: list[CreditNote], void: InvoiceVoid | None) -> dict[str, Any]:

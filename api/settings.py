@@ -18,6 +18,8 @@ class Settings:
     """Everything `create_app` needs; `from_env()` reads BILLPLANE_* variables."""
 
     database_url: str = "sqlite:///./var/billplane.db"
+    # SQLite commit durability: full (sync every commit) or normal (see api.db.Database)
+    sqlite_synchronous: str = "full"
     # policy source: a followed git repository branch, or a plain directory
     policies: Path | None = Path("policies")
     repo: Path | None = None
@@ -46,6 +48,8 @@ class Settings:
         env = os.environ
         if env.get("BILLPLANE_DATABASE_URL"):
             s.database_url = env["BILLPLANE_DATABASE_URL"]
+        if env.get("BILLPLANE_SQLITE_SYNCHRONOUS"):
+            s.sqlite_synchronous = env["BILLPLANE_SQLITE_SYNCHRONOUS"].strip().lower()
         if env.get("BILLPLANE_POLICIES"):
             s.policies = Path(env["BILLPLANE_POLICIES"])
         if env.get("BILLPLANE_REPO"):

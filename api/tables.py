@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -118,3 +118,9 @@ class PolicyActivation(SQLModel, table=True):
     activated_at: dt.datetime = Field(sa_column=_ts())
     actor: str = Field(max_length=200)
     source: str = Field(default="", max_length=500)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for plain SQL statements on the hot paths."""
+    table: Table = getattr(model, "__table__")  # noqa: B009 - mypy does not see the attribute
+    return table

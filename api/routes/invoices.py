@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -138,9 +139,16 @@ def evaluate(body: EvaluateRequest, svc: SvcDep,
     else:
         bundle = active_policy(svc).bundle
     invoice = _evaluate(svc, bundle, body.order, body.as_of)
-    data = {"revision": bundle.revision, "blocked": bool(invoice.blocked),
-            "invoice": invoice.document}
-    return _json(idempotency.Outcome(200, idempotency.encode(data)))
+    return _json(idempotency.Outcome(200, evaluation_bytes(invoice, bundle.revision)))
+
+
+def evaluation_bytes(invoice: InvoiceLike, revision: str) -> bytes:
+    """`encode({"revision", "blocked", "invoice"})`, splicing in the canonical invoice bytes
+    (already sorted and compact) instead of serialising the document again."""
+    blocked = b"true" if invoice.blocked else b"false"
+    rev = json.dumps(revision, ensure_ascii=False).encode()
+    return (b'{"blocked":' + blocked + b',"invoice":' + invoice.canonical_json()
+            + b',"revision":' + rev + b"}")
 
 
 @router.post("/invoices", status_code=201, response_model=InvoiceResource,
@@ -159,8 +167,9 @@ def issue(body: IssueRequest, svc: SvcDep,
     invoice = _evaluate(svc, bundle, body.order, body.as_of)
     if invoice.blocked:
         raise _blocked(invoice)
+    invoice.canonical_json()  # serialised (and cached) before any lock is taken
 
-    def action(session: Any) -> tuple[int, dict[str, Any]]:
+    def action(session: Any) -> tuple[int, bytes]:
         return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
                                   principal.actor, now, svc.after_allocate)
 

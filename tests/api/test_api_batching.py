@@ -1,0 +1,168 @@
+"""Group commit, the hot-path response bytes and SQLite's commit durability setting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_fakes import FakeEngine, fake_bundle, order
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from api import idempotency, issuing
+from api.batching import WriteBatcher
+from api.db import Database
+from api.routes.invoices import evaluation_bytes
+from api.tables import AuditEntry, Invoice
+
+NOW = dt.datetime(2026, 3, 16, 9, 30, tzinfo=dt.UTC)
+TTL = dt.timedelta(hours=1)
+
+
+class Refused(Exception):
+    pass
+
+
+def _db(tmp_path: Path, synchronous: str | None = None) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'store.db'}", synchronous)
+    db.migrate()
+    return db
+
+
+def _issue_action(n: int, after: Any = None) -> Any:
+    engine, bundle, o = FakeEngine(), fake_bundle("rev-1"), order(n)
+    invoice = engine.evaluate(bundle, o, None)
+
+    def action(session: Session) -> tuple[int, bytes]:
+        return 201, issuing.issue(session, engine, bundle, invoice, o, "test", NOW, after)
+
+    return action
+
+
+def _seqs(db: Database) -> list[int]:
+    with db.read() as s:
+        return sorted(r.seq for r in s.exec(select(Invoice)))
+
+
+def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
+        tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    begins = [0]
+
+    @contextmanager
+    def counting_begin() -> Iterator[Session]:
+        begins[0] += 1
+        with db.write() as s:
+            yield s
+
+    batcher = WriteBatcher(counting_begin)
+    release = threading.Event()
+    first = _issue_action(1)
+
+    def slow_first(session: Session) -> tuple[int, bytes]:
+        release.wait(30)
+        return first(session)
+
+    def refuse_after_allocating(series: str, number: int) -> None:
+        raise Refused  # its counter bump and rows are rolled back to its savepoint
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        leader = pool.submit(batcher.run, slow_first)
+        while not batcher._leading:
+            time.sleep(0.001)
+        waiting = [pool.submit(batcher.run, _issue_action(n, refuse_after_allocating
+                                                          if n == 3 else None))
+                   for n in range(2, 7)]
+        while len(batcher._queue) < 5:
+            time.sleep(0.001)
+        release.set()
+        assert leader.result()[0] == 201
+        outcomes = []
+        for future in waiting:
+            try:
+                outcomes.append(future.result()[0])
+            except Refused:
+                outcomes.append("refused")
+    # the leader alone, then the five that queued behind it in one transaction
+    assert begins[0] == 2
+    assert outcomes == [201, "refused", 201, 201, 201]
+    assert _seqs(db) == [1, 2, 3, 4, 5]  # five issued, the refused one left no gap
+    with db.read() as s:
+        assert len(list(s.exec(select(AuditEntry)))) == 5
+    db.dispose()
+
+
+def test_concurrent_issuers_with_rollbacks_leave_no_gap_on_sqlite(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+
+    def rollback_some(series: str, number: int) -> None:
+        if number % 7 == 0:
+            raise Refused
+
+    def work(n: int) -> bool:
+        try:
+            idempotency.run(db, None, TTL, NOW, _issue_action(n, rollback_some))
+            return True
+        except Refused:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = sum(pool.map(work, range(300)))
+    assert 0 < created < 300
+    assert _seqs(db) == list(range(1, created + 1))
+    db.dispose()
+
+
+def test_same_key_twice_in_one_batch_replays_the_first_response(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    req = idempotency.request_for("k-1", "POST /v1/invoices", {"order": order(1)})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(
+            lambda _: idempotency.run(db, req, TTL, NOW, _issue_action(1)), range(4)))
+    assert sorted(o.replayed for o in outcomes) == [False, True, True, True]
+    assert len({o.body for o in outcomes}) == 1
+    assert _seqs(db) == [1]
+    db.dispose()
+
+
+def test_issued_bytes_are_the_encoded_resource() -> None:
+    invoice = FakeEngine().evaluate(fake_bundle("rev-1"), order(1, customer="Zoë"), None)
+    canonical = json.dumps(invoice.document, sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False).encode()
+    got = issuing.issued_bytes(canonical, "T-2026-00001", "T", NOW, "rev-1")
+    expected: dict[str, Any] = {"number": "T-2026-00001", "series": "T", "status": "issued",
+                "issued_at": "2026-03-16T09:30:00Z", "revision": "rev-1",
+                "invoice": invoice.document, "credit_notes": [], "void": None}
+    assert got == idempotency.encode(expected)
+
+
+def test_evaluation_bytes_are_the_encoded_evaluation() -> None:
+    invoice = FakeEngine().evaluate(fake_bundle("rev-1"), order(1), None)
+    expected = {"revision": "rév-1", "blocked": False, "invoice": invoice.document}
+    assert evaluation_bytes(invoice, "rév-1") == idempotency.encode(expected)
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 2), ("full", 2), ("normal", 1)])
+def test_sqlite_synchronous_setting(tmp_path: Path, setting: str | None, pragma: int,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLPLANE_SQLITE_SYNCHRONOUS", raising=False)
+    db = _db(tmp_path, setting)
+    with db.write() as s:
+        assert s.connection().execute(text("PRAGMA synchronous")).scalar() == pragma
+    db.dispose()
+
+
+def test_sqlite_synchronous_from_the_environment_and_refused_values(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLPLANE_SQLITE_SYNCHRONOUS", "normal")
+    assert Database(f"sqlite:///{tmp_path / 'a.db'}").sqlite_synchronous == "normal"
+    with pytest.raises(ValueError, match="full, normal"):
+        Database(f"sqlite:///{tmp_path / 'b.db'}", "off")
