@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
@@ -40,14 +41,15 @@ class _Pending:
     base: Decimal  # gross for inclusive taxes, net for exclusive ones
     exact: Decimal
     rule_rate: Decimal
+    inclusive_sum: Decimal = ZERO  # the line's inclusive rates (they set the tax-free base)
 
-
-def _exact(base: Decimal, rate: Decimal, inclusive: bool, inclusive_sum: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
-        if inclusive:
-            return base * rate / (HUNDRED + inclusive_sum)
-        return base * rate / HUNDRED
+    def share(self) -> Fraction:
+        """The exact charge as a fraction (the Decimal `exact` carries 50 digits only)."""
+        gross, rate = Fraction(self.base), Fraction(self.charge.rate)
+        divisor = 100 + Fraction(self.inclusive_sum)
+        if self.charge.inclusive:
+            return gross * rate / divisor
+        return gross * 100 / divisor * rate / 100
 
 
 def _allocate_rounded(total: Decimal, exacts: list[Decimal], currency: str) -> list[Decimal]:
@@ -63,41 +65,66 @@ def _allocate_rounded(total: Decimal, exacts: list[Decimal], currency: str) -> l
     return [Decimal(f).scaleb(-e) for f in floors]
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a rule says for this order, the same on every line: worked out once per order."""
+
+    rate: Decimal
+    exemption: str
+    reverse: bool
+    inclusive: bool
+    tax: str
+    jurisdiction: str
+
+
+def _facts(doc: PolicyDoc, order: Order) -> _Facts:
+    spec = doc.spec
+    return _Facts(rate_on(doc, order.date), exemption_for(doc, order.customer),
+                  reverse_charge_applies(doc, order), bool(spec.get("inclusive", False)),
+                  str(spec.get("tax", "vat")), jurisdiction_label(doc))
+
+
 def _line_charges(
-    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order
+    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order,
+    known: dict[str, _Facts] | None = None,
 ) -> list[_Pending]:
     gross = line.amount - line.discount_total
     found = []
-    rates = [(doc, rate_on(doc, order.date)) for doc in docs]
-    active = [
-        (doc, rate, exemption_for(doc, order.customer), reverse_charge_applies(doc, order))
-        for doc, rate in rates
-    ]
+    if known is None:
+        known = {}
+    active = []
+    for doc in docs:
+        facts = known.get(doc.name)
+        if facts is None:
+            facts = known[doc.name] = _facts(doc, order)
+        active.append((doc, facts))
     inclusive_sum = sum(
-        (rate for doc, rate, ex, rc in active if doc.spec.get("inclusive") and not (ex or rc)),
-        ZERO,
-    )
+        (f.rate for _, f in active if f.inclusive and not (f.exemption or f.reverse)), ZERO)
     with localcontext() as ctx:
-        ctx.prec = 50
+        ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
         # exclusive taxes are charged on the tax-exclusive amount of the line
         net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
-    for doc, rate, exemption, reverse in active:
-        inclusive = bool(doc.spec.get("inclusive", False))
-        charged = not (exemption or reverse)
-        base = gross if inclusive else net
-        exact = _exact(base, rate, inclusive, inclusive_sum) if charged else ZERO
-        charge = TaxCharge(
-            rule=doc.name,
-            tax=str(doc.spec.get("tax", "vat")),
-            jurisdiction=jurisdiction_label(doc),
-            rate=rate if charged else ZERO,
-            taxable=gross,
-            amount=ZERO,
-            inclusive=inclusive,
-            reverse_charge=reverse and not exemption,
-            exemption=exemption,
-        )
-        found.append(_Pending(position, charge, doc, gross, exact, rate))
+        for doc, f in active:
+            charged = not (f.exemption or f.reverse)
+            base = gross if f.inclusive else net
+            if not charged:
+                exact = ZERO
+            elif f.inclusive:
+                exact = base * f.rate / (HUNDRED + inclusive_sum)
+            else:
+                exact = base * f.rate / HUNDRED
+            charge = TaxCharge(
+                rule=doc.name,
+                tax=f.tax,
+                jurisdiction=f.jurisdiction,
+                rate=f.rate if charged else ZERO,
+                taxable=gross,
+                amount=ZERO,
+                inclusive=f.inclusive,
+                reverse_charge=f.reverse and not f.exemption,
+                exemption=f.exemption,
+            )
+            found.append(_Pending(position, charge, doc, gross, exact, f.rate, inclusive_sum))
     return found
 
 
@@ -112,10 +139,12 @@ def _round(pending: list[_Pending], currency: str) -> None:
             item.charge.amount = quantize(item.exact, currency, spec.get("rounding", "half_up"))
     for group in per_invoice.values():
         mode = group[0].doc.spec.get("rounding", "half_up")
+        # summed as fractions: 50-digit quotients can sum to just below a half-cent tie
+        exact_sum = sum((item.share() for item in group), Fraction(0))
         with localcontext() as ctx:
             ctx.prec = 60
-            exact_sum = sum((item.exact for item in group), ZERO)
-        total = quantize(exact_sum, currency, mode)
+            total = quantize(Decimal(exact_sum.numerator) / Decimal(exact_sum.denominator),
+                             currency, mode)
         for item, amount in zip(
             group, _allocate_rounded(total, [i.exact for i in group], currency), strict=True
         ):
@@ -128,11 +157,12 @@ def apply_taxes(
     """Tax every line (replacing `taxes` and `included_tax`) and trace every amount."""
     candidates = candidate_rules(bundle, order)
     pending: list[_Pending] = []
+    known: dict[str, _Facts] = {}
     for position, line in enumerate(lines):
         line.taxes = []
         line.included_tax = ZERO
         docs = rules_for_line(candidates, scope, line.order_line.index)
-        pending.extend(_line_charges(position, line, docs, order))
+        pending.extend(_line_charges(position, line, docs, order, known))
     _round(pending, order.currency)
     currency = order.currency
     for item in pending:
