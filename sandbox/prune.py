@@ -38,6 +38,7 @@ class Predicate:
     countries: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # names of changed documents
+    inert: list[str] = field(default_factory=list)  # changed documents that price nothing
 
     @property
     def nothing(self) -> bool:
@@ -99,6 +100,7 @@ def _all(pred: Predicate, why: str) -> None:
 
 
 def _ignore(pred: Predicate, name: str, *_: Any) -> None:
+    pred.inert.append(name)
     pred.reasons.append(f"{name}: does not affect invoices")
 
 

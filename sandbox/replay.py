@@ -96,12 +96,12 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
     port = get_port(cfg.port)
     base, head = port.load(cfg.base), port.load(cfg.head)
     _LOADED[(cfg.port, cfg.base, cfg.head)] = (port, base, head)
-    if cfg.prune:
-        pred = impact(base, head)
-    else:
+    pred = impact(base, head)
+    if not cfg.prune:
         pred = Predicate(everything=True, reasons=["all orders: pruning turned off"],
-                         changed=impact(base, head).changed)
-    changed = frozenset(pred.changed)
+                         changed=pred.changed, inert=pred.inert)
+    # a changed PolicyTest or Ownership document is never the cause of a money change
+    changed = frozenset(pred.changed) - frozenset(pred.inert)
     total = Aggregate(top_n=cfg.top_n)
     source = open_source(cfg.source, **cfg.source_options)
     tasks = _tasks(cfg, source.records(), pred, changed, total)

@@ -87,3 +87,21 @@ def test_parallel_and_dask_match_inline(needs_engine: Any, policy_repo: tuple[Pa
         result = replay(cfg, client=client)
     assert result.engine == "dask"
     assert _comparable(build(result)) == inline
+
+
+def test_a_changed_policy_test_is_never_named_as_a_cause() -> None:
+    from types import SimpleNamespace
+
+    from engine.bundle import PolicyDoc
+    from engine.errors import Location
+    from sandbox.prune import impact
+
+    def bundle(expect: str) -> SimpleNamespace:
+        doc = PolicyDoc("PolicyTest", "shop-tests", {"cases": [{"expect": expect}]}, Location())
+        price = PolicyDoc("PriceBook", "shop", {"products": [{"sku": "A", "v": expect}]},
+                          Location())
+        return SimpleNamespace(docs={"shop-tests": doc, "shop": price})
+
+    pred = impact(bundle("1"), bundle("2"))
+    assert pred.changed == ["shop", "shop-tests"]
+    assert pred.inert == ["shop-tests"]
