@@ -23,6 +23,9 @@ from engine.cel.backend import CelCompileError, CelEvalError, Context, check_res
 _POSITION = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _STATUS = re.compile(r"^[A-Z_]+: ")
 _UNDECLARED = re.compile(r"undeclared reference to '([^']*)'")
+# up to this many lines, one `map` over the lines beats one evaluation per line (measured:
+# 10 lines 30 us against 88 us; even at 200; 6x slower at 1000, as map is quadratic)
+EVERY_LINE_LIMIT = 64
 RESULT_TYPES = {"bool": "BOOL", "string": "STRING", "int": "INT", "any": ""}
 
 # The line the batched line programs look at; read by `bp_line_index()` during evaluation.
@@ -172,11 +175,38 @@ class CppBatch:
         elif per_invoice:
             source = f"cel.bind(invoice, bp_invoice(), {source})"
         self._runtime: Any = None
+        self._every_line: Any = None
         if len(self.programs) > 1:
             try:
                 self._runtime = eval_env().compile(source)
+                if per_line:
+                    self._every_line = eval_env().compile(
+                        f"order.lines.map(line, [\n{body}\n])")
             except RuntimeError:  # e.g. a runtime size limit: evaluate one by one instead
-                self._runtime = None
+                self._runtime = self._every_line = None
+
+    def evaluate_every_line(self, activation: Any) -> list[dict[int, Any]]:
+        """Rows of every line from one evaluation; empty when any program fails on any line.
+
+        One call costs far less than one per line, but `map` is quadratic in the list length:
+        callers use it for orders of up to EVERY_LINE_LIMIT lines.
+        """
+        if self._every_line is None:
+            return []
+        value = self._every_line.eval(activation)
+        if value.type() == cel.Type.ERROR:
+            return []
+        return [self._row(results) for results in value.plain_value()]
+
+    def _row(self, results: list[Any]) -> dict[int, Any]:
+        if self._all_bool and all(type(r) is bool for r in results):
+            return dict(zip(self._ids, results, strict=True))
+        row: dict[int, Any] = {}
+        for program, result in zip(self.programs, results, strict=True):
+            # a result of the wrong type is left out: evaluated alone, it raises properly
+            with contextlib.suppress(CelEvalError):
+                row[id(program)] = check_result(result, program.result)
+        return row
 
     def evaluate(self, activation: Any, index: int = 0, invoice: Any = None) -> dict[int, Any]:
         """Results by id(program); empty when any program fails (callers go one by one)."""
@@ -190,15 +220,7 @@ class CppBatch:
             _current.invoice = None
         if value.type() == cel.Type.ERROR:
             return {}
-        results = value.plain_value()
-        if self._all_bool and all(type(r) is bool for r in results):
-            return dict(zip(self._ids, results, strict=True))
-        row: dict[int, Any] = {}
-        for program, result in zip(self.programs, results, strict=True):
-            # a result of the wrong type is left out: evaluated alone, it raises properly
-            with contextlib.suppress(CelEvalError):
-                row[id(program)] = check_result(result, program.result)
-        return row
+        return self._row(value.plain_value())
 
 
 class CppBatches:
@@ -239,8 +261,15 @@ class CppSession:
         """Evaluate a line-context program for line `index` (position in order.lines)."""
         row = self._rows.get(index)
         if row is None:
-            row = self._rows[index] = (self._batches.line.evaluate(self._act, index)
-                                       if self._batches is not None else {})
+            if self._batches is None:
+                row = self._rows[index] = {}
+            else:
+                if not self._rows and len(self._order_view["lines"]) <= EVERY_LINE_LIMIT:
+                    self._rows.update(enumerate(
+                        self._batches.line.evaluate_every_line(self._act)))
+                row = self._rows.get(index)
+                if row is None:
+                    row = self._rows[index] = self._batches.line.evaluate(self._act, index)
         value = row.get(id(program))
         return program.evaluate_line(self._act, index) if value is None else value
 
