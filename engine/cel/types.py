@@ -8,7 +8,7 @@ checker and the data can never disagree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -152,7 +152,7 @@ def _map(value: Any) -> dict[str, str]:
     return {} if value is None else {str(k): _string(v) for k, v in dict(value).items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coercer(kind: str) -> Callable[[Any], Any]:
     """The conversion of one field kind, resolved once (views are built per order)."""
     if kind == "string":
@@ -177,7 +177,7 @@ def _coercer(kind: str) -> Callable[[Any], Any]:
     return as_message
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields(message: str) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     return tuple((name, _coercer(kind)) for name, kind in MESSAGES[message])
 
