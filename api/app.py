@@ -75,3 +75,14 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one server worker process, configured by BILLPLANE_* variables only
+    (`billplane serve --workers N` passes its options that way)."""
+    import os
+
+    settings = Settings.from_env()
+    if settings.repo is not None and not os.environ.get("BILLPLANE_POLICIES"):
+        settings.policies = None
+    return create_app(settings)

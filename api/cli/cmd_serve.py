@@ -8,8 +8,11 @@ Keys are never generated implicitly. Bootstrap with `billplane keys create --rol
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from api.settings import Settings
 
 HELP = "run the HTTP API (evaluate and issue invoices)"
 
@@ -32,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", action="store_true",
                         help="allow `ref` in evaluate requests (a git ref of the repository)")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (each runs the app; they share the database)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from sqlmodel import select
 
     from api.app import create_app
-    from api.settings import Settings
     from api.tables import ApiKey
 
     settings = Settings.from_env(
@@ -52,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if settings.policies is not None and not settings.policies.is_dir():
         print(f"no policy directory at {settings.policies}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a setting the store refuses, e.g. BILLPLANE_SQLITE_SYNCHRONOUS
+        print(f"billplane serve: {exc}", file=sys.stderr)
+        return 2
     svc = app.state.services
     with svc.db.read() as s:
         if s.exec(select(ApiKey)).first() is None:
@@ -60,7 +68,33 @@ def run(args: argparse.Namespace) -> int:
                   " (or set BILLPLANE_BOOTSTRAP_ADMIN_KEY)", file=sys.stderr)
     active = svc.policy.current()
     print(f"serving policy revision {active.revision if active else '(none)'} on "
-          f"http://{args.host}:{args.port}", file=sys.stderr)
+          f"http://{args.host}:{args.port} with {max(args.workers, 1)} worker(s)",
+          file=sys.stderr)
+    if args.workers > 1:
+        # each worker process builds its own app from the environment
+        svc.db.dispose()
+        _export(settings)
+        uvicorn.run("api.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=False)
+        return 0
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=False)
     return 0
+
+
+def _export(settings: Settings) -> None:
+    """The resolved settings as BILLPLANE_* variables, for worker processes."""
+    env = os.environ
+    env["BILLPLANE_DATABASE_URL"] = settings.database_url
+    env["BILLPLANE_SQLITE_SYNCHRONOUS"] = settings.sqlite_synchronous
+    env["BILLPLANE_BRANCH"] = settings.branch
+    env["BILLPLANE_SUBDIR"] = settings.subdir
+    env["BILLPLANE_POLL_INTERVAL"] = str(settings.poll_interval)
+    env["BILLPLANE_BACKEND"] = settings.backend
+    env["BILLPLANE_SANDBOX"] = "1" if settings.sandbox else ""
+    for name, value in (("BILLPLANE_POLICIES", settings.policies),
+                        ("BILLPLANE_REPO", settings.repo)):
+        if value is not None:
+            env[name] = str(Path(value).resolve())
+        else:
+            env.pop(name, None)

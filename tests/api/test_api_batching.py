@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -166,3 +167,22 @@ def test_sqlite_synchronous_from_the_environment_and_refused_values(
     assert Database(f"sqlite:///{tmp_path / 'a.db'}").sqlite_synchronous == "normal"
     with pytest.raises(ValueError, match="full, normal"):
         Database(f"sqlite:///{tmp_path / 'b.db'}", "off")
+
+
+def test_serve_workers_get_the_resolved_settings_through_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.cli.cmd_serve import _export
+    from api.settings import Settings
+
+    # a private copy of the environment: what _export sets must not reach other tests
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLPLANE_")}
+    monkeypatch.setattr(os, "environ", env)
+    chosen = Settings(database_url="sqlite:///x.db", sqlite_synchronous="normal",
+                      policies=None, repo=tmp_path, branch="live", subdir="rules",
+                      poll_interval=7.0, backend="cel-python", sandbox=True)
+    _export(chosen)
+    worker = Settings.from_env()
+    assert (worker.database_url, worker.sqlite_synchronous, worker.repo, worker.branch,
+            worker.subdir, worker.poll_interval, worker.backend, worker.sandbox) == (
+        "sqlite:///x.db", "normal", tmp_path.resolve(), "live", "rules", 7.0, "cel-python", True)
+    assert "BILLPLANE_POLICIES" not in os.environ
