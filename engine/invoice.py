@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+try:  # optional accelerator; the standard library writes the same bytes
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
 from engine.bundle import Bundle
 from engine.model import Order, PricedLine, TraceEntry, Violation
 from engine.money import ZERO, exponent, formatter
@@ -20,6 +25,19 @@ TOTAL_KEYS = ("subtotal", "discount", "net", "tax", "total")
 
 def canonical(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no spaces, UTF-8, Decimals as strings."""
+    if orjson is not None:
+        try:
+            # byte-identical to the json form below for documents and orders (strings, ints,
+            # bools, null); ~10x faster. What it refuses (non-string keys, ints beyond 64 bits,
+            # lone surrogates) falls through to the reference form.
+            return orjson.dumps(value, default=_plain, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return canonical_reference(value)
+
+
+def canonical_reference(value: Any) -> bytes:
+    """The canonical form as the standard library writes it (the definition `canonical` meets)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_plain).encode("utf-8")
 
