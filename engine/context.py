@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelEvalError, CelSession, get_backend
-from engine.cel.types import shape
+from engine.cel.types import as_map, as_string, shape
 from engine.errors import BillplaneError, Diagnostic
 from engine.model import Order, OrderLine, PricedLine
 
@@ -30,23 +30,27 @@ def customer_view(customer: Mapping[str, Any]) -> dict[str, Any]:
 def line_view(line: OrderLine, product: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `line` variable for an order line (amount_minor 0 until pricing has run)."""
     product = product or {}
-    return shape("Line", {
-        "index": line.index,
-        "sku": line.sku,
-        "product_type": product.get("type", ""),
+    period = line.period
+    # written out field by field (this is built for every line of every order); the keys are
+    # exactly those of MESSAGES["Line"], in order, as `shape` would give them
+    return {
+        "index": int(line.index),
+        "sku": as_string(line.sku),
+        "product_type": as_string(product.get("type", "")),
         "quantity": format(line.quantity, "f"),
         "units": int(line.quantity.to_integral_value(rounding=ROUND_FLOOR)),
-        "unit": product.get("unit", ""),
-        "description": line.description or product.get("name", ""),
-        "period_start": line.period.start if line.period else "",
-        "period_end": line.period.end if line.period else "",
-        "attributes": line.attributes,
-    })
+        "unit": as_string(product.get("unit", "")),
+        "description": as_string(line.description or product.get("name", "")),
+        "amount_minor": 0,
+        "period_start": period.start.isoformat() if period else "",
+        "period_end": period.end.isoformat() if period else "",
+        "attributes": as_map(line.attributes),
+    }
 
 
 def order_view(order: Order, products: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The `order` variable, holding the customer and the line views."""
-    return shape("Order", {
+    view = shape("Order", {
         "id": order.id,
         "date": order.date,
         "currency": order.currency,
@@ -54,9 +58,11 @@ def order_view(order: Order, products: Mapping[str, Mapping[str, Any]]) -> dict[
         "contract": order.contract,
         "coupons": list(order.coupons),
         "customer": order.customer,
-        "lines": [],
+        "lines": (),
         "attributes": order.attributes,
-    }) | {"lines": [line_view(line, products.get(line.sku)) for line in order.lines]}
+    })
+    view["lines"] = [line_view(line, products.get(line.sku)) for line in order.lines]
+    return view
 
 
 def _distinct_programs(bundle: Bundle) -> list[Any]:

@@ -87,9 +87,23 @@ def line_document(line: PricedLine, currency: str, digits: int
     """One entry of `lines` in the invoice document."""
     fmt = formatter(currency)
     ol = line.order_line
-    discount_total = sum((d.amount for d in line.discounts), ZERO)
+    discount_total = ZERO
+    discounts = []
+    for d in line.discounts:
+        discount_total += d.amount
+        discounts.append({"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
+                          "coupon": d.coupon})
     net = line.amount - discount_total - line.included_tax
-    tax_total = line.tax_total
+    tax_total = ZERO
+    taxes = []
+    for t in line.taxes:
+        if not t.reverse_charge:
+            tax_total += t.amount
+        taxes.append({"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
+                      "rate": f"{t.rate:f}", "taxable": fmt(t.taxable), "amount": fmt(t.amount),
+                      "inclusive": t.inclusive, "reverse_charge": t.reverse_charge,
+                      "exemption": t.exemption})
+    period = ol.period
     return {
         "index": ol.index,
         "sku": ol.sku,
@@ -99,19 +113,14 @@ def line_document(line: PricedLine, currency: str, digits: int
         "model": line.model,
         "unit_amount": unit_text(line.unit_amount, digits),
         "amount": fmt(line.amount),
-        "discounts": [{"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
-                       "coupon": d.coupon} for d in line.discounts],
+        "discounts": discounts,
         "discount_total": fmt(discount_total),
         "net": fmt(net),
-        "tax": [{"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
-                 "rate": f"{t.rate:f}", "taxable": fmt(t.taxable),
-                 "amount": fmt(t.amount), "inclusive": t.inclusive,
-                 "reverse_charge": t.reverse_charge, "exemption": t.exemption}
-                for t in line.taxes],
+        "tax": taxes,
         "tax_total": fmt(tax_total),
         "total": fmt(net + tax_total),
-        "period": ({"start": ol.period.start.isoformat(), "end": ol.period.end.isoformat()}
-                   if ol.period else None),
+        "period": ({"start": period.start.isoformat(), "end": period.end.isoformat()}
+                   if period else None),
         "recognition": line.recognition,
     }
 

@@ -132,7 +132,8 @@ def _coerce(kind: str, value: Any) -> Any:
     return _coercer(kind)(value)
 
 
-def _string(value: Any) -> str:
+def as_string(value: Any) -> str:
+    """A `string` field: '' when absent, dates as ISO text."""
     if value is None:
         return ""
     if type(value) is str:
@@ -148,15 +149,16 @@ def _bool(value: Any) -> bool:
     return False if value is None else bool(value)
 
 
-def _map(value: Any) -> dict[str, str]:
-    return {} if value is None else {str(k): _string(v) for k, v in dict(value).items()}
+def as_map(value: Any) -> dict[str, str]:
+    """A `map<string,string>` field."""
+    return {} if value is None else {str(k): as_string(v) for k, v in dict(value).items()}
 
 
 @cache
 def _coercer(kind: str) -> Callable[[Any], Any]:
     """The conversion of one field kind, resolved once (views are built per order)."""
     if kind == "string":
-        return _string
+        return as_string
     if kind == "int":
         return _int
     if kind == "bool":
@@ -169,7 +171,7 @@ def _coercer(kind: str) -> Callable[[Any], Any]:
 
         return as_list
     if kind.startswith("map<"):
-        return _map
+        return as_map
 
     def as_message(value: Any) -> dict[str, Any]:
         return shape(kind, {} if value is None else value)
