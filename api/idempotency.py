@@ -67,8 +67,15 @@ _SELECT = select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c
 
 def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
             now: dt.datetime) -> Outcome | None:
-    row = session.connection().execute(_SELECT.where(_IDEM.c.scope == req.scope,
-                                        _IDEM.c.key == req.key)).first()
+    return _check(_find(session, req), req, ttl, now)
+
+
+def _find(session: Session, req: IdemRequest) -> Any:
+    return session.connection().execute(_SELECT.where(_IDEM.c.scope == req.scope,
+                                                      _IDEM.c.key == req.key)).first()
+
+
+def _check(row: Any, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> Outcome | None:
     if row is None or aware(row.created_at) < now - ttl:
         return None
     if row.fingerprint != req.fingerprint:
@@ -98,13 +105,16 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
         return Outcome(status, _bytes(body))
 
     def work(s: Session) -> Outcome:
-        hit = _stored(s, req, ttl, now)
+        found = _find(s, req)
+        hit = _check(found, req, ttl, now)
         if hit is not None:
             return hit
         conn = s.connection()
-        # an expired row with this key would block the insert: drop it first
-        conn.execute(delete(_IDEM).where(_IDEM.c.scope == req.scope, _IDEM.c.key == req.key,
-                                      _IDEM.c.created_at < now - ttl))
+        if found is not None:
+            # an expired row with this key would block the insert: drop it first
+            conn.execute(delete(_IDEM).where(_IDEM.c.scope == req.scope,
+                                             _IDEM.c.key == req.key,
+                                             _IDEM.c.created_at < now - ttl))
         # concurrent same-key requests wait on this insert (PostgreSQL's unique index)
         row_id = conn.execute(insert(_IDEM).values(
             scope=req.scope, key=req.key, fingerprint=req.fingerprint, status_code=0, body="",
