@@ -8,17 +8,20 @@ them once per order; pricing results (`amount_minor`, `subtotal_minor`) are fill
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelEvalError, CelSession, get_backend
-from engine.cel.types import as_map, as_string, shape
+from engine.cel.types import MESSAGES, as_map, as_string, shape
 from engine.errors import BillplaneError, Diagnostic
 from engine.model import Order, OrderLine, PricedLine
 
 _BATCH_KEY = "cel.batch"
+_FIELDS_KEY = "cel.named_fields"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATHS: dict[str, str] = {}  # "when" -> "spec.when", memoised
 
 
@@ -84,6 +87,46 @@ def _owner(bundle: Bundle, wanted: CelBackend) -> CelBackend:
     return wanted if own.name == wanted.name else own
 
 
+def _named_fields(bundle: Bundle) -> frozenset[str] | None:
+    """Every word of the bundle's CEL sources; None when a program's source is unknown.
+
+    A message field can only be read by naming it (the checker refuses any other access), so
+    fields named nowhere need not be converted for the runtime: converting the order is the
+    largest fixed cost of evaluating CEL.
+    """
+    found = bundle.index.get(_FIELDS_KEY, False)
+    if found is False:
+        words: set[str] = set()
+        for program in bundle.programs.values():
+            source = getattr(program, "source", None)
+            if not isinstance(source, str):
+                found = None
+                break
+            words.update(_WORD.findall(source))
+        else:
+            # sessions bind `customer` and index `order.lines` themselves
+            found = frozenset(words | {"customer", "lines"})
+        bundle.index[_FIELDS_KEY] = found
+    return found
+
+
+def _pruned(message: str, view: dict[str, Any], keep: frozenset[str] | None) -> dict[str, Any]:
+    """The view without the fields no program names (nested messages too)."""
+    if keep is None:
+        return view
+    out: dict[str, Any] = {}
+    for name, kind in MESSAGES[message]:
+        if name not in keep:
+            continue
+        value = view[name]
+        if kind in MESSAGES:
+            value = _pruned(kind, value, keep)
+        elif kind.startswith("list<") and kind[5:-1] in MESSAGES:
+            value = [_pruned(kind[5:-1], item, keep) for item in value]
+        out[name] = value
+    return out
+
+
 class CelScope:
     """Evaluates a bundle's compiled CEL for one order; each view is converted once."""
 
@@ -111,7 +154,8 @@ class CelScope:
                 # built once per bundle; a concurrent duplicate build is harmless
                 batch = self.backend.batch(_distinct_programs(self.bundle))
                 self.bundle.index[key] = batch
-            self._session = self.backend.session(self.order_view, batch)
+            self._session = self.backend.session(
+                _pruned("Order", self.order_view, _named_fields(self.bundle)), batch)
         return self._session
 
     def set_line_amounts(self, priced_lines: Iterable[PricedLine], exponent: int) -> None:
