@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
@@ -80,18 +81,33 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, int]]:
     return out
 
 
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _month_length(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _DAYS[month - 1]
+
+
+@lru_cache(maxsize=4096)
+def _month_label(index: int) -> str:
+    """`YYYY-MM` of a month counted from year 0 (year * 12 + month - 1)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def _month_days(start: dt.date, end: dt.date) -> Weights:
     """(`YYYY-MM`, days of [start, end) in that month) for each month the range touches."""
     out: Weights = []
-    year, month = start.year, start.month
+    index = start.year * 12 + start.month - 1
     day = start.toordinal()
     last = end.toordinal()
+    following = day - start.day + 1  # the first of the start's month, as an ordinal
     while day < last:
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        following = min(dt.date(year, month, 1).toordinal(), last)
-        prev = month - 1 or 12
-        out.append((f"{year - (month == 1):04d}-{prev:02d}", following - day))
+        following += _month_length(index // 12, index % 12 + 1)
+        out.append((_month_label(index), (following if following < last else last) - day))
         day = following
+        index += 1
     return out
 
 
@@ -125,7 +141,7 @@ def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> W
     if add_months(start, count) < end:
         count += 1  # a part month counts as a month
     first = start.year * 12 + start.month - 1
-    return [(f"{(first + k) // 12:04d}-{(first + k) % 12 + 1:02d}", 1) for k in range(count)]
+    return [(_month_label(first + k), 1) for k in range(count)]
 
 
 def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -213,7 +229,7 @@ def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc 
                        f"component {comp['name']} of {line.order_line.sku} has no standalone"
                        f" selling price in {order.currency}",
                        Location(f"order.lines[{line.order_line.index}].sku"))
-        weights.append(Fraction(str(ssp[order.currency])))
+        weights.append(_weight(ssp[order.currency]))
     amounts = allocate_exact(line.net, weights, order.currency)
     return [(str(comp["name"]), rule_named(bundle, comp["recognition"])
              if comp.get("recognition") else doc, amount)
