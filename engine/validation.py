@@ -14,15 +14,24 @@ from engine.model import Order, PricedLine, Violation
 from engine.money import to_minor
 
 SEVERITY_ORDER = {"error": 0, "warning": 1}
+_CURRENCIES_KEY = "validation.currencies"
+
+
+def _currencies(bundle: Bundle) -> dict[str, frozenset[Any]]:
+    """Per sku, the currencies it has some price in (any date); built once per bundle."""
+    found = bundle.index.get(_CURRENCIES_KEY)
+    if found is None:
+        found = {sku: frozenset(p.get("currency") for p in product.get("prices") or ())
+                 for sku, product in bundle.products.items()}
+        bundle.index[_CURRENCIES_KEY] = found
+    return found
 
 
 def currency_supported(bundle: Bundle, order: Order) -> bool:
     """True when every line's product has some price (any date) in the order currency."""
-    for line in order.lines:
-        product = bundle.products.get(line.sku) or {}
-        if not any(p.get("currency") == order.currency for p in product.get("prices") or ()):
-            return False
-    return True
+    known = _currencies(bundle)
+    empty: frozenset[Any] = frozenset()
+    return all(order.currency in known.get(line.sku, empty) for line in order.lines)
 
 
 def max_discount_percent(lines: list[PricedLine]) -> int:
@@ -30,9 +39,11 @@ def max_discount_percent(lines: list[PricedLine]) -> int:
     so that any discount over a whole percent fails a `<= N` check."""
     worst = 0
     for line in lines:
-        if line.amount > 0 and line.discount_total > 0:
-            percent = line.discount_total * 100 / line.amount
-            worst = max(worst, int(percent.to_integral_value(rounding=ROUND_CEILING)))
+        if line.amount > 0 and line.discounts:
+            discount = line.discount_total
+            if discount > 0:
+                percent = discount * 100 / line.amount
+                worst = max(worst, int(percent.to_integral_value(rounding=ROUND_CEILING)))
     return worst
 
 
