@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from api import errors
@@ -34,9 +35,12 @@ def bootstrap_key(db: Database, settings: Settings) -> None:
     if parts is None:
         log.error("BILLPLANE_BOOTSTRAP_ADMIN_KEY is not a key (bpk_<prefix>_<secret>); ignored")
         return
-    with db.write() as s:
-        if s.exec(select(ApiKey)).first() is None:
-            create_key(s, settings, "admin", "bootstrap", "system", token=token)
+    try:
+        with db.write() as s:
+            if s.exec(select(ApiKey)).first() is None:
+                create_key(s, settings, "admin", "bootstrap", "system", token=token)
+    except IntegrityError:
+        pass  # another server process of this store stored it at the same moment
 
 
 def create_app(settings: Settings | None = None, port: EnginePort | None = None,
