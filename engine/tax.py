@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.model import Order, PricedLine, TaxCharge, TraceEntry
-from engine.money import exponent, fmt, quantize
+from engine.money import exponent, fmt, formatter, quantize
 from engine.tax_match import (
     candidate_rules,
     exemption_for,
@@ -164,39 +164,46 @@ def apply_taxes(
         docs = rules_for_line(candidates, scope, line.order_line.index)
         pending.extend(_line_charges(position, line, docs, order, known))
     _round(pending, order.currency)
-    currency = order.currency
+    money = formatter(order.currency)
     for item in pending:
         line = lines[item.position]
         charge = item.charge
         if charge.inclusive:
             line.included_tax += charge.amount
         line.taxes.append(charge)
+    count: dict[int, int] = {}
+    how: dict[str, tuple[str, str]] = {}
+    append = trace.append
     for item in pending:
         line = lines[item.position]
         charge = item.charge
-        k = next(j for j, other in enumerate(line.taxes) if other is charge)
+        doc = item.doc
+        k = count[item.position] = count.get(item.position, -1) + 1  # place in line.taxes
         # the taxable base is tax-exclusive: for inclusive prices, gross minus included tax
         charge.taxable = item.base - line.included_tax
-        spec = item.doc.spec
+        rounding = how.get(doc.name)
+        if rounding is None:
+            spec = doc.spec
+            rounding = how[doc.name] = (str(spec.get("rounding", "half_up")),
+                                        str(spec.get("rounding_level", "line")))
+        base = money(item.base)
         inputs = {
-            "base": fmt(item.base, currency),
+            "base": base,
             "rate": str(charge.rate),
             "rule_rate": str(item.rule_rate),
             "inclusive": "true" if charge.inclusive else "false",
-            "rounding": str(spec.get("rounding", "half_up")),
-            "rounding_level": str(spec.get("rounding_level", "line")),
+            "rounding": rounding[0],
+            "rounding_level": rounding[1],
             "exact": str(item.exact),
             "exemption": charge.exemption,
             "reverse_charge": "true" if charge.reverse_charge else "false",
             "jurisdiction": charge.jurisdiction,
         }
         path = f"lines[{item.position}].tax[{k}]"
-        trace.append(TraceEntry(f"{path}.amount", item.doc.name, item.doc.where, charge.amount,
-                                inputs))
-        trace.append(TraceEntry(f"{path}.taxable", item.doc.name, item.doc.where,
-                                charge.taxable, {"base": inputs["base"],
-                                                 "included_tax": fmt(line.included_tax,
-                                                                     currency)}))
+        where = doc.where
+        append(TraceEntry(f"{path}.amount", doc.name, where, charge.amount, inputs))
+        append(TraceEntry(f"{path}.taxable", doc.name, where, charge.taxable,
+                          {"base": base, "included_tax": money(line.included_tax)}))
 
 
 def tax_summary(lines: list[PricedLine], currency: str) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from engine.vat import is_eu, is_valid_vat
 
 # specificity of a jurisdiction match; the most specific matching rule wins
 COUNTRY, REGION, POSTCODE = 1, 2, 3
+_CANDIDATES_KEY = "tax.candidates"
+_CANDIDATES_MAX = 4096
 
 
 def in_effect(effective: dict[str, Any] | None, day: dt.date) -> bool:
@@ -83,14 +85,27 @@ def _applies(doc: PolicyDoc, scope: Any, line_index: int) -> bool:
 
 def candidate_rules(bundle: Bundle, order: Order) -> list[tuple[PolicyDoc, int]]:
     """Rules for this seller whose jurisdiction matches the customer, with their level."""
+    customer = order.customer
+    # everything jurisdiction_level reads; many orders share a destination
+    key = (order.seller, customer.get("country"), str(customer.get("region") or "").upper(),
+           _postcode(customer))
+    cache = bundle.index.get(_CANDIDATES_KEY)
+    if cache is None:
+        cache = bundle.index[_CANDIDATES_KEY] = {}
+    found = cache.get(key)
+    if found is not None:
+        return list(found)
     found = []
     for doc in bundle.kind("TaxRule"):
         seller = doc.spec.get("seller")
         if seller and seller != order.seller:
             continue
-        level = jurisdiction_level(doc.spec.get("jurisdiction") or {}, order.customer)
+        level = jurisdiction_level(doc.spec.get("jurisdiction") or {}, customer)
         if level:
             found.append((doc, level))
+    if len(cache) >= _CANDIDATES_MAX:
+        cache.clear()  # bounded: a long replay of many postcodes must not grow it forever
+    cache[key] = tuple(found)
     return found
 
 
