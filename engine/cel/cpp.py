@@ -196,7 +196,11 @@ class CppBatch:
         value = self._every_line.eval(activation)
         if value.type() == cel.Type.ERROR:
             return []
-        return [self._row(results) for results in value.plain_value()]
+        matrix = value.plain_value()
+        if self._all_bool and {type(r) for results in matrix for r in results} <= {bool}:
+            ids = self._ids
+            return [dict(zip(ids, results, strict=True)) for results in matrix]
+        return [self._row(results) for results in matrix]
 
     def _row(self, results: list[Any]) -> dict[int, Any]:
         if self._all_bool and all(type(r) is bool for r in results):
