@@ -94,20 +94,22 @@ def _grants(doc: PolicyDoc, lines: Sequence[PricedLine], taken: list[Decimal],
             for i, share in zip(targets, allocate(total, [left[i] for i in targets], currency),
                                 strict=True):
                 out[i] = share
+    elif "percent_off" in effect:
+        percent = Decimal(effect["percent_off"])
+        for i in targets:
+            out[i] = quantize(left[i] * percent / HUNDRED, currency, mode)
     else:
         off = _money(effect.get("amount_off"), currency)
-        for i in targets:
-            if "percent_off" in effect:
-                out[i] = quantize(left[i] * Decimal(effect["percent_off"]) / HUNDRED,
-                                  currency, mode)
-            elif off is not None:
+        if off is not None:
+            for i in targets:
                 out[i] = off
     if spec.get("max_percent") is not None:
         share = Decimal(spec["max_percent"]) / HUNDRED
         for i in targets:
             room = quantize(lines[i].amount * share, currency, "down") - taken[i]
             out[i] = min(out[i], max(ZERO, room))
-    out = [min(max(ZERO, amount), max(ZERO, left[i])) for i, amount in enumerate(out)]
+    for i in targets:  # lines outside the targets have no discount from this rule
+        out[i] = min(max(ZERO, out[i]), max(ZERO, left[i]))
     cap = _money(spec.get("cap"), currency)
     if cap is not None and sum(out, ZERO) > cap:
         out = allocate(cap, out, currency)
