@@ -84,14 +84,19 @@ def _schema_errors(data: Any) -> list[Diagnostic]:
 
 def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
     base = f"order.lines[{i}]"
-    quantity = check.amount(raw["quantity"], f"{base}.quantity", "quantity")
+    # paths are only written out for a problem: most lines have none
+    quantity = Decimal(raw["quantity"])
+    if quantity < 0:
+        check.amount(raw["quantity"], f"{base}.quantity", "quantity")
     unit_price = None
     if "unit_price" in raw:
         unit_price = check.amount(raw["unit_price"], f"{base}.unit_price", "unit_price")
-    transactions = tuple(
-        check.amount(t, f"{base}.transactions[{k}]", "transaction amount")
-        for k, t in enumerate(raw.get("transactions", ()))
-    )
+    transactions: tuple[Decimal, ...] = ()
+    if "transactions" in raw:
+        transactions = tuple(
+            check.amount(t, f"{base}.transactions[{k}]", "transaction amount")
+            for k, t in enumerate(raw["transactions"])
+        )
     period = None
     if "period" in raw:
         start = check.date(raw["period"]["start"], f"{base}.period.start")
