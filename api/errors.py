@@ -138,7 +138,9 @@ def _methods_for(request: Request) -> set[str]:
 
 
 def reject_unknown_query(request: Request) -> None:
-    """422 for query parameters the operation does not declare (a typo must not be ignored)."""
+    """422 for query parameters the operation does not declare (a typo must not be ignored)
+    and for a parameter given more than once (every parameter here takes one value; silently
+    keeping the last one would hide a client bug)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:
@@ -154,6 +156,12 @@ def reject_unknown_query(request: Request) -> None:
         raise ApiError("invalid_request", "unknown query parameter",
                        details=[{"loc": ["query", name[:50]], "type": "unknown"}
                                 for name in unknown[:10]])
+    keys = request.query_params.keys()
+    if len(keys) != len(request.query_params.multi_items()):
+        repeated = sorted({k for k in keys if len(request.query_params.getlist(k)) > 1})
+        raise ApiError("invalid_request", "query parameter given more than once",
+                       details=[{"loc": ["query", name[:50]], "type": "repeated"}
+                                for name in repeated[:10]])
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -116,3 +116,16 @@ def test_health_ready_metrics_openapi(sqlite_service: Service) -> None:
     assert spec["openapi"].startswith("3.1")
     assert "/v1/invoices/{number}/credit-notes" in spec["paths"]
     assert c.get("/docs").status_code == 200
+
+
+def test_unknown_or_repeated_query_parameters_are_refused(sqlite_service: Service) -> None:
+    auth = sqlite_service.auth("auditor")
+    typo = sqlite_service.client.get(f"{ISSUE}?custmer=C-1", headers=auth)
+    assert typo.status_code == 422
+    assert typo.json()["details"] == [{"loc": ["query", "custmer"], "type": "unknown"}]
+    twice = sqlite_service.client.get("/v1/audit?action=issue&action=void", headers=auth)
+    assert twice.status_code == 422
+    assert twice.json()["code"] == "invalid_request"
+    assert twice.json()["details"] == [{"loc": ["query", "action"], "type": "repeated"}]
+    once = sqlite_service.client.get("/v1/audit?action=issue", headers=auth)
+    assert once.status_code == 200, once.text
