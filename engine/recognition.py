@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.credit import add_months
@@ -29,13 +29,15 @@ POINT_IN_TIME = "point_in_time"
 Weight = Fraction | int
 Weights = list[tuple[str, Weight]]
 _INDEX_KEY = "recognition.rules"
+_ORDER_KEY = "recognition.ordered"
 
 
 def _split_units(units: int, weights: Sequence[Weight]) -> list[int]:
     """Split integer `units` by exact weights with largest remainder (ties to the earlier)."""
     sign, units = (-1 if units < 0 else 1), abs(units)
+    ints: Sequence[int]
     if all(type(w) is int for w in weights):
-        ints = list(weights)
+        ints = cast(Sequence[int], weights)
     else:
         # integer arithmetic on a common denominator: exact and far cheaper than Fractions
         den = math.lcm(*(w.denominator for w in weights))
@@ -43,16 +45,14 @@ def _split_units(units: int, weights: Sequence[Weight]) -> list[int]:
     whole = sum(ints)
     if whole == 0:
         ints, whole = [1] * len(ints), len(ints)
-    parts, remainders = [], []
-    for i, w in enumerate(ints):
-        q, r = divmod(units * w, whole)
-        parts.append(q)
-        remainders.append((-r, i))
+    parts = [units * w // whole for w in ints]
     left = units - sum(parts)
     if left:
-        for _, i in sorted(remainders)[:left]:
+        # the largest remainders get one unit more; equal remainders go to the earlier part
+        ranked = sorted(range(len(ints)), key=lambda i: (-(units * ints[i] % whole), i))
+        for i in ranked[:left]:
             parts[i] += 1
-    return [sign * p for p in parts] if sign < 0 else parts
+    return [-p for p in parts] if sign < 0 else parts
 
 
 def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> list[Decimal]:
@@ -203,15 +203,24 @@ def rule_named(bundle: Bundle, name: str) -> PolicyDoc:
     return doc
 
 
+def _by_condition(bundle: Bundle) -> list[tuple[PolicyDoc, bool]]:
+    """The rules in (priority, name) order, each with whether it has an `applies_to`."""
+    found = bundle.index.get(_ORDER_KEY)
+    if found is None:
+        found = bundle.index[_ORDER_KEY] = [
+            (doc, bool(doc.spec.get("applies_to"))) for doc in bundle.kind("RecognitionRule")]
+    return found
+
+
 def recognition_rule(bundle: Bundle, line: PricedLine, scope: Callable[[], Any]
                      ) -> PolicyDoc | None:
     """The rule for a line: the product's named rule, else the first whose applies_to holds."""
     name = line.recognition_rule or (line.product or {}).get("recognition", "")
     if name:
         return rule_named(bundle, name)
-    for doc in bundle.kind("RecognitionRule"):
-        if not doc.spec.get("applies_to") or scope().line_true(
-                doc, "spec.applies_to", line.order_line.index):
+    index = line.order_line.index
+    for doc, conditional in _by_condition(bundle):
+        if not conditional or scope().line_true(doc, "spec.applies_to", index):
             return doc
     return None
 
