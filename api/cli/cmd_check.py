@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from api.sources import DirectorySource, GitSource, PolicySource, load_from
+from api.cli.options import add_backend, add_format, add_policy_tree, source_for
+from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 
 HELP = "check policies: schemas, references, dates and CEL types"
@@ -15,32 +16,9 @@ HELP = "check policies: schemas, references, dates and CEL types"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `billplane check`."""
-    parser.add_argument("path", nargs="?", default="policies",
-                        help="policy directory (default: policies); with --ref, a path inside "
-                             "the repository")
-    parser.add_argument("--ref", help="check this git revision (branch, tag or SHA) without "
-                                      "checking it out")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="output format (default: text)")
-    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default="cel-expr",
-                        help="CEL backend used to compile expressions (default: cel-expr)")
-
-
-def source_for(path: str, ref: str | None) -> PolicySource:
-    """A DirectorySource for PATH, or a GitSource for PATH's repository at REF."""
-    if ref is None:
-        return DirectorySource(path)
-    target = Path(path).resolve()
-    root = _repo_root(target if target.exists() else target.parent)
-    subdir = target.relative_to(root).as_posix() if target != root else ""
-    return GitSource(root, ref, subdir="" if subdir == "." else subdir)
-
-
-def _repo_root(start: Path) -> Path:
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    raise BillplaneError(Diagnostic("not_a_repository", f"{start} is not inside a git repository"))
+    add_policy_tree(parser, "check")
+    add_format(parser)
+    add_backend(parser)
 
 
 def run(args: argparse.Namespace) -> int:

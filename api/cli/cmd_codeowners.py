@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from api.cli.cmd_check import source_for
+from api.cli.options import source_for
 from api.sources import load_from
 from ci.ownership import codeowners
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from api.cli.cmd_check import source_for
+from api.cli.options import source_for
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 

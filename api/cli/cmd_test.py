@@ -8,7 +8,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from api.cli.cmd_check import source_for
+from api.cli.options import add_backend, add_format, add_policy_tree, source_for
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 
@@ -17,15 +17,9 @@ HELP = "run the policy tests (PolicyTest cases) and report rule coverage"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `billplane test`."""
-    parser.add_argument("path", nargs="?", default="policies",
-                        help="policy directory (default: policies); with --ref, a path inside "
-                             "the repository")
-    parser.add_argument("--ref", help="test this git revision (branch, tag or SHA) without "
-                                      "checking it out")
-    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default="cel-expr",
-                        help="CEL backend (default: cel-expr)")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="output format (default: text)")
+    add_policy_tree(parser, "test")
+    add_backend(parser)
+    add_format(parser)
     parser.add_argument("--coverage-min", dest="coverage_min", default=None, metavar="PCT",
                         help="fail when less than PCT percent of the rules are exercised")
 

@@ -1,0 +1,49 @@
+"""Command-line options shared by the subcommands, and where their policies come from."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from api.sources import DirectorySource, GitSource, PolicySource
+from engine.errors import BillplaneError, Diagnostic
+
+BACKENDS = ["cel-expr", "cel-python"]
+
+
+def add_policy_tree(parser: argparse.ArgumentParser, verb: str) -> None:
+    """`PATH` (default policies) and `--ref REV`: the policy tree to `verb`."""
+    parser.add_argument("path", nargs="?", default="policies",
+                        help="policy directory (default: policies); with --ref, a path inside "
+                             "the repository")
+    parser.add_argument("--ref", help=f"{verb} this git revision (branch, tag or SHA) without "
+                                      "checking it out")
+
+
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """`--backend`: which CEL runtime evaluates the policies."""
+    parser.add_argument("--backend", choices=BACKENDS, default="cel-expr",
+                        help="CEL backend (default: cel-expr, the C++ runtime)")
+
+
+def add_format(parser: argparse.ArgumentParser) -> None:
+    """`--format text|json`."""
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="output format (default: text)")
+
+
+def source_for(path: str, ref: str | None) -> PolicySource:
+    """A DirectorySource for PATH, or a GitSource for PATH's repository at REF."""
+    if ref is None:
+        return DirectorySource(path)
+    target = Path(path).resolve()
+    root = _repo_root(target if target.exists() else target.parent)
+    subdir = target.relative_to(root).as_posix() if target != root else ""
+    return GitSource(root, ref, subdir="" if subdir == "." else subdir)
+
+
+def _repo_root(start: Path) -> Path:
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    raise BillplaneError(Diagnostic("not_a_repository", f"{start} is not inside a git repository"))
