@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from api.cli.options import source_for
+from api.cli.options import add_backend, source_for
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 
@@ -29,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "(default: the order date)")
     parser.add_argument("--explain", action="store_true",
                         help="print every amount with the rule (file:line) that produced it")
-    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default="cel-expr",
-                        help="CEL backend (default: cel-expr)")
+    add_backend(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from api.cli.options import add_backend
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec
 from sandbox.output import write_reports
 from sandbox.replay import ReplayConfig, replay
@@ -27,7 +28,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser, orders_required: bool 
                         help="replay every order, not only those the change can affect")
     parser.add_argument("--dask", default="", metavar="local|ADDRESS",
                         help="run chunks on Dask distributed (needs billplane[dask])")
-    parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default="cel-expr")
+    add_backend(parser)
     parser.add_argument("--top", type=int, default=100, help="largest changes kept")
     parser.add_argument("--chunk", type=int, default=250, help="orders per work unit")
     parser.add_argument("--engine-port", default=DEFAULT_PORT, help=argparse.SUPPRESS)
