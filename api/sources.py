@@ -80,8 +80,9 @@ class GitSource:
         try:
             self._commit = self._repo.commit(ref)
         except (git.BadName, ValueError, git.GitCommandError):
-            raise BillplaneError(Diagnostic("unknown_revision",
-                                            f"revision {ref!r} does not exist")) from None
+            raise BillplaneError(Diagnostic(
+                "unknown_revision", f"revision {ref!r} does not exist in this repository",
+                Location(str(self._repo.working_dir or repo_path)))) from None
         self.ref = ref
         self.subdir = subdir.strip("/")
         self.revision: str = self._commit.hexsha
