@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.errors import Location
@@ -20,9 +21,9 @@ class PolicyDoc:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def where(self) -> str:
-        """`file:line` of the document, for traces."""
+        """`file:line` of the document, for traces (asked for many times per invoice)."""
         return f"{self.location.file}:{self.location.line}"
 
 
