@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from api.cli.options import add_backend, add_format, add_policy_tree, source_for
+from api.cli.options import (
+    add_backend,
+    add_format,
+    add_policy_tree,
+    source_for,
+    tree_problem,
+)
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 
@@ -23,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when the policies are valid, 1 with every finding, 2 on usage errors."""
-    if args.ref is None and not Path(args.path).is_dir():
-        print(f"billplane check: {args.path}: no such directory", file=sys.stderr)
+    if tree_problem("check", args.path, args.ref):
         return 2
     try:
         source = source_for(args.path, args.ref)

@@ -6,9 +6,14 @@ import argparse
 import json
 import sys
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
-from api.cli.options import add_backend, add_format, add_policy_tree, source_for
+from api.cli.options import (
+    add_backend,
+    add_format,
+    add_policy_tree,
+    source_for,
+    tree_problem,
+)
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
 
@@ -37,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"billplane test: --coverage-min {args.coverage_min!r} is not a percentage "
                   "between 0 and 100", file=sys.stderr)
             return 2
-    if args.ref is None and not Path(args.path).is_dir():
-        print(f"billplane test: {args.path}: no such directory", file=sys.stderr)
+    if tree_problem("test", args.path, args.ref):
         return 2
     from engine.testing import render_text, run_policy_tests
 

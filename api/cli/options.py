@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from api.sources import DirectorySource, GitSource, PolicySource
@@ -47,3 +48,15 @@ def _repo_root(start: Path) -> Path:
         if (candidate / ".git").exists():
             return candidate
     raise BillplaneError(Diagnostic("not_a_repository", f"{start} is not inside a git repository"))
+
+
+def tree_problem(command: str, path: str, ref: str | None) -> bool:
+    """Print a usage error and return True when PATH cannot be a policy directory."""
+    if ref is not None:
+        return False
+    target = Path(path)
+    if target.is_dir():
+        return False
+    why = "is a file, not a policy directory" if target.exists() else "no such directory"
+    print(f"billplane {command}: {path}: {why}", file=sys.stderr)
+    return True
