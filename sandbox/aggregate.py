@@ -61,7 +61,8 @@ class Aggregate:
     top_n: int = 100
     counts: Counter[str] = field(default_factory=Counter)
     sums: dict[SumKey, Decimal] = field(default_factory=dict)
-    # (table, key, ...) -> orders: error codes, validations, changed fields, causing rules
+    # (table, ...) -> orders: error codes and currencies of one-sided outcomes, validations,
+    # changed fields, causing rules, skipped orders by currency
     tallies: Counter[tuple[str, ...]] = field(default_factory=Counter)
     issues: list[dict[str, Any]] = field(default_factory=list)  # first source problems
     top: list[_Ranked] = field(default_factory=list)  # min-heap: the largest changes survive
@@ -88,15 +89,15 @@ class Aggregate:
         elif b_err and h_err:
             if base["error"] == head["error"]:
                 self.counts["errors_both"] += 1
-                self.tallies[("errors_both", str(base["error"]))] += 1
+                self.tallies[("errors_both", "code", str(base["error"]))] += 1
             else:
                 self.tallies[("error_changed", f"{base['error']} → {head['error']}")] += 1
         else:
             table = "no_longer_evaluates" if h_err else "now_evaluates"
             side, error = (base, head) if h_err else (head, base)
             cur = str(side["doc"].get("currency", ""))
-            self.tallies[(table, str(error["error"]))] += 1
-            self.tallies[(table, "@" + cur)] += 1
+            self.tallies[(table, "code", str(error["error"]))] += 1
+            self.tallies[(table, "currency", cur)] += 1
             _add(self.sums, (table, cur, "", "total"),
                  sign * dec((side["doc"].get("totals") or {}).get("total")))
         d = diff_order(order, base, head, changed_rules, record)
@@ -109,7 +110,7 @@ class Aggregate:
         self.counts["evaluated_base_only"] += 1
         if "error" in base:
             self.counts["errors_both"] += 1
-            self.tallies[("errors_both", str(base["error"]))] += 1
+            self.tallies[("errors_both", "code", str(base["error"]))] += 1
         else:
             self._totals(base["doc"], base["doc"], sign_of(order))
 

@@ -68,17 +68,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def _codes(agg: Aggregate, table: str) -> list[dict[str, Any]]:
-    rows = [(key[1], n) for key, n in agg.tallies.items()
-            if key[0] == table and not key[1].startswith("@")]
+    rows = [(key[2], n) for key, n in agg.tallies.items()
+            if key[0] == table and key[1] == "code"]
     return [{"code": code, "orders": n} for code, n in sorted(rows, key=lambda r: (-r[1], r[0]))]
 
 
 def _one_sided(agg: Aggregate, table: str, side: str) -> dict[str, Any]:
     """Orders that evaluate under one revision only: counts by code, that side's totals."""
-    currencies = sorted(key[1][1:] for key in agg.tallies if key[0] == table
-                        and key[1].startswith("@"))
+    currencies = sorted(key[2] for key in agg.tallies if key[0] == table
+                        and key[1] == "currency")
     return {"orders": agg.counts[table], "codes": _codes(agg, table),
-            "by_currency": [{"currency": c, "orders": agg.tallies[(table, "@" + c)],
+            "by_currency": [{"currency": c, "orders": agg.tallies[(table, "currency", c)],
                              f"{side}_total": money(agg.sums.get((table, c, "", "total"),
                                                                  ZERO), c)}
                             for c in currencies]}

@@ -92,13 +92,14 @@ def _money(r: dict[str, Any]) -> str:
              _signed(t["delta"]["tax"]), _signed(t["delta"]["discount"])]
             for t in r["totals"]]
     text = _table(["Currency", "Orders", "Base total", "Head total", "Change", "Change %",
-                   "Tax change", "Discount change"], rows, 50)
+                   "Tax change", "Discount change"], rows, 50) if rows else (
+        "_No replayed order evaluates under both revisions: no money to compare._\n")
     if r["totals_cover"] == "replayed":
         skipped = ", ".join(f"{t['currency']} {t['skipped']}" for t in r["totals"]
                             if t["skipped"])
         text += ("\n_Totals cover the replayed orders only; the skipped orders "
                  f"({skipped}) cannot change, so each change is exact and each percentage "
-                 "is relative to the replayed part of the history (run with base totals for "
+                 "is relative to the replayed part of the history (`--base-totals` gives "
                  "percentages of the whole history)._\n")
     if r["evaluation"]["no_longer_evaluate"]["orders"] or r["evaluation"]["now_evaluate"][
             "orders"]:
