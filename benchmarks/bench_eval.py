@@ -269,7 +269,7 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         for r, cents in zip(rows, _split(5000, lefts), strict=True):
             if cents:
                 r["disc"].append(("thank-you-credit", "order", Decimal(cents).scaleb(-2)))
-    lines, schedule, summary_taxable, summary_tax = [], [], Z, Z
+    lines, schedule, summary_taxable, summary_tax, exempt_taxable = [], [], Z, Z, Z
     totals = dict.fromkeys(("subtotal", "discount", "net", "tax", "total"), Z)
     max_percent = Z
     for r in rows:
@@ -279,15 +279,20 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         if r["amount"]:
             max_percent = max(max_percent, disc * 100 / r["amount"])
         taxes = []
-        if sku not in ("PERSONAL-PLAN", "PAYMENTS"):
+        if sku == "PAYMENTS":
+            tax = Z
+            taxes.append({"rule": "uk-vat-payments-exempt", "tax": "vat", "jurisdiction": "GB",
+                          "rate": "0", "taxable": f"{net:.2f}", "amount": "0.00",
+                          "inclusive": False, "reverse_charge": False,
+                          "exemption": "exempt_financial_service"})
+            exempt_taxable += net
+        else:
             tax = _q(net / 5)
             taxes.append({"rule": "uk-vat", "tax": "vat", "jurisdiction": "GB", "rate": "20",
                           "taxable": f"{net:.2f}", "amount": f"{tax:.2f}", "inclusive": False,
                           "reverse_charge": False, "exemption": ""})
             summary_taxable += net
             summary_tax += tax
-        else:
-            tax = Z
         totals["subtotal"] += r["amount"]
         totals["discount"] += disc
         totals["net"] += net
@@ -334,7 +339,12 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         "lines": lines,
         "tax_summary": [{"rule": "uk-vat", "jurisdiction": "GB", "rate": "20",
                          "taxable": f"{summary_taxable:.2f}", "amount": f"{summary_tax:.2f}",
-                         "reverse_charge": False}],
+                         "reverse_charge": False, "exemption": "", "reason": ""},
+                        {"rule": "uk-vat-payments-exempt", "jurisdiction": "GB", "rate": "0",
+                         "taxable": f"{exempt_taxable:.2f}", "amount": "0.00",
+                         "reverse_charge": False, "exemption": "exempt_financial_service",
+                         "reason": "Exempt: payment processing is a financial service "
+                                   "(VAT Act 1994, Schedule 9, Group 5)"}],
         "totals": {k: f"{v:.2f}" for k, v in totals.items()},
         "payment": _payment(order, totals["total"], date),
         "recognition": {

@@ -8,6 +8,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import pycountry
 from jsonschema import Draft202012Validator
 
 from engine.errors import BillplaneError, Diagnostic, Location
@@ -35,6 +36,17 @@ def _validator() -> Draft202012Validator:
         if _rs is not None:
             _FAST = _rs.Draft202012Validator(schema)
     return _VALIDATOR
+
+
+_COUNTRIES: frozenset[str] | None = None
+
+
+def is_country(code: str) -> bool:
+    """True when `code` is an ISO 3166-1 alpha-2 country code (pycountry's list)."""
+    global _COUNTRIES
+    if _COUNTRIES is None:
+        _COUNTRIES = frozenset(str(c.alpha_2) for c in pycountry.countries)
+    return code in _COUNTRIES
 
 
 def json_path(parts: Any) -> str:
@@ -146,6 +158,12 @@ def parse_order(data: Any) -> Order:
         check.add("unknown_currency", "order.currency", exc.diagnostics[0].message)
     date = check.date(data["date"], "order.date")
     customer = data["customer"]
+    for path, code in (("order.customer.country", customer["country"]),
+                       ("order.customer.address.country",
+                        (customer.get("address") or {}).get("country"))):
+        if code is not None and not is_country(code):
+            check.add("unknown_country", path,
+                      'must be an ISO 3166-1 alpha-2 country code, e.g. "GB"')
     check.date(customer.get("since"), "order.customer.since")
     exposure = Decimal(0)
     if "exposure" in customer:
