@@ -3,7 +3,8 @@
 Per line, the most specific matching rule per kind of tax applies (see `engine.tax_match`).
 Exclusive tax = taxable x rate / 100. Inclusive tax (prices include it) = gross x rate /
 (100 + sum of the line's inclusive rates), recorded as `line.included_tax` so that the line's
-net stays tax-exclusive. Exemptions and EU reverse charge give a zero charge with the reason
+net stays tax-exclusive; the tax a discount of such a line contains is
+`line.discount_included_tax`, so that amount and discount can be shown exclusive of tax too. Exemptions and EU reverse charge give a zero charge with the reason
 recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate) group is
 summed, rounded once and allocated to its lines by largest remainder.
 """
@@ -173,6 +174,7 @@ def apply_taxes(
     for line in lines:
         line.taxes = []
         line.included_tax = ZERO
+        line.discount_included_tax = ZERO
     if not bundle.kind("TaxRule"):
         return []
     check_seller(bundle, order)
@@ -220,6 +222,13 @@ def apply_taxes(
         }
         if charge.reason:
             inputs["reason"] = charge.reason
+        if charge.inclusive and line.discounts and item.exact:
+            # the discount of a price that includes tax contains tax too: the tax of the
+            # undiscounted amount, rounded as the charge, less the tax charged
+            share = quantize(line.amount * item.charge.rate / (HUNDRED + item.inclusive_sum),
+                             order.currency, rounding[0]) - charge.amount
+            line.discount_included_tax += share
+            inputs["discount_included_tax"] = money(share)
         path = f"lines[{item.position}].tax[{k}]"
         where = doc.where
         append(TraceEntry(f"{path}.amount", doc.name, where, charge.amount, inputs))

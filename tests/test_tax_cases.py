@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,17 @@ def test_tax_case(path: Path) -> None:
             assert money(line.included_tax, currency) == want["included_tax"]
         if "net" in want:
             assert money(line.net, currency) == want["net"]
+        if "discount_included_tax" in want:
+            assert money(line.discount_included_tax, currency) == want["discount_included_tax"]
+    if "exclusive_of_tax" in expect:
+        # what the invoice shows on one basis: amounts and discounts without the tax they hold
+        subtotal = sum((x.amount - x.included_tax - x.discount_included_tax for x in lines),
+                       Decimal(0))
+        discount = sum((x.discount_total - x.discount_included_tax for x in lines), Decimal(0))
+        got_ex = {"subtotal": money(subtotal, currency), "discount": money(discount, currency),
+                  "net": money(sum((x.net for x in lines), Decimal(0)), currency)}
+        assert got_ex == expect["exclusive_of_tax"]
+        assert subtotal - discount == sum((x.net for x in lines), Decimal(0))
     if "totals" in expect:
         got_totals = {k: money(v, currency) for k, v in totals(lines).items()}
         for key, value in expect["totals"].items():
