@@ -4,9 +4,10 @@ Per line, the most specific matching rule per kind of tax applies (see `engine.t
 Exclusive tax = taxable x rate / 100. Inclusive tax (prices include it) = gross x rate /
 (100 + sum of the line's inclusive rates), recorded as `line.included_tax` so that the line's
 net stays tax-exclusive; the tax a discount of such a line contains is
-`line.discount_included_tax`, so that amount and discount can be shown exclusive of tax too. Exemptions and EU reverse charge give a zero charge with the reason
-recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate) group is
-summed, rounded once and allocated to its lines by largest remainder.
+`line.discount_included_tax`, so that amount and discount can be shown exclusive of tax too.
+Exemptions, `not_taxed` rules and EU reverse charge give a zero charge with the code and
+reason recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate)
+group is summed, rounded once and allocated to its lines by largest remainder.
 """
 
 from __future__ import annotations
