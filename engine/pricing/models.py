@@ -77,12 +77,13 @@ def per_unit(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -
 
 
 def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
-    """Each unit in the tier it falls into; a tier's flat amount once any unit is in it."""
+    """Each unit in the tier it falls into; a tier's flat amount once any unit is in it, and
+    the first tier's flat amount always (a quantity of 0 falls in the first tier)."""
     amount = ZERO
     below = ZERO
     used = []
     for n, tier in enumerate(tiers_of(price["tiers"]), 1):
-        if quantity <= below:
+        if quantity <= below and n > 1:
             break
         top = quantity if tier.up_to is None else min(quantity, tier.up_to)
         units = top - below
@@ -96,14 +97,15 @@ def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) 
 
 
 def volume(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
-    """All units at the tier the total quantity falls into, plus that tier's flat amount."""
+    """All units at the tier the total quantity falls into, plus that tier's flat amount
+    (a quantity of 0 is in the first tier and pays its flat amount)."""
     tiers = tiers_of(price["tiers"])
     chosen, number = tiers[-1], len(tiers)
     for n, tier in enumerate(tiers, 1):
         if tier.up_to is None or quantity <= tier.up_to:
             chosen, number = tier, n
             break
-    amount = quantity * chosen.unit_amount + chosen.flat_amount if quantity else ZERO
+    amount = quantity * chosen.unit_amount + chosen.flat_amount
     return Quote(amount, chosen.unit_amount,
                  {"tier": str(number), "unit_amount": str(chosen.unit_amount),
                   "flat_amount": str(chosen.flat_amount)})
