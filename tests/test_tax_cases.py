@@ -74,8 +74,11 @@ def test_tax_case(path: Path) -> None:
         got_totals = {k: money(v, currency) for k, v in totals(lines).items()}
         for key, value in expect["totals"].items():
             assert got_totals[key] == value, (key, got_totals)
-    # every charge is traced with its rule
-    paths = {t.path for t in trace}
+    # every charge is traced with its rule, and an exemption's reason with it
+    by_path = {t.path: t for t in trace}
     for i, line in enumerate(lines):
-        for k, _ in enumerate(line.taxes):
-            assert f"lines[{i}].tax[{k}].amount" in paths
+        for k, charge in enumerate(line.taxes):
+            entry = by_path[f"lines[{i}].tax[{k}].amount"]
+            assert entry.rule == charge.rule
+            assert entry.inputs.get("reason", "") == charge.reason
+            assert entry.inputs["exemption"] == charge.exemption

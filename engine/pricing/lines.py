@@ -29,7 +29,7 @@ def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple
         raise BillplaneError(Diagnostic(
             "invalid_order",
             f"transaction_count of {line.sku} must be a whole number from 1 to"
-            f" {MAX_TRANSACTIONS} (got {raw!r})",
+            f" {MAX_TRANSACTIONS}",
             Location(f"order.lines[{line.index}].attributes.transaction_count"),
             entry.book.name))
     count = int(raw)
