@@ -148,9 +148,9 @@ def _no_rule(order: Order, mine: list[PolicyDoc]) -> Diagnostic:
     country = str(customer.get("country") or "")
     named = [d for d in mine if (d.spec.get("jurisdiction") or {}).get("country") == country]
     region = str(customer.get("region") or "").upper()
+    regions = [_regions(d.spec.get("jurisdiction") or {}) for d in named]
     field, what = "country", f"customers in {country}"
-    if named and not any(region in _regions(d.spec.get("jurisdiction") or {}) or not _regions(
-            d.spec.get("jurisdiction") or {}) for d in named):
+    if named and not any(not listed or region in listed for listed in regions):
         field = "region"
         what = f"customers in {country}-{region}" if region else (
             f"customers in {country} without a region")
