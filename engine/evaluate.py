@@ -18,7 +18,7 @@ from engine.pricing import price_lines
 from engine.recognition import recognise
 from engine.series import select_series
 from engine.tax import apply_taxes, tax_summary
-from engine.validation import validate
+from engine.validation import SEVERITY_ORDER, validate
 
 
 def _as_of(value: str | None, order: Order) -> str:
@@ -45,7 +45,7 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)
 
-    apply_taxes(bundle, parsed, lines, scope, trace)
+    tax_warnings = apply_taxes(bundle, parsed, lines, scope, trace)
     summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
@@ -57,6 +57,9 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
     series = select_series(bundle, parsed, scope)
     violations: list[Violation] = validate(bundle, parsed, lines, totals, scope)
+    if tax_warnings:
+        violations = sorted(violations + tax_warnings, key=lambda v: (
+            SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code))
 
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,

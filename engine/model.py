@@ -81,7 +81,8 @@ class TaxCharge:
     amount: Decimal
     inclusive: bool = False
     reverse_charge: bool = False
-    exemption: str = ""  # reason code when exempt
+    exemption: str = ""  # reason code when exempt or not taxed
+    reason: str = ""  # the exemption's reason text, as the rule declares it
 
 
 @dataclass
@@ -99,6 +100,10 @@ class PricedLine:
     recognition_rule: str = ""
     # tax contained in `amount` when prices include tax (set by the tax stage)
     included_tax: Decimal = Decimal(0)
+    # of a tax-inclusive line's discounts, the tax they contain (set by the tax stage):
+    # `discount_total - discount_included_tax` is the discount exclusive of tax and
+    # `amount - included_tax - discount_included_tax` the amount exclusive of tax
+    discount_included_tax: Decimal = Decimal(0)
 
     @property
     def discount_total(self) -> Decimal:

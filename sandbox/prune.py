@@ -9,7 +9,7 @@ understand selects every order. Rules by kind:
   otherwise every order.
 - TaxRule: orders whose customer country (or address country) is the rule's country, old or
   new, and, when only the rates changed, whose date falls where the rate differs. Reverse
-  charge rules or a missing country select every order.
+  charge rules, a missing country or a group (`EU`, `*`) select every order.
 - RecognitionRule: orders with a sku whose product names the rule, or, when `applies_to` is
   `line.product_type == 'X'` on both sides, a product of that type (old or new catalogue);
   otherwise every order.
@@ -206,8 +206,9 @@ def _changed_dates(o: list[dict[str, Any]], n: list[dict[str, Any]]) -> list[tup
 def _tax(pred: Predicate, name: str, o: Any, n: Any, *_: Any) -> None:
     sides = [s for s in (o, n) if s is not None]
     countries = {str((s.get("jurisdiction") or {}).get("country", "")) for s in sides}
+    # `EU` (any member state) and `*` are groups, not one customer country
     if any(s.get("reverse_charge") for s in sides) or not all(
-            re.fullmatch(r"[A-Z]{2}", c) for c in countries):
+            re.fullmatch(r"[A-Z]{2}", c) and c != "EU" for c in countries):
         _all(pred, f"tax rule {name} has reverse charge or no plain country")
         return
     ranges: list[tuple[str, str]] = []
