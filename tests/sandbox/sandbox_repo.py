@@ -92,6 +92,14 @@ spec:
   jurisdiction: {country: DE}
   rates:
     - {rate: 19, effective: {from: 2007-01-01}}
+---
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: rest-of-world, owner: tax}
+spec:
+  tax: vat
+  jurisdiction: {country: "*"}
+  not_taxed: {code: outside_scope, reason: "Not registered for VAT in the customer's country"}
 """
 
 COUPON = """\
