@@ -10,10 +10,9 @@ from typing import Protocol
 from engine.bundle import Bundle
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.loader import load_bundle
+from engine.yamldoc import MAX_FILE_BYTES, OversizedFile
 
 POLICY_SUFFIXES = (".yaml", ".yml")
-# Bigger files are not read whole: the loader reports file_too_large from a short prefix.
-_READ_LIMIT = 2 * 1024 * 1024 + 1
 
 
 class PolicySource(Protocol):
@@ -49,8 +48,9 @@ class DirectorySource:
                 full = Path(dirpath) / name
                 rel = full.relative_to(self.root).as_posix()
                 if is_policy_path(rel) and full.is_file():
-                    with full.open("rb") as fh:
-                        out[rel] = fh.read(_READ_LIMIT)
+                    size = full.stat().st_size
+                    # too big to read: the loader reports file_too_large with the real size
+                    out[rel] = OversizedFile(size) if size > MAX_FILE_BYTES else full.read_bytes()
         return out
 
 
@@ -106,7 +106,8 @@ class GitSource:
             if item.type == "tree":
                 yield from self._walk(item, rel + "/")
             elif item.type == "blob" and is_policy_path(rel):
-                yield rel, item.data_stream.read(_READ_LIMIT)
+                yield rel, (OversizedFile(item.size) if item.size > MAX_FILE_BYTES
+                            else item.data_stream.read())
 
 
 def load_from(source: PolicySource, backend: str = "cel-expr") -> Bundle:

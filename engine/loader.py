@@ -14,8 +14,8 @@ from engine.cel.backend import CelBackend, CelCompileError, Context, get_backend
 from engine.checks import SourceDoc, run_checks
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.yamldoc import (
-    load_documents,
     location_of,
+    parse_documents,
     position_in_scalar,
     to_plain,
     value_location,
@@ -41,11 +41,8 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
     errors: list[Diagnostic] = []
     candidates: list[SourceDoc] = []
     for path in sorted(files):
-        try:
-            parsed = load_documents(path, files[path])
-        except BillplaneError as exc:
-            errors.extend(exc.diagnostics)
-            continue
+        parsed, problems = parse_documents(path, files[path])
+        errors.extend(problems)
         for raw in parsed:
             if raw is None:
                 continue  # an empty document (a stray `---`)

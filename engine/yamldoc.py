@@ -4,7 +4,9 @@ Rules that differ from stock PyYAML, on purpose:
 - duplicate mapping keys are errors (`yaml_duplicate_key`);
 - only `true`/`false` are booleans (country `NO` stays a string);
 - dates stay strings (`2025-01-01`), validated by the schemas;
-- non-integer numbers load as `Decimal`, never float (money is exact).
+- non-integer numbers load as `Decimal`, never float (money is exact);
+- aliases (`*name`) are refused (`yaml_alias`): policies do not need them, and a few lines of
+  nested aliases can expand to billions of nodes ("billion laughs").
 """
 
 from __future__ import annotations
@@ -99,8 +101,26 @@ class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
         self.errors: list[Diagnostic] = []
+        # the composer hands an alias back as the very node its anchor names: a node met
+        # twice is an alias, and building it again is how alias bombs explode
+        self.seen: set[int] = set()
+        self.aliased = False
+        self.any_aliased = False
+
+    def document(self, node: Node) -> tuple[Any, bool]:
+        """One document's data, and whether it built without a problem of its own."""
+        self.seen = set()  # ids of an earlier document's nodes may be reused
+        self.aliased = False
+        errors = len(self.errors)
+        data = self.build(node)
+        self.any_aliased = self.any_aliased or self.aliased
+        return data, len(self.errors) == errors and not self.aliased
 
     def build(self, node: Node, depth: int = 0) -> Any:
+        if id(node) in self.seen:
+            self.aliased = True
+            return None
+        self.seen.add(id(node))
         if depth > MAX_DEPTH:
             self.errors.append(Diagnostic(
                 "yaml_too_deep", f"nesting deeper than {MAX_DEPTH} levels", _loc(self.path, node)))
@@ -167,26 +187,55 @@ class _Builder:
         return text
 
 
+class OversizedFile(bytes):
+    """Stands in for a policy file too large to read: no content, only its real size."""
+
+    size: int
+
+    def __new__(cls, size: int) -> OversizedFile:
+        made = super().__new__(cls, b"")
+        made.size = size
+        return made
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB ({size:,} bytes)"
+    return f"{size:,} bytes"
+
+
 def check_text(path: str, data: bytes) -> str:
     """Decode policy bytes, refusing binary, oversized and non-UTF-8 content."""
-    if len(data) > MAX_FILE_BYTES:
+    size = data.size if isinstance(data, OversizedFile) else len(data)
+    if size > MAX_FILE_BYTES:
         raise BillplaneError(Diagnostic(
-            "file_too_large", f"{len(data)} bytes; policy files are limited to {MAX_FILE_BYTES}",
-            Location(path)))
+            "file_too_large",
+            f"file is {_size_text(size)}; policy files are limited to "
+            f"{_size_text(MAX_FILE_BYTES)}", Location(path)))
     if b"\x00" in data[:8192]:
         raise BillplaneError(Diagnostic("binary_file", "binary content in a policy file",
                                         Location(path)))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
         line = data[: exc.start].count(b"\n") + 1
-        raise BillplaneError(Diagnostic("encoding_error", "file is not valid UTF-8",
-                                        Location(path, line, 1))) from None
+        column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+        raise BillplaneError(Diagnostic(
+            "encoding_error", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Location(path, line, column))) from None
 
 
-def load_documents(path: str, data: bytes) -> list[Any]:
-    """Parse every YAML document in a file; raise one error listing all problems."""
-    text = check_text(path, data)
+def parse_documents(path: str, data: bytes) -> tuple[list[Any], list[Diagnostic]]:
+    """Every YAML document of a file that parsed cleanly, and the problems of the others.
+
+    Documents before a syntax error are kept, so that their own findings are not hidden by a
+    broken document further down; a document with a problem of its own is left out.
+    """
+    try:
+        text = check_text(path, data)
+    except BillplaneError as exc:
+        return [], exc.diagnostics
     builder = _Builder(path)
     docs: list[Any] = []
     try:
@@ -194,21 +243,53 @@ def load_documents(path: str, data: bytes) -> list[Any]:
         try:
             while loader.check_node():
                 node = loader.get_node()
-                if node is not None:
-                    docs.append(builder.build(node))
+                if node is None:
+                    continue
+                doc, clean = builder.document(node)
+                if clean:
+                    docs.append(doc)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        problem = exc.problem or exc.context or "invalid YAML"
-        builder.errors.append(Diagnostic("yaml_syntax", problem, loc))
+        builder.errors.append(_syntax_error(path, exc))
     except RecursionError:
         builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
                                          Location(path)))
-    if builder.errors:
-        raise BillplaneError(builder.errors)
+    if builder.any_aliased:
+        builder.errors.extend(_aliases(path, text))
+    return docs, builder.errors
+
+
+def load_documents(path: str, data: bytes) -> list[Any]:
+    """Parse every YAML document in a file; raise one error listing all problems."""
+    docs, errors = parse_documents(path, data)
+    if errors:
+        raise BillplaneError(errors)
     return docs
+
+
+def _syntax_error(path: str, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+    return Diagnostic("yaml_syntax", exc.problem or exc.context or "invalid YAML", loc)
+
+
+def _aliases(path: str, text: str) -> list[Diagnostic]:
+    """The first alias of each line, located (scanned for only once an alias was seen)."""
+    found: list[Diagnostic] = []
+    try:
+        for event in yaml.parse(text, Loader=_FAST or _Loader):
+            mark = event.start_mark
+            if isinstance(event, yaml.AliasEvent) and mark is not None:
+                if found and found[-1].location.line == mark.line + 1:
+                    continue
+                found.append(Diagnostic(
+                    "yaml_alias",
+                    f"aliases (*{event.anchor}) are not supported in policies; write the "
+                    "value out", Location(path, mark.line + 1, mark.column + 1)))
+    except yaml.YAMLError:
+        pass  # the syntax error is reported already; the aliases before it are listed
+    return found
 
 
 def location_of(root: Any, path: list[str | int]) -> Location | None:
