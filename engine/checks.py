@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from engine.ambiguity import ambiguous_rules
 from engine.errors import Diagnostic, Location
 from engine.series import format_problems
 from engine.yamldoc import location_of
@@ -41,7 +42,7 @@ def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
     """Every semantic finding across the bundle (empty when all is well)."""
     found: list[Diagnostic] = []
     for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
-                  _coupon_overlaps, _series, _milestones, _tests):
+                  _coupon_overlaps, _series, _milestones, _tests, ambiguous_rules):
         found.extend(check(docs))
     return found
 
@@ -53,11 +54,14 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range:
+def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range | None:
+    """The dates of an entry; None when one is not a date (invalid_date says so)."""
     effective = effective or {}
     start = _date(effective.get("from")) if "from" in effective else _OPEN_START
     end = _date(effective.get("until")) if "until" in effective else _OPEN_END
-    return _Range(start or _OPEN_START, end or _OPEN_END, doc.at(*steps))
+    if start is None or end is None:
+        return None
+    return _Range(start, end, doc.at(*steps))
 
 
 Steps = tuple[str | int, ...]
@@ -125,7 +129,8 @@ def _price_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         by_currency: dict[str, list[_Range]] = {}
         for j, price in enumerate(product["prices"]):
             rng = _range(doc, price.get("effective"), "spec", "products", i, "prices", j)
-            by_currency.setdefault(price["currency"], []).append(rng)
+            if rng is not None:
+                by_currency.setdefault(price["currency"], []).append(rng)
         for currency, ranges in sorted(by_currency.items()):
             yield from _overlaps(ranges, f"{sku} prices in {currency}", doc.name)
 
@@ -171,8 +176,9 @@ def _tiers(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
 def _tax_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
     for doc in docs:
         if doc.kind == "TaxRule":
-            ranges = [_range(doc, rate.get("effective"), "spec", "rates", j)
-                      for j, rate in enumerate(doc.raw["spec"]["rates"])]
+            found = [_range(doc, rate.get("effective"), "spec", "rates", j)
+                     for j, rate in enumerate(doc.raw["spec"]["rates"])]
+            ranges = [r for r in found if r is not None]
             yield from _overlaps(ranges, f"rates of {doc.name}", doc.name)
 
 
@@ -181,7 +187,8 @@ def _coupon_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
     for doc in docs:
         if doc.kind == "PricingRule" and doc.raw["spec"].get("coupon"):
             rng = _range(doc, doc.raw["spec"].get("effective"), "spec", "coupon")
-            by_coupon.setdefault(doc.raw["spec"]["coupon"], []).append((rng, doc))
+            if rng is not None:
+                by_coupon.setdefault(doc.raw["spec"]["coupon"], []).append((rng, doc))
     for coupon, entries in sorted(by_coupon.items()):
         names = {r.where: d.name for r, d in entries}
         for diag in _overlaps([r for r, _ in entries], f"coupon {coupon} rules", ""):

@@ -16,6 +16,7 @@ kind: CreditPolicy
 metadata:
   name: {name}
 spec:
+  priority: {days}
   terms: {{net_days: {days}}}
 """
 
