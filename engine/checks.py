@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.ambiguity import ambiguous_rules
-from engine.errors import Diagnostic, Location
+from engine.errors import Diagnostic, Location, shown
 from engine.series import format_problems
 from engine.yamldoc import location_of
 
@@ -86,7 +86,8 @@ def _dates(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         for effective, steps in _walk_effective(doc.raw.get("spec"), ("spec",)):
             for key in ("from", "until"):
                 if key in effective and _date(effective[key]) is None:
-                    yield Diagnostic("invalid_date", f"{effective[key]!r} is not a calendar date",
+                    yield Diagnostic("invalid_date",
+                                     f"{shown(effective[key])} is not a calendar date",
                                      doc.at(*steps, key), doc.name)
             start, end = _date(effective.get("from")), _date(effective.get("until"))
             if start and end and end <= start:

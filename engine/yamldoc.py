@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.errors import BillplaneError, Diagnostic, Location
+from engine.errors import BillplaneError, Diagnostic, Location, excerpt, shown
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
@@ -163,7 +163,7 @@ class _Builder:
                 first = out.key_locs[key]
                 self.errors.append(Diagnostic(
                     "yaml_duplicate_key",
-                    f"duplicate key '{key}' (first defined at line {first.line})",
+                    f"duplicate key {shown(key)} (first defined at line {first.line})",
                     _loc(self.path, key_node)))
                 continue
             out[key] = self.build(value_node, depth + 1)
@@ -177,14 +177,18 @@ class _Builder:
         if tag == "tag:yaml.org,2002:bool":
             return text.lower() == "true"
         if tag == "tag:yaml.org,2002:int":
-            return int(text.replace("_", ""))
+            digits = text.replace("_", "")
+            # Python parses at most 4,300 digits into an int: a longer number stays exact as
+            # a Decimal, for the schemas to refuse with a message rather than a traceback
+            return int(digits) if len(digits) <= 4000 else Decimal(digits)
         if tag == "tag:yaml.org,2002:float":
             return Decimal(text.replace("_", ""))
         if tag == "tag:yaml.org,2002:null":
             return None
         if tag not in ("tag:yaml.org,2002:str", "!"):
             self.errors.append(Diagnostic(
-                "yaml_unsupported", f"unsupported YAML tag {tag}", _loc(self.path, node)))
+                "yaml_unsupported", f"unsupported YAML tag {excerpt(tag)}",
+                _loc(self.path, node)))
         return text
 
 

@@ -174,3 +174,24 @@ def test_a_position_just_past_the_value_maps_after_it() -> None:
     (doc,) = load_documents("e.yaml", text.encode())
     loc, style = value_location(doc, ["k"])  # type: ignore[misc]
     assert position_in_scalar(text, loc, style, 1, 4).column == 9  # after the 'b' at 8
+
+
+def _messages(text: str) -> list[str]:
+    with pytest.raises(BillplaneError) as info:
+        load_bundle({"x.yaml": text.encode()}, backend="cel-expr")
+    return [f"{d.code}: {d.message}" for d in info.value.diagnostics]
+
+
+def test_a_missing_list_is_said_to_be_null_once() -> None:
+    text = ("apiVersion: billplane.dev/v1\nkind: TaxRule\nmetadata: {name: t}\n"
+            "spec:\n  tax: vat\n  jurisdiction: {country: GB}\n  rates:\n")
+    assert _messages(text) == ["wrong_type: spec.rates: expected array, got null"]
+
+
+def test_a_number_too_long_for_an_int_is_refused_with_a_message() -> None:
+    text = ("apiVersion: billplane.dev/v1\nkind: CreditPolicy\nmetadata: {name: c}\n"
+            "spec:\n  priority: 1" + "0" * 5000 + "\n  terms: {net_days: 30}\n")
+    found = _messages(text)
+    assert [m.split(":")[0] for m in found] == ["schema_error", "wrong_type"]
+    assert found[1].startswith("wrong_type: spec.priority: expected integer, got number 1000")
+    assert found[1].endswith("\u2026") and len(found[1]) < 200
