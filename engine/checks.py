@@ -42,7 +42,7 @@ def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
     """Every semantic finding across the bundle (empty when all is well)."""
     found: list[Diagnostic] = []
     for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
-                  _coupon_overlaps, _series, _milestones, _tests, ambiguous_rules):
+                  _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules):
         found.extend(check(docs))
     return found
 
@@ -241,3 +241,14 @@ def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
             if "expect" in case and "expect_error" in case:
                 yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
                                  doc.at("spec", "cases", i, "expect_error"), doc.name)
+
+
+def _ownership(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    # owner entries of several documents would be merged in name order, later ones winning:
+    # who owns a path must not depend on what the documents are called
+    found = [d for d in docs if d.kind == "Ownership"]
+    for doc in found[1:]:
+        first = found[0].at("metadata", "name")
+        yield Diagnostic("duplicate_ownership",
+                         f"a bundle has one Ownership document; the first is at {first}",
+                         doc.at("metadata", "name"), doc.name)

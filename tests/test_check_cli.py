@@ -133,11 +133,13 @@ def test_schema_command_writes_editor_schemas(tmp_path: Path,
                             "ownership.json", "policy.json", "policytest.json",
                             "pricebook.json", "pricingrule.json", "recognitionrule.json",
                             "taxrule.json", "validationrule.json"])
-    # policy.json dispatches on kind through relative references to the written files
+    # each schema's $id is the written file, so policy.json dispatches on kind through
+    # relative references to the files beside it
     registry: Registry = Registry()
     for path in out.iterdir():
-        registry = registry.with_resource(path.name, Resource.from_contents(
-            json.loads(path.read_text())))
+        contents = json.loads(path.read_text())
+        assert contents["$id"] == path.resolve().as_uri()
+        registry = registry.with_resource(contents["$id"], Resource.from_contents(contents))
     policy = json.loads((out / "policy.json").read_text())
     validator = Draft202012Validator(policy, registry=registry)
     good = {"apiVersion": "billplane.dev/v1", "kind": "PricingRule",
