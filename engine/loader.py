@@ -13,13 +13,8 @@ from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelCompileError, Context, get_backend
 from engine.checks import SourceDoc, run_checks
 from engine.errors import BillplaneError, Diagnostic, Location, shown
-from engine.yamldoc import (
-    location_of,
-    parse_documents,
-    position_in_scalar,
-    to_plain,
-    value_location,
-)
+from engine.scalarpos import position_in_scalar
+from engine.yamldoc import location_of, parse_documents, to_plain, value_location
 
 API_VERSION = "billplane.dev/v1"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9-]+)*$")

@@ -10,7 +10,8 @@ import pytest
 
 from engine.errors import BillplaneError
 from engine.loader import digest_of, load_bundle
-from engine.yamldoc import load_documents, position_in_scalar, value_location
+from engine.scalarpos import position_in_scalar
+from engine.yamldoc import load_documents, value_location
 
 BASE = Path(__file__).resolve().parent / "cases" / "check" / "_base"
 

@@ -117,9 +117,8 @@ class _Lists:
                 self.partner[start], self.partner[i] = i, start
                 if toks[start].text in "[{" and not _follows_operand(toks, start):
                     self.literal[start] = 0 if i == start + 1 else commas + 1
-        fields = sum(LIST_BOUNDS[t.text] for k, t in enumerate(toks)
-                     if t.kind == "ident" and t.text in LIST_BOUNDS and toks[k - 1].text == "."
-                     and k)
+        fields = sum(LIST_BOUNDS[t.text] for k, t in enumerate(toks[1:], start=1)
+                     if t.kind == "ident" and t.text in LIST_BOUNDS and toks[k - 1].text == ".")
         # no CEL function here makes a list longer than its inputs together (`+` concatenates,
         # `map` keeps the length): every list in the expression at once bounds any of them
         self.unknown = max(1, fields + sum(self.literal.values()))
