@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.errors import Diagnostic, Location
+from engine.ambiguity import ambiguous_rules
+from engine.errors import Diagnostic, Location, shown
 from engine.series import format_problems
 from engine.yamldoc import location_of
 
@@ -41,7 +42,7 @@ def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
     """Every semantic finding across the bundle (empty when all is well)."""
     found: list[Diagnostic] = []
     for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
-                  _coupon_overlaps, _series, _milestones, _tests):
+                  _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules):
         found.extend(check(docs))
     return found
 
@@ -53,11 +54,14 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range:
+def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range | None:
+    """The dates of an entry; None when one is not a date (invalid_date says so)."""
     effective = effective or {}
     start = _date(effective.get("from")) if "from" in effective else _OPEN_START
     end = _date(effective.get("until")) if "until" in effective else _OPEN_END
-    return _Range(start or _OPEN_START, end or _OPEN_END, doc.at(*steps))
+    if start is None or end is None:
+        return None
+    return _Range(start, end, doc.at(*steps))
 
 
 Steps = tuple[str | int, ...]
@@ -82,7 +86,8 @@ def _dates(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         for effective, steps in _walk_effective(doc.raw.get("spec"), ("spec",)):
             for key in ("from", "until"):
                 if key in effective and _date(effective[key]) is None:
-                    yield Diagnostic("invalid_date", f"{effective[key]!r} is not a calendar date",
+                    yield Diagnostic("invalid_date",
+                                     f"{shown(effective[key])} is not a calendar date",
                                      doc.at(*steps, key), doc.name)
             start, end = _date(effective.get("from")), _date(effective.get("until"))
             if start and end and end <= start:
@@ -125,7 +130,8 @@ def _price_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         by_currency: dict[str, list[_Range]] = {}
         for j, price in enumerate(product["prices"]):
             rng = _range(doc, price.get("effective"), "spec", "products", i, "prices", j)
-            by_currency.setdefault(price["currency"], []).append(rng)
+            if rng is not None:
+                by_currency.setdefault(price["currency"], []).append(rng)
         for currency, ranges in sorted(by_currency.items()):
             yield from _overlaps(ranges, f"{sku} prices in {currency}", doc.name)
 
@@ -171,8 +177,9 @@ def _tiers(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
 def _tax_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
     for doc in docs:
         if doc.kind == "TaxRule":
-            ranges = [_range(doc, rate.get("effective"), "spec", "rates", j)
-                      for j, rate in enumerate(doc.raw["spec"].get("rates") or ())]
+            found = [_range(doc, rate.get("effective"), "spec", "rates", j)
+                     for j, rate in enumerate(doc.raw["spec"].get("rates") or ())]
+            ranges = [r for r in found if r is not None]
             yield from _overlaps(ranges, f"rates of {doc.name}", doc.name)
 
 
@@ -181,7 +188,8 @@ def _coupon_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
     for doc in docs:
         if doc.kind == "PricingRule" and doc.raw["spec"].get("coupon"):
             rng = _range(doc, doc.raw["spec"].get("effective"), "spec", "coupon")
-            by_coupon.setdefault(doc.raw["spec"]["coupon"], []).append((rng, doc))
+            if rng is not None:
+                by_coupon.setdefault(doc.raw["spec"]["coupon"], []).append((rng, doc))
     for coupon, entries in sorted(by_coupon.items()):
         names = {r.where: d.name for r, d in entries}
         for diag in _overlaps([r for r, _ in entries], f"coupon {coupon} rules", ""):
@@ -233,3 +241,14 @@ def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
             if "expect" in case and "expect_error" in case:
                 yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
                                  doc.at("spec", "cases", i, "expect_error"), doc.name)
+
+
+def _ownership(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    # owner entries of several documents would be merged in name order, later ones winning:
+    # who owns a path must not depend on what the documents are called
+    found = [d for d in docs if d.kind == "Ownership"]
+    for doc in found[1:]:
+        first = found[0].at("metadata", "name")
+        yield Diagnostic("duplicate_ownership",
+                         f"a bundle has one Ownership document; the first is at {first}",
+                         doc.at("metadata", "name"), doc.name)

@@ -202,8 +202,9 @@ class CelScope:
 
     def _error(self, doc: PolicyDoc, path: str, program: Any, exc: Exception) -> BillplaneError:
         source = " ".join(str(getattr(program, "source", "")).split())
+        code = getattr(exc, "code", "cel_eval_error")
         return BillplaneError(Diagnostic(
-            "cel_eval_error", f"{path} `{source}` failed: {exc}", doc.location, doc.name))
+            code, f"{path} `{source}` failed: {exc}", doc.location, doc.name))
 
     def order_true(self, doc: PolicyDoc, field: str) -> bool:
         """Evaluate an order-context condition; True when the rule has no such field."""

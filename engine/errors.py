@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+MESSAGE_VALUE_LIMIT = 80
+"""Longest value a message quotes: a 2 MB description must not become 2 MB of output."""
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = MESSAGE_VALUE_LIMIT
 
 
 @dataclass(frozen=True, order=True)
@@ -74,3 +82,17 @@ def fail(
 ) -> BillplaneError:
     """Build a single-diagnostic error (callers `raise fail(...)`)."""
     return BillplaneError(Diagnostic(code, message, location or Location(), rule))
+
+
+def excerpt(text: str, limit: int = MESSAGE_VALUE_LIMIT) -> str:
+    """Text for a message, cut to `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def shown(value: Any, limit: int = MESSAGE_VALUE_LIMIT) -> str:
+    """A value for a message: a string quoted, a number as written, anything at most `limit`."""
+    if isinstance(value, str):
+        return repr(excerpt(value, limit))
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return excerpt(str(value), limit)
+    return excerpt(_REPR.repr(value), limit)

@@ -12,14 +12,9 @@ from engine import schema
 from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelCompileError, Context, get_backend
 from engine.checks import SourceDoc, run_checks
-from engine.errors import BillplaneError, Diagnostic, Location
-from engine.yamldoc import (
-    load_documents,
-    location_of,
-    position_in_scalar,
-    to_plain,
-    value_location,
-)
+from engine.errors import BillplaneError, Diagnostic, Location, shown
+from engine.scalarpos import position_in_scalar
+from engine.yamldoc import location_of, parse_documents, to_plain, value_location
 
 API_VERSION = "billplane.dev/v1"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9-]+)*$")
@@ -41,11 +36,8 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
     errors: list[Diagnostic] = []
     candidates: list[SourceDoc] = []
     for path in sorted(files):
-        try:
-            parsed = load_documents(path, files[path])
-        except BillplaneError as exc:
-            errors.extend(exc.diagnostics)
-            continue
+        parsed, problems = parse_documents(path, files[path])
+        errors.extend(problems)
         for raw in parsed:
             if raw is None:
                 continue  # an empty document (a stray `---`)
@@ -110,7 +102,8 @@ def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None
         if not NAME_RE.match(name):
             errors.append(Diagnostic(
                 "invalid_name",
-                f"metadata.name {name!r} must match [a-z0-9][a-z0-9-]*(/[a-z0-9-]+)*",
+                f"metadata.name {shown(name)} must be lowercase letters, digits and '-', in "
+                "'/'-separated parts",
                 _value_at(raw, ["metadata", "name"]), name))
             ok = False
     elif metadata is None:
@@ -135,7 +128,7 @@ def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None
         ok = False
     elif api != API_VERSION:
         errors.append(Diagnostic("unknown_api_version",
-                                 f"apiVersion {api!r} is not supported (use {API_VERSION})",
+                                 f"apiVersion {shown(api)} is not supported (use {API_VERSION})",
                                  _value_at(raw, ["apiVersion"]), name))
         ok = False
     kind = raw.get("kind")
@@ -143,9 +136,9 @@ def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None
         errors.append(Diagnostic("missing_field", "missing required field 'kind'", start, name))
         return None
     if kind not in schema.KINDS:
-        close = difflib.get_close_matches(str(kind), schema.KINDS, n=1)
+        close = difflib.get_close_matches(str(kind)[:100], schema.KINDS, n=1)
         hint = f"; did you mean {close[0]}?" if close else f" (one of {', '.join(schema.KINDS)})"
-        errors.append(Diagnostic("unknown_kind", f"unknown kind {kind!r}{hint}",
+        errors.append(Diagnostic("unknown_kind", f"unknown kind {shown(kind)}{hint}",
                                  _value_at(raw, ["kind"]), name))
         return None
     return SourceDoc(path, kind, name, raw) if ok else None

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
+
+from engine.errors import excerpt, shown
 
 KINDS = ("PriceBook", "PricingRule", "TaxRule", "CreditPolicy", "RecognitionRule",
          "ValidationRule", "InvoiceSeries", "PolicyTest", "Ownership")
@@ -46,10 +50,40 @@ def _registry() -> Registry:
     return registry
 
 
+# no pattern of ours fits a longer number: its digits are not even written out
+_LONGEST_NUMBER = 40
+
+
+def _number_text(value: int | Decimal) -> str | None:
+    """A YAML number as it would be written plainly (`25.00`, `100`); None when far too big."""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**_LONGEST_NUMBER else None
+    if not value.is_finite():
+        return None
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if len(digits) + max(exponent, 0) > _LONGEST_NUMBER or exponent < -_LONGEST_NUMBER:
+        return None
+    return format(value, "f")
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """`pattern` for numbers too: a decimal field may be a YAML number or a string."""
+    if isinstance(instance, (int, Decimal)) and not isinstance(instance, bool):
+        text = _number_text(instance)
+        if text is None or not re.search(pattern, text):
+            yield ValidationError(f"{instance} does not match {pattern!r}")
+    elif validator.is_type(instance, "string") and not re.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_PolicyValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
 @cache
-def _validator(kind: str) -> Draft202012Validator:
+def _validator(kind: str) -> Any:
     schema = json.loads(schema_text(f"{kind.lower()}.json"))
-    return Draft202012Validator(schema, registry=_registry())
+    return _PolicyValidator(schema, registry=_registry())
 
 
 def validate(kind: str, document: Any) -> list[SchemaFinding]:
@@ -104,9 +138,8 @@ def _no_variant(error: ValidationError, branches: dict[Any, list[ValidationError
                 allowed.append(str(e.validator_value))
                 key = e.path[-1] if e.path else key
     sub = next(e for errs in branches.values() for e in errs if e.validator == "const")
-    value = sub.instance
     return _Synthetic(tuple(sub.absolute_path),
-                      f"{key}: {value!r} is not one of {', '.join(allowed)}")
+                      f"{key}: {shown(sub.instance)} is not one of {', '.join(allowed)}")
 
 
 class _Synthetic:
@@ -130,7 +163,7 @@ def _findings(error: Any) -> Iterator[SchemaFinding]:
             if key not in allowed:
                 known = ", ".join(sorted(allowed))
                 yield SchemaFinding("unknown_field",
-                                    f"unknown field '{key}' in {where} (allowed: {known})",
+                                    f"unknown field {shown(key)} in {where} (allowed: {known})",
                                     path + (key,))
         return
     if validator == "required":
@@ -141,10 +174,10 @@ def _findings(error: Any) -> Iterator[SchemaFinding]:
         return
     if validator == "type":
         expected = value if isinstance(value, str) else " or ".join(value)
-        yield SchemaFinding(
-            "wrong_type",
-            f"{where}: expected {expected}, got {_type_name(error.instance)} {error.instance!r}",
-            path)
+        got = _type_name(error.instance)
+        if error.instance is not None:
+            got += f" {shown(error.instance)}"
+        yield SchemaFinding("wrong_type", f"{where}: expected {expected}, got {got}", path)
         return
     if validator in ("minProperties", "maxProperties") and "exactly one of" in str(
             error.schema.get("description", "")):
@@ -153,17 +186,49 @@ def _findings(error: Any) -> Iterator[SchemaFinding]:
     yield SchemaFinding("schema_error", f"{where}: {_message(error)}", path)
 
 
+# what each pattern of the shipped schemas asks for, in words an author reads
+_PATTERN_WORDS = {
+    r"^-?[0-9]{1,15}(\.[0-9]{1,10})?$":
+        "a decimal number with at most 15 digits before the point and 10 after",
+    r"^[0-9]{1,15}(\.[0-9]{1,10})?$":
+        "a non-negative decimal number with at most 15 digits before the point and 10 after",
+    r"^[0-9]{1,3}(\.[0-9]{1,10})?$":
+        "a non-negative decimal number with at most 3 digits before the point and 10 after",
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$": "a date written YYYY-MM-DD",
+    r"^[0-9]{4}-[0-9]{2}$": "a month written YYYY-MM",
+    r"^[A-Z]{3}$": "a three-letter ISO 4217 currency code in capitals (GBP)",
+    r"^[A-Z]{2}$": "a two-letter ISO 3166-1 country code in capitals (GB)",
+    r"^[A-Z0-9]{1,3}$": "a subdivision code of 1 to 3 capital letters or digits",
+    r"^[a-z0-9][a-z0-9-]*(/[a-z0-9-]+)*$":
+        "a rule id: lowercase letters, digits and '-', in '/'-separated parts",
+    r"^[A-Z0-9][A-Z0-9._-]*$": "a sku: capital letters, digits, '.', '_' and '-'",
+    r"^[a-z][a-z0-9_]*$": "a lowercase identifier (letters, digits, '_')",
+    r"^[a-z0-9_]+$": "lowercase letters, digits and '_'",
+    r"^[A-Za-z0-9_-]{1,32}$": "1 to 32 letters, digits, '_' or '-'",
+}
+
+
 def _message(error: ValidationError) -> str:
     validator, value, instance = error.validator, error.validator_value, error.instance
     if validator == "enum":
-        return f"{instance!r} is not one of {', '.join(str(v) for v in value)}"
+        return f"{shown(instance)} is not one of {', '.join(str(v) for v in value)}"
     if validator == "const":
-        return f"{instance!r} must be {value!r}"
+        return f"{shown(instance)} must be {value!r}"
     if validator == "pattern":
-        return f"{instance!r} does not match the pattern {value}"
+        words = _PATTERN_WORDS.get(str(value), f"of the form {value}")
+        return f"{shown(instance)} is not {words}"
     if validator == "minItems":
         return f"needs at least {value} item(s)"
-    return str(error.message)
+    if validator == "maxItems":
+        return f"has {len(instance)} items; at most {value} are allowed"
+    if validator in ("minLength", "maxLength"):
+        most = "at least" if validator == "minLength" else "at most"
+        return f"{shown(instance)} is {len(instance):,} characters long; {most} {value:,}"
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+                 "exclusiveMaximum": "less than"}[str(validator)]
+        return f"{shown(instance)} must be {bound} {value}"
+    return excerpt(str(error.message), 200)
 
 
 def _type_name(value: Any) -> str:

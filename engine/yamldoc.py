@@ -4,7 +4,9 @@ Rules that differ from stock PyYAML, on purpose:
 - duplicate mapping keys are errors (`yaml_duplicate_key`);
 - only `true`/`false` are booleans (country `NO` stays a string);
 - dates stay strings (`2025-01-01`), validated by the schemas;
-- non-integer numbers load as `Decimal`, never float (money is exact).
+- non-integer numbers load as `Decimal`, never float (money is exact);
+- aliases (`*name`) are refused (`yaml_alias`): policies do not need them, and a few lines of
+  nested aliases can expand to billions of nodes ("billion laughs").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.errors import BillplaneError, Diagnostic, Location
+from engine.errors import BillplaneError, Diagnostic, Location, excerpt, shown
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 64
@@ -99,8 +101,26 @@ class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
         self.errors: list[Diagnostic] = []
+        # the composer hands an alias back as the very node its anchor names: a node met
+        # twice is an alias, and building it again is how alias bombs explode
+        self.seen: set[int] = set()
+        self.aliased = False
+        self.any_aliased = False
+
+    def document(self, node: Node) -> tuple[Any, bool]:
+        """One document's data, and whether it built without a problem of its own."""
+        self.seen = set()  # ids of an earlier document's nodes may be reused
+        self.aliased = False
+        errors = len(self.errors)
+        data = self.build(node)
+        self.any_aliased = self.any_aliased or self.aliased
+        return data, len(self.errors) == errors and not self.aliased
 
     def build(self, node: Node, depth: int = 0) -> Any:
+        if id(node) in self.seen:
+            self.aliased = True
+            return None
+        self.seen.add(id(node))
         if depth > MAX_DEPTH:
             self.errors.append(Diagnostic(
                 "yaml_too_deep", f"nesting deeper than {MAX_DEPTH} levels", _loc(self.path, node)))
@@ -142,7 +162,7 @@ class _Builder:
                 first = out.key_locs[key]
                 self.errors.append(Diagnostic(
                     "yaml_duplicate_key",
-                    f"duplicate key '{key}' (first defined at line {first.line})",
+                    f"duplicate key {shown(key)} (first defined at line {first.line})",
                     _loc(self.path, key_node)))
                 continue
             out[key] = self.build(value_node, depth + 1)
@@ -156,37 +176,70 @@ class _Builder:
         if tag == "tag:yaml.org,2002:bool":
             return text.lower() == "true"
         if tag == "tag:yaml.org,2002:int":
-            return int(text.replace("_", ""))
+            digits = text.replace("_", "")
+            # Python parses at most 4,300 digits into an int: a longer number stays exact as
+            # a Decimal, for the schemas to refuse with a message rather than a traceback
+            return int(digits) if len(digits) <= 4000 else Decimal(digits)
         if tag == "tag:yaml.org,2002:float":
             return Decimal(text.replace("_", ""))
         if tag == "tag:yaml.org,2002:null":
             return None
         if tag not in ("tag:yaml.org,2002:str", "!"):
             self.errors.append(Diagnostic(
-                "yaml_unsupported", f"unsupported YAML tag {tag}", _loc(self.path, node)))
+                "yaml_unsupported", f"unsupported YAML tag {excerpt(tag)}",
+                _loc(self.path, node)))
         return text
+
+
+class OversizedFile(bytes):
+    """Stands in for a policy file too large to read: no content, only its real size."""
+
+    size: int
+
+    def __new__(cls, size: int) -> OversizedFile:
+        made = super().__new__(cls, b"")
+        made.size = size
+        return made
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB ({size:,} bytes)"
+    return f"{size:,} bytes"
 
 
 def check_text(path: str, data: bytes) -> str:
     """Decode policy bytes, refusing binary, oversized and non-UTF-8 content."""
-    if len(data) > MAX_FILE_BYTES:
+    size = data.size if isinstance(data, OversizedFile) else len(data)
+    if size > MAX_FILE_BYTES:
         raise BillplaneError(Diagnostic(
-            "file_too_large", f"{len(data)} bytes; policy files are limited to {MAX_FILE_BYTES}",
-            Location(path)))
+            "file_too_large",
+            f"file is {_size_text(size)}; policy files are limited to "
+            f"{_size_text(MAX_FILE_BYTES)}", Location(path)))
     if b"\x00" in data[:8192]:
         raise BillplaneError(Diagnostic("binary_file", "binary content in a policy file",
                                         Location(path)))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
         line = data[: exc.start].count(b"\n") + 1
-        raise BillplaneError(Diagnostic("encoding_error", "file is not valid UTF-8",
-                                        Location(path, line, 1))) from None
+        column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+        raise BillplaneError(Diagnostic(
+            "encoding_error", f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            Location(path, line, column))) from None
 
 
-def load_documents(path: str, data: bytes) -> list[Any]:
-    """Parse every YAML document in a file; raise one error listing all problems."""
-    text = check_text(path, data)
+def parse_documents(path: str, data: bytes) -> tuple[list[Any], list[Diagnostic]]:
+    """Every YAML document of a file that parsed cleanly, and the problems of the others.
+
+    Documents before a syntax error are kept, so that their own findings are not hidden by a
+    broken document further down; a document with a problem of its own is left out.
+    """
+    try:
+        text = check_text(path, data)
+    except BillplaneError as exc:
+        return [], exc.diagnostics
     builder = _Builder(path)
     docs: list[Any] = []
     try:
@@ -194,21 +247,53 @@ def load_documents(path: str, data: bytes) -> list[Any]:
         try:
             while loader.check_node():
                 node = loader.get_node()
-                if node is not None:
-                    docs.append(builder.build(node))
+                if node is None:
+                    continue
+                doc, clean = builder.document(node)
+                if clean:
+                    docs.append(doc)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        problem = exc.problem or exc.context or "invalid YAML"
-        builder.errors.append(Diagnostic("yaml_syntax", problem, loc))
+        builder.errors.append(_syntax_error(path, exc))
     except RecursionError:
         builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
                                          Location(path)))
-    if builder.errors:
-        raise BillplaneError(builder.errors)
+    if builder.any_aliased:
+        builder.errors.extend(_aliases(path, text))
+    return docs, builder.errors
+
+
+def load_documents(path: str, data: bytes) -> list[Any]:
+    """Parse every YAML document in a file; raise one error listing all problems."""
+    docs, errors = parse_documents(path, data)
+    if errors:
+        raise BillplaneError(errors)
     return docs
+
+
+def _syntax_error(path: str, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+    return Diagnostic("yaml_syntax", exc.problem or exc.context or "invalid YAML", loc)
+
+
+def _aliases(path: str, text: str) -> list[Diagnostic]:
+    """The first alias of each line, located (scanned for only once an alias was seen)."""
+    found: list[Diagnostic] = []
+    try:
+        for event in yaml.parse(text, Loader=_FAST or _Loader):
+            mark = event.start_mark
+            if isinstance(event, yaml.AliasEvent) and mark is not None:
+                if found and found[-1].location.line == mark.line + 1:
+                    continue
+                found.append(Diagnostic(
+                    "yaml_alias",
+                    f"aliases (*{event.anchor}) are not supported in policies; write the "
+                    "value out", Location(path, mark.line + 1, mark.column + 1)))
+    except yaml.YAMLError:
+        pass  # the syntax error is reported already; the aliases before it are listed
+    return found
 
 
 def location_of(root: Any, path: list[str | int]) -> Location | None:
@@ -241,47 +326,6 @@ def value_location(root: Any, path: list[str | int]) -> tuple[Location, str | No
     if isinstance(node, LocList) and isinstance(last, int) and 0 <= last < len(node):
         return node.item_locs[last], node.item_styles[last]
     return None
-
-
-def position_in_scalar(text: str, start: Location, style: str | None, line: int,
-                       column: int) -> Location:
-    """Map a 1-based line/column inside a scalar's value to its place in the file.
-
-    Exact for single-line plain and quoted scalars and for literal blocks; folded and
-    multi-line flow scalars are mapped through their folding (one space per line break).
-    Escape sequences in double-quoted scalars are not accounted for.
-    """
-    lines = text.splitlines()
-    first = start.line - 1
-    if style in ("|", ">"):
-        body = range(first + 1, len(lines))
-        indent = next((len(lines[i]) - len(lines[i].lstrip(" ")) for i in body
-                       if lines[i].strip()), 0)
-        segments = []
-        for i in body:
-            if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip(" ")) < indent:
-                break
-            segments.append((i, indent, lines[i][indent:]))
-        if style == "|":
-            index = min(line - 1, max(len(segments) - 1, 0))
-            if not segments:
-                return start
-            file_line, col0, _ = segments[index]
-            return Location(start.file, file_line + 1, col0 + column)
-    else:
-        quote = 1 if style in ('"', "'") else 0
-        col0 = start.column - 1 + quote
-        segments = [(first, col0, lines[first][col0:] if first < len(lines) else "")]
-        for i in range(first + 1, len(lines)):
-            stripped = lines[i].lstrip(" \t")
-            segments.append((i, len(lines[i]) - len(stripped), stripped))
-    # Folded text: a CEL (line, column) becomes an offset along the joined segments.
-    offset = column - 1
-    for seg_line, seg_col, seg_text in segments:
-        if offset <= len(seg_text.rstrip()):
-            return Location(start.file, seg_line + 1, seg_col + offset + 1)
-        offset -= len(seg_text.rstrip()) + 1
-    return start
 
 
 def to_plain(value: Any) -> Any:

@@ -32,7 +32,9 @@ def _git(repo: Path, *args: str) -> None:
 
 
 @pytest.fixture()
-def tree(tmp_path: Path) -> Path:
+def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """policies/rules.yaml, in the working directory."""
+    monkeypatch.chdir(tmp_path)
     pol = tmp_path / "policies"
     pol.mkdir()
     (pol / "rules.yaml").write_text(GOOD)
@@ -51,7 +53,7 @@ def test_errors_exit_1_one_line_each(tree: Path, capsys: pytest.CaptureFixture[s
     lines = capsys.readouterr().out.splitlines()
     # the unknown field stops the document before CEL: one error, at the key (line 7, col 12)
     assert lines == [
-        "rules.yaml:7:12: unknown_field: unknown field 'percent_of' in spec.effect "
+        "policies/rules.yaml:7:12: unknown_field: unknown field 'percent_of' in spec.effect "
         "(allowed: amount_off, override_unit_amount, percent_off) [enterprise-10]"]
 
 
@@ -61,7 +63,7 @@ def test_cel_error_in_json_format(tree: Path, capsys: pytest.CaptureFixture[str]
     (diag,) = json.loads(capsys.readouterr().out)
     # expression starts at column 10 (after the quote); 'segmnt' is its 16th character
     assert {k: diag[k] for k in ("code", "file", "line", "column", "rule")} == {
-        "code": "cel_unknown_field", "file": "rules.yaml", "line": 6, "column": 25,
+        "code": "cel_unknown_field", "file": "policies/rules.yaml", "line": 6, "column": 25,
         "rule": "enterprise-10"}
 
 
@@ -114,9 +116,9 @@ def test_console_script_runs_as_a_process(tree: Path) -> None:
     (tree / "rules.yaml").write_text(BROKEN)
     exe = Path(sys.executable).parent / "billplane"
     result = subprocess.run([str(exe), "check", str(tree)], capture_output=True, text=True,
-                            env={**os.environ})
+                            env={**os.environ}, cwd=tree.parent)
     assert result.returncode == 1
-    assert result.stdout.startswith("rules.yaml:7:12: unknown_field:")
+    assert result.stdout.startswith("policies/rules.yaml:7:12: unknown_field:")
     assert "Traceback" not in result.stderr
 
 
@@ -131,11 +133,13 @@ def test_schema_command_writes_editor_schemas(tmp_path: Path,
                             "ownership.json", "policy.json", "policytest.json",
                             "pricebook.json", "pricingrule.json", "recognitionrule.json",
                             "taxrule.json", "validationrule.json"])
-    # policy.json dispatches on kind through relative references to the written files
+    # each schema's $id is the written file, so policy.json dispatches on kind through
+    # relative references to the files beside it
     registry: Registry = Registry()
     for path in out.iterdir():
-        registry = registry.with_resource(path.name, Resource.from_contents(
-            json.loads(path.read_text())))
+        contents = json.loads(path.read_text())
+        assert contents["$id"] == path.resolve().as_uri()
+        registry = registry.with_resource(contents["$id"], Resource.from_contents(contents))
     policy = json.loads((out / "policy.json").read_text())
     validator = Draft202012Validator(policy, registry=registry)
     good = {"apiVersion": "billplane.dev/v1", "kind": "PricingRule",
@@ -143,3 +147,53 @@ def test_schema_command_writes_editor_schemas(tmp_path: Path,
     assert not list(validator.iter_errors(good))
     bad = {**good, "spec": {"effect": {"percent_off": 10}, "colour": "red"}}
     assert [e.validator for e in validator.iter_errors(bad)] == ["additionalProperties"]
+
+
+def test_paths_are_printed_as_the_user_can_open_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    credit = tmp_path / "policies" / "credit"
+    credit.mkdir(parents=True)
+    (credit / "terms.yaml").write_text(GOOD)
+    (tmp_path / "policies" / "again.yaml").write_text(GOOD)  # the same rule name again
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "policies"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "policies/credit/terms.yaml:4:9: duplicate_rule: rule name 'enterprise-10' is already "
+        "used by the PricingRule at policies/again.yaml:4 [enterprise-10]"]
+    # the same tree named by its absolute path, from inside it, and from elsewhere
+    assert main(["check", str(tmp_path / "policies"), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["file"] == "policies/credit/terms.yaml"
+    monkeypatch.chdir(credit)
+    assert main(["check", str(tmp_path / "policies")]) == 1
+    assert capsys.readouterr().out.startswith(f"{tmp_path}/policies/credit/terms.yaml:4:9:")
+    # at a revision, paths are relative to the repository root wherever the command runs
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "twice")
+    assert main(["check", str(tmp_path / "policies"), "--ref", "HEAD"]) == 1
+    assert capsys.readouterr().out.startswith("policies/credit/terms.yaml:4:9:")
+
+
+def test_ref_outside_a_repository_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "policies").mkdir()
+    assert main(["check", str(tmp_path / "policies"), "--ref", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"billplane check: {tmp_path / 'policies'}: not inside a git "
+                          "repository")
+
+
+def test_what_was_not_read_is_listed_as_warnings(
+        tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tree / "shared.yaml").symlink_to("rules.yaml")
+    assert main(["check", str(tree)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("policies/shared.yaml: skipped_symlink: symbolic link to rules.yaml is "
+                      "not read (policies are regular files, on disk and at a git revision "
+                      "alike)")
+    assert out[1].startswith("ok: 1 files, 1 rules")
+    assert main(["check", str(tree), "--format", "json"]) == 0
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]
+    assert (warning["code"], warning["file"], warning["severity"]) == (
+        "skipped_symlink", "policies/shared.yaml", "warning")

@@ -10,7 +10,8 @@ import pytest
 
 from engine.errors import BillplaneError
 from engine.loader import digest_of, load_bundle
-from engine.yamldoc import load_documents, position_in_scalar, value_location
+from engine.scalarpos import position_in_scalar
+from engine.yamldoc import load_documents, value_location
 
 BASE = Path(__file__).resolve().parent / "cases" / "check" / "_base"
 
@@ -132,3 +133,66 @@ def test_single_quoted_scalar_positions() -> None:
     assert (style, loc.column) == ("'", 7)
     # the quote is column 7, so expression column 6 ('b') is file column 13
     assert position_in_scalar(text, loc, style, 1, 6).column == 13
+
+
+def _where(text: str, path: list[str | int], target: str) -> tuple[int, int]:
+    """File line and column of `target` inside the scalar at `path`, mapped back from its value."""
+    (doc,) = load_documents("e.yaml", text.encode())
+    loc, style = value_location(doc, path)  # type: ignore[misc]
+    value: str = doc[path[0]]
+    before = value[: value.index(target)]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    where = position_in_scalar(text, loc, style, line, column)
+    return where.line, where.column
+
+
+@pytest.mark.parametrize(("scalar", "column"), [
+    (r'"a \"q\" b X"', 15),  # \" is two characters in the file, one in the value
+    (r'"tab\there X"', 15),
+    (r'"\u00e9\U0001F600\x41 X"', 26),
+    (r'"\\ X"', 8),
+    ("'it''s X'", 11),
+    ("plain text X", 15),
+    ('"é😀 X"', 8),  # columns count characters, not bytes
+])
+def test_single_line_scalar_positions_follow_escapes(scalar: str, column: int) -> None:
+    assert _where(f"k: {scalar}\n", ["k"], "X") == (1, column)
+
+
+def test_multi_line_double_quoted_scalars_fold_as_yaml_does() -> None:
+    text = 'k: "one\n    two \\\n  three\n\n    four X"\n'
+    # a break folds to a space, an escaped one (after the kept "two ") to nothing, an empty
+    # line is a line break
+    (doc,) = load_documents("e.yaml", text.encode())
+    assert doc["k"] == "one two three\nfour X"
+    assert _where(text, ["k"], "three") == (3, 3)
+    assert _where(text, ["k"], "X") == (5, 10)
+
+
+def test_a_position_just_past_the_value_maps_after_it() -> None:
+    text = 'k: "a\\tb"\n'
+    (doc,) = load_documents("e.yaml", text.encode())
+    loc, style = value_location(doc, ["k"])  # type: ignore[misc]
+    assert position_in_scalar(text, loc, style, 1, 4).column == 9  # after the 'b' at 8
+
+
+def _messages(text: str) -> list[str]:
+    with pytest.raises(BillplaneError) as info:
+        load_bundle({"x.yaml": text.encode()}, backend="cel-expr")
+    return [f"{d.code}: {d.message}" for d in info.value.diagnostics]
+
+
+def test_a_missing_list_is_said_to_be_null_once() -> None:
+    text = ("apiVersion: billplane.dev/v1\nkind: TaxRule\nmetadata: {name: t}\n"
+            "spec:\n  tax: vat\n  jurisdiction: {country: GB}\n  rates:\n")
+    assert _messages(text) == ["wrong_type: spec.rates: expected array, got null"]
+
+
+def test_a_number_too_long_for_an_int_is_refused_with_a_message() -> None:
+    text = ("apiVersion: billplane.dev/v1\nkind: CreditPolicy\nmetadata: {name: c}\n"
+            "spec:\n  priority: 1" + "0" * 5000 + "\n  terms: {net_days: 30}\n")
+    found = _messages(text)
+    assert [m.split(":")[0] for m in found] == ["schema_error", "wrong_type"]
+    assert found[1].startswith("wrong_type: spec.priority: expected integer, got number 1000")
+    assert found[1].endswith("\u2026") and len(found[1]) < 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ kind: CreditPolicy
 metadata:
   name: {name}
 spec:
+  priority: {days}
   terms: {{net_days: {days}}}
 """
 
@@ -121,3 +123,94 @@ def test_binary_yaml_in_git_is_reported(repo: Path) -> None:
         load_from(GitSource(repo, "HEAD"))
     assert [(d.code, d.location.file) for d in info.value.diagnostics] == [
         ("binary_file", "logo.yaml")]
+
+
+def _links_tree(root: Path) -> Path:
+    """A policy tree with a real file and every kind of link that is not read."""
+    pol = root / "policies"
+    (pol / "real").mkdir(parents=True)
+    (pol / "real" / "terms.yaml").write_text(POLICY.format(name="terms", days=30))
+    (pol / "alias.yaml").symlink_to("real/terms.yaml")
+    (pol / "linked-dir").symlink_to("real")
+    (pol / "dangling.yaml").symlink_to("/nonexistent.yaml")
+    (pol / "loop.yaml").symlink_to("loop.yaml")
+    (pol / "loopdir").symlink_to(".")
+    return pol
+
+
+_SKIPPED_LINKS = [("skipped_symlink", "alias.yaml", "real/terms.yaml"),
+                  ("skipped_symlink", "dangling.yaml", "/nonexistent.yaml"),
+                  ("skipped_symlink", "linked-dir", "real"),
+                  ("skipped_symlink", "loop.yaml", "loop.yaml"),
+                  ("skipped_symlink", "loopdir", ".")]
+
+
+def _skipped(source: DirectorySource | GitSource) -> list[tuple[str, str, str]]:
+    return sorted((d.code, d.location.file, d.message.split(" ")[3]) for d in source.skipped)
+
+
+def test_symlinks_are_skipped_and_listed_the_same_on_disk_and_in_git(tmp_path: Path) -> None:
+    pol = _links_tree(tmp_path)
+    on_disk = DirectorySource(pol)
+    assert on_disk.files() == {"real/terms.yaml": POLICY.format(name="terms", days=30).encode()}
+    assert _skipped(on_disk) == _SKIPPED_LINKS
+    assert all(d.severity == "warning" for d in on_disk.skipped)
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "links")
+    at_head = GitSource(tmp_path, "HEAD")
+    assert at_head.files() == on_disk.files()
+    assert _skipped(at_head) == _SKIPPED_LINKS
+
+
+def test_a_submodule_is_skipped_and_listed_on_disk_and_in_git(tmp_path: Path) -> None:
+    vendor = tmp_path / "vendor-src"
+    vendor.mkdir()
+    (vendor / "more.yaml").write_text(POLICY.format(name="more", days=10))
+    _git(vendor, "init", "-q", "-b", "main")
+    _git(vendor, "add", ".")
+    _git(vendor, "commit", "-q", "-m", "vendor")
+    repo = tmp_path / "repo"
+    (repo / "policies").mkdir(parents=True)
+    (repo / "policies" / "terms.yaml").write_text(POLICY.format(name="terms", days=30))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(vendor),
+         "policies/vendor")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "with a submodule")
+    for source in (GitSource(repo, "HEAD"), DirectorySource(repo / "policies")):
+        assert set(source.files()) == {"terms.yaml"}
+        assert [(d.code, d.location.file) for d in source.skipped] == [
+            ("skipped_submodule", "vendor")]
+
+
+def test_a_fifo_is_listed_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")  # reading it would block for ever
+    source = DirectorySource(tmp_path)
+    assert source.files() == {}
+    assert [(d.code, d.location.file) for d in source.skipped] == [
+        ("skipped_special_file", "pipe.yaml")]
+
+
+def test_an_oversized_file_is_not_read_and_keeps_its_size(repo: Path) -> None:
+    big = b"# padding\n" * 300_000  # 3,000,000 bytes
+    (repo / "policies" / "big.yaml").write_bytes(big)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "big")
+    for source in (DirectorySource(repo / "policies"), GitSource(repo, "HEAD")):
+        with pytest.raises(BillplaneError) as info:
+            load_from(source)
+        (diag,) = info.value.diagnostics
+        assert (diag.code, diag.location.file) == ("file_too_large", "big.yaml")
+        assert "(3,000,000 bytes)" in diag.message
+
+
+def test_shown_root_is_relative_to_the_working_directory_when_under_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "policies" / "credit").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert DirectorySource("policies").shown_root == "policies"
+    assert DirectorySource(tmp_path / "policies" / "credit").shown_root == "policies/credit"
+    assert DirectorySource(".").shown_root == ""
+    monkeypatch.chdir(tmp_path / "policies" / "credit")
+    assert DirectorySource(tmp_path / "policies").shown_root == str(tmp_path / "policies")

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from api.cli.display import relocated
 from api.cli.options import (
     add_backend,
     add_format,
@@ -13,8 +14,8 @@ from api.cli.options import (
     source_for,
     tree_problem,
 )
-from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
+from engine.loader import load_bundle
 
 HELP = "check policies: schemas, references, dates and CEL types"
 
@@ -27,30 +28,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when the policies are valid, 1 with every finding, 2 on usage errors."""
+    """Exit 0 when the policies are valid, 1 with every finding, 2 on usage errors.
+
+    Paths are printed as the user can open them: under the directory given (relative to the
+    working directory when inside it), or relative to the repository root with --ref. What
+    was not read (symbolic links, submodules) is listed as warnings.
+    """
     if tree_problem("check", args.path, args.ref):
         return 2
+    files: dict[str, bytes] = {}
+    root, skipped = "", []
     try:
         source = source_for(args.path, args.ref)
-        bundle = load_from(source, backend=args.backend)
+        root = getattr(source, "shown_root", "")
+        files = source.files()
+        skipped = relocated(getattr(source, "skipped", []), root, _all_paths(source, files))
+        bundle = load_bundle(files, revision=source.revision, backend=args.backend)
     except BillplaneError as exc:
-        return _report(exc.diagnostics, args.format)
+        return _report(relocated(exc.diagnostics, root, set(files)), skipped, args.format)
     except Exception as exc:  # never a traceback: report and fail
-        return _report([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")],
+        return _report([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")], skipped,
                        args.format)
     if args.format == "json":
-        print(json.dumps({"valid": True, **bundle.manifest()}, indent=2))
+        print(json.dumps({"valid": True, **bundle.manifest(),
+                          "warnings": [d.to_dict() for d in skipped]}, indent=2))
     else:
+        for diag in skipped:
+            print(diag)
         revision = bundle.revision or f"working tree (digest {bundle.digest[:12]})"
         print(f"ok: {len(bundle.files)} files, {len(bundle.docs)} rules, revision {revision}")
     return 0
 
 
-def _report(diagnostics: list[Diagnostic], fmt: str) -> int:
+def _all_paths(source: object, files: dict[str, bytes]) -> set[str]:
+    return set(files) | {d.location.file for d in getattr(source, "skipped", [])}
+
+
+def _report(diagnostics: list[Diagnostic], skipped: list[Diagnostic], fmt: str) -> int:
     if fmt == "json":
-        print(json.dumps([d.to_dict() for d in diagnostics], indent=2))
+        print(json.dumps([d.to_dict() for d in [*skipped, *diagnostics]], indent=2))
     else:
-        for diag in diagnostics:
+        for diag in [*skipped, *diagnostics]:
             print(diag)
-        print(f"{len(diagnostics)} error(s)", file=sys.stderr)
+        warned = f", {len(skipped)} warning(s)" if skipped else ""
+        print(f"{len(diagnostics)} error(s){warned}", file=sys.stderr)
     return 1

@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for filename in SCHEMA_FILES:
         schema = json.loads(schema_text(filename))
-        # Without $id, editors resolve the relative $refs (order.json, pricingrule.json)
-        # next to the written file instead of fetching them from billplane.dev.
-        schema.pop("$id", None)
+        # The written file's own URI as $id: editors resolve the relative $refs (order.json,
+        # pricingrule.json) next to it instead of fetching them from billplane.dev.
+        schema["$id"] = (out / filename).resolve().as_uri()
         (out / filename).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
     policy = (out / "policy.json").resolve()
     print(f"wrote {len(SCHEMA_FILES)} schemas to {out}")

@@ -52,9 +52,16 @@ def _repo_root(start: Path) -> Path:
 
 def tree_problem(command: str, path: str, ref: str | None) -> bool:
     """Print a usage error and return True when PATH cannot be a policy directory."""
-    if ref is not None:
-        return False
     target = Path(path)
+    if ref is not None:
+        start = target.resolve()
+        try:
+            _repo_root(start if start.exists() else start.parent)
+        except BillplaneError:
+            print(f"billplane {command}: {path}: not inside a git repository (--ref reads "
+                  "a revision of one)", file=sys.stderr)
+            return True
+        return False
     if target.is_dir():
         return False
     why = "is a file, not a policy directory" if target.exists() else "no such directory"

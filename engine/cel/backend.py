@@ -21,7 +21,11 @@ class CelCompileError(Exception):
 
 
 class CelEvalError(Exception):
-    """A CEL runtime error (missing key, bad type, overflow...)."""
+    """A CEL runtime error (missing key, bad type, overflow, a runtime limit...)."""
+
+    def __init__(self, message: str, code: str = "cel_eval_error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 _RESULT_PYTHON: dict[str, tuple[type, ...]] = {"bool": (bool,), "string": (str,), "int": (int,)}

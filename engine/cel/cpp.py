@@ -98,6 +98,12 @@ def compile_error(exc: Exception, expression: str) -> CelCompileError:
     found = _POSITION.search(text)
     if not found:
         first = _STATUS.sub("", text.split("\n", 1)[0]).removesuffix(" [INVALID_ARGUMENT]")
+        if "recursion" in first.lower():
+            # the parser gives no position; the static limits catch most such cases first
+            return CelCompileError(
+                "cel_too_large", f"expression nests more than {limits.MAX_DEPTH} levels deep "
+                "for the CEL parser (brackets, and chains of operators such as a + b + c, count "
+                "as nesting)")
         return CelCompileError("cel_syntax_error", first or "invalid expression")
     line, column = int(found.group(1)), int(found.group(2))
     message = found.group(3).removesuffix(" [INVALID_ARGUMENT]").strip()
@@ -130,6 +136,19 @@ def error_message(value: Any) -> str:
     return _STATUS.sub("", str(value.value())).removesuffix(" [INVALID_ARGUMENT]")
 
 
+def _run(runtime: Any, activation: Any) -> Any:
+    """Evaluate; the runtime raises (rather than returns an error) when a limit is hit."""
+    try:
+        return runtime.eval(activation)
+    except RuntimeError as exc:
+        text = _STATUS.sub("", str(exc)).removesuffix(" [INTERNAL]")
+        if "budget" in text.lower():
+            raise CelEvalError(
+                f"the evaluation was stopped at {limits.ITERATION_BUDGET:,} comprehension "
+                "iterations (cel-expr's iteration budget)", "cel_budget_exceeded") from None
+        raise CelEvalError(text) from None
+
+
 class CppProgram:
     """A checked expression, ready to evaluate on activations of the C++ backend."""
 
@@ -142,7 +161,7 @@ class CppProgram:
 
     def evaluate(self, activation: Any) -> Any:
         """Evaluate; raise CelEvalError on a runtime error or a result of the wrong type."""
-        value = self._runtime.eval(activation)
+        value = _run(self._runtime, activation)
         if value.type() == cel.Type.ERROR:
             raise CelEvalError(error_message(value))
         return check_result(value.plain_value(), self.result)
@@ -153,7 +172,7 @@ class CppProgram:
             self._per_line = eval_env().compile(
                 f"cel.bind(line, order.lines[bp_line_index()], (\n{self.source}\n))")
         _current.index = index
-        value = self._per_line.eval(order_activation)
+        value = _run(self._per_line, order_activation)
         if value.type() == cel.Type.ERROR:
             raise CelEvalError(error_message(value))
         return check_result(value.plain_value(), self.result)
@@ -193,7 +212,10 @@ class CppBatch:
         """
         if self._every_line is None:
             return []
-        value = self._every_line.eval(activation)
+        try:
+            value = _run(self._every_line, activation)
+        except CelEvalError:  # e.g. the iteration budget of all programs together
+            return []
         if value.type() == cel.Type.ERROR:
             return []
         matrix = value.plain_value()
@@ -219,7 +241,9 @@ class CppBatch:
         _current.index = index
         _current.invoice = invoice
         try:
-            value = self._runtime.eval(activation)
+            value = _run(self._runtime, activation)
+        except CelEvalError:  # e.g. the iteration budget of all programs together
+            return {}
         finally:
             _current.invoice = None
         if value.type() == cel.Type.ERROR:

@@ -3,8 +3,9 @@
 cel-python does not type-check, so expressions are checked with the C++ typed checker first:
 both backends accept and reject exactly the same policies. Known deviations of cel-python
 from the CEL spec (avoid them in policies meant for both backends): `1 + 1u` is 2 instead
-of a type error, equality between different types is an error instead of false, and
-`matches()` uses Python's `re` where the C++ runtime uses RE2.
+of a type error, and equality between different types is an error instead of false. Both use
+RE2 for `matches()` (cel-python through google-re2). cel-python has no iteration budget of its
+own: the static limits (engine.cel.limits) bound what it can be asked to do.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class PureProgram:
             value = self._runner.evaluate(activation)
         except celpy.CELEvalError as exc:
             raise CelEvalError(_message(exc)) from None
-        except (TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
+        except (TypeError, ValueError, KeyError, IndexError, ArithmeticError,
+                RecursionError) as exc:
             raise CelEvalError(f"{type(exc).__name__}: {exc}") from None
         return check_result(plain(value), self.result)
 
