@@ -6,7 +6,8 @@ policy. What counts as "can match the same order" follows the engine's own selec
 - TaxRule (engine.tax_match): the same kind of tax, sellers that can be the same (absent
   matches every seller), jurisdictions that match one destination at the same level of
   specificity (country < region < postcode), the same `applies_to` (or none), and rates in
-  effect on a common day. TaxRules have no priority: they always tie.
+  effect on a common day, at the same priority (a rule split into eras, one rule per period of
+  rates, is not ambiguous: the engine takes the one with a rate on the order's date).
 - CreditPolicy, RecognitionRule: the same priority and the same condition (or none).
 - InvoiceSeries: the same seller and priority and the same `when`; two series without `when`
   for one seller are `duplicate_default_series` already.
@@ -32,7 +33,7 @@ def ambiguous_rules(docs: list[Any]) -> Iterator[Diagnostic]:
     for doc in docs:
         spec = doc.raw["spec"]
         if doc.kind == "TaxRule":
-            key: tuple[Any, ...] = (doc.kind, spec.get("tax", "vat"),
+            key: tuple[Any, ...] = (doc.kind, spec.get("tax", "vat"), spec.get("priority", 100),
                                     (spec.get("jurisdiction") or {}).get("country"))
         elif doc.kind in _CONDITION:
             key = (doc.kind, spec.get("priority", 100), _text(spec.get(_CONDITION[doc.kind])))
@@ -116,19 +117,26 @@ def _taxes_tie(a: dict[str, Any], b: dict[str, Any]) -> str:
 def _level(jurisdiction: dict[str, Any]) -> int:
     if (jurisdiction.get("postcodes") or {}).get("include"):
         return 3
-    return 2 if jurisdiction.get("region") else 1
+    return 2 if _regions(jurisdiction) else 1
+
+
+def _regions(jurisdiction: dict[str, Any]) -> set[str]:
+    region = jurisdiction.get("region") or ()
+    return {str(r).upper() for r in ([region] if isinstance(region, str) else region)}
 
 
 def _same_destination(a: dict[str, Any], b: dict[str, Any]) -> str:
     """A destination both match at the same level (as text), or '' when there is none."""
     if a.get("country") != b.get("country") or _level(a) != _level(b):
         return ""
-    region_a, region_b = (str(j.get("region") or "").upper() for j in (a, b))
-    if region_a and region_b and region_a != region_b:
+    regions_a, regions_b = _regions(a), _regions(b)
+    common = sorted(regions_a & regions_b) if regions_a and regions_b else sorted(
+        regions_a | regions_b)
+    if regions_a and regions_b and not common:
         return ""
     place = str(a.get("country"))
-    if region_a or region_b:
-        place += f"-{region_a or region_b}"
+    if common:
+        place += f"-{common[0]}"
     if _level(a) < 3:
         return place
     codes_a, codes_b = ((j.get("postcodes") or {}) for j in (a, b))

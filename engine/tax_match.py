@@ -180,7 +180,32 @@ def candidate_rules(bundle: Bundle, order: Order) -> list[tuple[PolicyDoc, int]]
         cache[key] = found
     if isinstance(found, Diagnostic):
         raise BillplaneError(found)
-    return list(found)
+    return _by_date(found, order.date) if len(found) > 1 else list(found)
+
+
+def _live(doc: PolicyDoc, day: dt.date) -> bool:
+    rates = doc.spec.get("rates")
+    return not rates or any(in_effect(r.get("effective"), day) for r in rates)
+
+
+def _by_date(found: tuple[tuple[PolicyDoc, int], ...], day: dt.date
+             ) -> list[tuple[PolicyDoc, int]]:
+    """Rules that split one destination's rate history by era (the same tax, level and
+    `applies_to`): a rule with no rate on `day` gives way to one that has. Alone, it stays,
+    and its missing rate is the error."""
+    live = [_live(doc, day) for doc, _ in found]
+    if all(live):
+        return list(found)
+    kept = []
+    for (doc, level), ok in zip(found, live, strict=True):
+        if not ok and any(
+                other_ok and other is not doc and other_level == level
+                and other.spec.get("tax", "vat") == doc.spec.get("tax", "vat")
+                and other.spec.get("applies_to") == doc.spec.get("applies_to")
+                for (other, other_level), other_ok in zip(found, live, strict=True)):
+            continue
+        kept.append((doc, level))
+    return kept
 
 
 def _candidates(bundle: Bundle, order: Order) -> tuple[tuple[PolicyDoc, int], ...] | Diagnostic:
