@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.ambiguity import ambiguous_rules
 from engine.errors import Diagnostic, Location, shown
+from engine.seller_checks import seller_findings
 from engine.series import format_problems
 from engine.yamldoc import location_of
 
@@ -42,7 +43,8 @@ def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
     """Every semantic finding across the bundle (empty when all is well)."""
     found: list[Diagnostic] = []
     for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
-                  _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules):
+                  _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules,
+                  seller_findings):
         found.extend(check(docs))
     return found
 
@@ -241,6 +243,10 @@ def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
             if "expect" in case and "expect_error" in case:
                 yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
                                  doc.at("spec", "cases", i, "expect_error"), doc.name)
+            elif "expect" not in case and "expect_error" not in case:
+                yield Diagnostic("invalid_test_case",
+                                 "a case needs expect or expect_error: it would assert nothing",
+                                 doc.at("spec", "cases", i), doc.name)
 
 
 def _ownership(docs: list[SourceDoc]) -> Iterator[Diagnostic]:

@@ -276,13 +276,25 @@ def test_cli_fails_on_a_wrong_expectation(tmp_path: Path, capsys: Any) -> None:
 def test_cli_second_case_points_at_its_own_line(tmp_path: Path, capsys: Any) -> None:
     root = _tree(tmp_path, "300.00")
     with (root / "tests.yaml").open("a") as f:
+        f.write("    - name: wrong total\n      order: {id: O-2, date: '2026-03-01', "
+                "currency: GBP, seller: acme-uk, customer: {id: C-1, country: GB}, "
+                "lines: [{sku: SEAT, quantity: '1'}]}\n"
+                "      expect: {totals.total: '999.00'}\n")
+    assert main(["test", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  seats: wrong total\n      at tests.yaml:18\n" in out
+    assert 'expected "999.00"' in out and "(tests.yaml:20)" in out
+
+
+def test_cli_case_without_expectation_is_refused(tmp_path: Path, capsys: Any) -> None:
+    root = _tree(tmp_path, "300.00")
+    with (root / "tests.yaml").open("a") as f:
         f.write("    - name: no expectation\n      order: {id: O-2, date: '2026-03-01', "
                 "currency: GBP, seller: acme-uk, customer: {id: C-1, country: GB}, "
                 "lines: [{sku: SEAT, quantity: '1'}]}\n")
     assert main(["test", str(root)]) == 1
-    out = capsys.readouterr().out
-    assert "FAIL  seats: no expectation\n      at tests.yaml:18\n" in out
-    assert "case has no expectation" in out
+    err = capsys.readouterr().err
+    assert "tests.yaml:18:7: invalid_test_case: a case needs expect or expect_error" in err
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:
