@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.bundle import Bundle
 from engine.context import CelScope
-from engine.credit import payment_terms
+from engine.credit import hold_violation, payment_terms
 from engine.discounts import apply_discounts
 from engine.errors import fail
 from engine.invoice import TOTAL_KEYS, Invoice, build_document, totals_of
@@ -56,7 +56,9 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     payment = payment_terms(bundle, parsed, totals["total"], scope, trace)
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
     series = select_series(bundle, parsed, scope)
-    violations: list[Violation] = validate(bundle, parsed, lines, totals, scope)
+    held = hold_violation(bundle, payment)
+    violations: list[Violation] = validate(bundle, parsed, lines, totals, scope,
+                                           (held,) if held else ())
 
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,
@@ -95,7 +97,8 @@ def explain(invoice: Invoice) -> str:
         out.append("")
         out.append("violations:")
         for v in invoice.violations:
-            out.append(f"  {v.severity}: {v.code} [{v.rule}] {v.message}")
+            where = f" ({v.where})" if v.where else ""
+            out.append(f"  {v.severity}: {v.code} [{v.rule}]{where} {v.message}")
     out.append("")
     out.append("blocked: issuance refused (error violations)" if invoice.blocked
                else "issuable")

@@ -140,7 +140,7 @@ def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any
 
 
 def violation_document(v: Violation) -> dict[str, Any]:
-    """One entry of `violations`."""
+    """One entry of `violations` (the rule id locates it; file:line moves with every edit)."""
     return {"rule": v.rule, "severity": v.severity, "code": v.code, "message": v.message}
 
 

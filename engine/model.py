@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+DERIVED = "derived"
+"""Trace rule of an amount computed from other amounts of the document (docs/invoice.md)."""
+
 
 @dataclass(frozen=True)
 class Period:

@@ -6,6 +6,7 @@ violation. `error` violations block issuance, `warning` ones annotate the invoic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -63,13 +64,15 @@ def invoice_view(bundle: Bundle, order: Order, lines: list[PricedLine],
 
 
 def validate(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
-             scope: Any) -> list[Violation]:
-    """Violations of every ValidationRule, sorted by (severity, rule, code)."""
+             scope: Any, extra: Sequence[Violation] = ()) -> list[Violation]:
+    """Violations of every ValidationRule plus `extra` (e.g. a credit hold), sorted by
+    (severity, rule, code)."""
     docs = bundle.kind("ValidationRule")
+    found = list(extra)
     if not docs:
-        return []
+        found.sort(key=_severity_rule_code)
+        return found
     view = invoice_view(bundle, order, lines, totals)
-    found = []
     for doc in docs:
         if not scope.validation_true(doc, "spec.when", view):
             continue
@@ -83,5 +86,9 @@ def validate(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict
             message=str(spec.get("message") or f"{doc.name}: assertion failed"),
             where=doc.where,
         ))
-    found.sort(key=lambda v: (SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code))
+    found.sort(key=_severity_rule_code)
     return found
+
+
+def _severity_rule_code(v: Violation) -> tuple[int, str, str]:
+    return SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code
