@@ -168,10 +168,15 @@ def _installments(doc: PolicyDoc | None, order: Order, total: Decimal, due: dt.d
     for i, amount in enumerate(parts):
         day = add_months(due, i * interval)
         out.append({"number": i + 1, "due_date": day.isoformat(), "amount": fmt(amount, currency)})
-        trace.append(TraceEntry(f"payment.installments[{i}].amount",
-                                doc.name if doc else "order", doc.where if doc else "", amount,
-                                {"total": fmt(total, currency), "count": str(count),
-                                 "interval_months": str(interval)}))
+        path = f"payment.installments[{i}].amount"
+        if doc is None:  # no policy: one payment of the total
+            entry = TraceEntry(path, DERIVED, "", amount,
+                               {"formula": "totals.total", "totals.total": fmt(total, currency)})
+        else:
+            entry = TraceEntry(path, doc.name, doc.where, amount,
+                               {"total": fmt(total, currency), "count": str(count),
+                                "interval_months": str(interval)})
+        trace.append(entry)
     return out
 
 

@@ -10,7 +10,7 @@ from engine.context import CelScope
 from engine.credit import hold_violation, payment_terms
 from engine.discounts import apply_discounts
 from engine.errors import fail
-from engine.invoice import TOTAL_KEYS, Invoice, build_document, totals_of
+from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
 from engine.money import exponent, fmt
 from engine.order import parse_order
@@ -49,9 +49,6 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
-    for key in TOTAL_KEYS:
-        trace.append(TraceEntry(f"totals.{key}", "totals", "", totals[key],
-                                {"of": f"sum of lines[].{_LINE_FIELD[key]}"}))
 
     payment = payment_terms(bundle, parsed, totals["total"], scope, trace)
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
@@ -66,10 +63,6 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     return Invoice(document, violations, trace, parsed, lines, totals)
 
 
-_LINE_FIELD = {"subtotal": "amount - included tax", "discount": "discount_total", "net": "net",
-               "tax": "tax_total", "total": "total"}
-
-
 def explain(invoice: Invoice) -> str:
     """The trace as text: every amount, the rule (file:line) that produced it, its inputs."""
     doc = invoice.document
@@ -80,14 +73,16 @@ def explain(invoice: Invoice) -> str:
     groups: dict[str, list[TraceEntry]] = {}
     for entry in invoice.trace:
         groups.setdefault(entry.path.split(".", 1)[0], []).append(entry)
-    # lines in index order first, then the other sections as they were produced
+    # lines in index order first, then the other sections in document order
     heads = sorted((h for h in groups if h.startswith("lines[")), key=lambda h: int(h[6:-1]))
-    heads += [h for h in groups if not h.startswith("lines[")]
+    heads += sorted((h for h in groups if not h.startswith("lines[")),
+                    key=_section_rank)
     for head in heads:
         out.append("")
         out.append(_heading(head, doc))
         for entry in groups[head]:
-            amount = "" if entry.amount is None else fmt(entry.amount, currency)
+            amount = (entry.text if entry.text is not None else
+                      "" if entry.amount is None else fmt(entry.amount, currency))
             where = f" ({entry.where})" if entry.where else ""
             out.append(f"  {entry.path:<34} {amount:>14}  <- {entry.rule}{where}")
             if entry.inputs:
@@ -103,6 +98,14 @@ def explain(invoice: Invoice) -> str:
     out.append("blocked: issuance refused (error violations)" if invoice.blocked
                else "issuable")
     return "\n".join(out)
+
+
+_SECTIONS = ["tax_summary", "totals", "payment", "recognition"]
+
+
+def _section_rank(head: str) -> int:
+    name = head.split("[", 1)[0]
+    return _SECTIONS.index(name) if name in _SECTIONS else len(_SECTIONS)
 
 
 def _heading(head: str, doc: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
 
 from engine.bundle import Bundle
+from engine.derived import Append, line_entries, summary_entries, totals_entries
 from engine.model import Order, PricedLine, TraceEntry, Violation
 from engine.money import ZERO, exponent, formatter
 from engine.pricing.lines import description
@@ -82,9 +83,10 @@ def unit_text(value: Decimal | None, digits: int) -> str | None:
     return f"{value:f}"
 
 
-def line_document(line: PricedLine, currency: str, digits: int
-                  ) -> dict[str, Any]:
-    """One entry of `lines` in the invoice document."""
+def line_document(line: PricedLine, currency: str, digits: int,
+                  append: Append | None = None, position: int = 0) -> dict[str, Any]:
+    """One entry of `lines` in the invoice document; with `append`, the trace entries of its
+    derived amounts (`position` is its place in `lines`)."""
     fmt = formatter(currency)
     ol = line.order_line
     discount_total = ZERO
@@ -104,7 +106,7 @@ def line_document(line: PricedLine, currency: str, digits: int
                       "inclusive": t.inclusive, "reverse_charge": t.reverse_charge,
                       "exemption": t.exemption})
     period = ol.period
-    return {
+    doc = {
         "index": ol.index,
         "sku": ol.sku,
         "description": description(line),
@@ -123,6 +125,28 @@ def line_document(line: PricedLine, currency: str, digits: int
                    if period else None),
         "recognition": line.recognition,
     }
+    if append is not None:
+        line_entries(position, doc, (discount_total, net, tax_total, net + tax_total), append)
+    return doc
+
+
+def _unit_amount_entries(bundle: Bundle, lines: list[PricedLine], docs: list[dict[str, Any]],
+                         trace: list[TraceEntry]) -> None:
+    """A trace entry for each unit amount: the price it came from (pricing traces `amount`)."""
+    for position, (line, doc) in enumerate(zip(lines, docs, strict=True)):
+        if line.unit_amount is None:
+            continue
+        path = f"lines[{position}].unit_amount"
+        ol = line.order_line
+        if ol.unit_price is not None:
+            entry = TraceEntry(path, "order", f"order.lines[{ol.index}].unit_price",
+                               line.unit_amount, {}, doc["unit_amount"])
+        else:
+            book = bundle.docs.get(line.price_rule)
+            entry = TraceEntry(path, line.price_rule, book.where if book else "",
+                               line.unit_amount, {"sku": ol.sku, "model": line.model},
+                               doc["unit_amount"])
+        trace.append(entry)
 
 
 def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any]]:
@@ -134,7 +158,8 @@ def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any
     """
     fmt = formatter(currency)
     return [{"path": t.path, "rule": t.rule, "where": t.where,
-             "amount": None if t.amount is None else fmt(t.amount),
+             "amount": t.text if t.text is not None else
+             None if t.amount is None else fmt(t.amount),
              "inputs": t.inputs}
             for t in trace]
 
@@ -182,10 +207,19 @@ def build_document(
     trace: list[TraceEntry],
     tax_summary: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Assemble the invoice document of docs/invoice.md."""
+    """Assemble the invoice document of docs/invoice.md; appends the trace entries of the
+    derived amounts (line sums, tax summary, totals) before writing the trace."""
     currency = order.currency
     digits = exponent(currency)
     customer = order.customer
+    append = trace.append
+    line_docs = [line_document(line, currency, digits, append, position)
+                 for position, line in enumerate(lines)]
+    _unit_amount_entries(bundle, lines, line_docs, trace)
+    summary_entries(lines, line_docs, tax_summary, append)
+    money = formatter(currency)
+    totals_doc = {k: money(totals[k]) for k in TOTAL_KEYS}
+    totals_entries(totals, totals_doc, line_docs, append)
     return {
         "schema": SCHEMA,
         "order_id": order.id,
@@ -196,9 +230,9 @@ def build_document(
                      "region": customer.get("region", ""),
                      "type": customer.get("type", "")},
         "series": series,
-        "lines": [line_document(line, currency, digits) for line in lines],
+        "lines": line_docs,
         "tax_summary": tax_summary,
-        "totals": {k: formatter(currency)(totals[k]) for k in TOTAL_KEYS},
+        "totals": totals_doc,
         "payment": payment,
         "recognition": recognition,
         "violations": [violation_document(v) for v in violations],

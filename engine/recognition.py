@@ -22,7 +22,7 @@ from engine.bundle import Bundle, PolicyDoc
 from engine.credit import add_months
 from engine.errors import Location, fail
 from engine.journal import journal_entries
-from engine.model import Order, PricedLine, TraceEntry
+from engine.model import DEFAULT, Order, PricedLine, TraceEntry
 from engine.money import exponent, formatter, minor_text
 
 POINT_IN_TIME = "point_in_time"
@@ -266,6 +266,7 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
 
     schedule: list[dict[str, Any]] = []
     per_period: dict[str, int] = {}
+    members: dict[str, dict[str, str]] = {}  # per period, the schedule amounts it sums
     append = trace.append
     for line in lines:
         doc = recognition_rule(bundle, line, get_scope)
@@ -274,7 +275,7 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
         index = line.order_line.index
         for obligation, odoc, amount in _obligations(bundle, order, line, doc):
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
-            rule, where = (odoc.name, odoc.where) if odoc else ("order", "")
+            rule, where = (odoc.name, odoc.where) if odoc else (DEFAULT, "")
             sums: dict[str, Weight] = {}
             for period, weight in METHODS[method](line, order, odoc):
                 sums[period] = sums[period] + weight if period in sums else weight
@@ -284,13 +285,19 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
             whole = str(sum(weights))
             amount_text = money(amount)
             for period, weight, part in zip(periods, weights, units, strict=True):
+                path = f"recognition.schedule[{len(schedule)}].amount"
+                part_text = text(part)
                 append(TraceEntry(
-                    f"recognition.schedule[{len(schedule)}].amount", rule, where,
-                    Decimal(part).scaleb(-e),
+                    path, rule, where, Decimal(part).scaleb(-e),
                     {"method": method, "obligation_amount": amount_text,
-                     "weight": str(weight), "of": whole}))
+                     "weight": str(weight), "of": whole}, part_text))
                 schedule.append({"line": index, "obligation": obligation,
-                                 "period": period, "amount": text(part)})
-                per_period[period] = per_period.get(period, 0) + part
-    journal = journal_entries(order, per_period, totals, trace)
+                                 "period": period, "amount": part_text})
+                if period in per_period:
+                    per_period[period] += part
+                    members[period][path] = part_text
+                else:
+                    per_period[period] = part
+                    members[period] = {path: part_text}
+    journal = journal_entries(order, per_period, totals, trace, members)
     return {"schedule": schedule, "journal": journal}

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_trace_coverage import check_trace
 
 from engine.errors import BillplaneError
 from engine.evaluate import evaluate, explain
 from engine.loader import load_bundle
+from engine.model import DERIVED
 
 POLICIES = {
     "pricing/book.yaml": b"""
@@ -199,12 +201,13 @@ def test_every_line_amount_is_traced_to_an_existing_rule(bundle: Any) -> None:
             assert traced[(f"lines[{i}].discounts[{k}].amount", d["amount"])] == d["rule"]
     for key, value in doc["totals"].items():
         assert (f"totals.{key}", value) in traced
-    names = set(bundle.docs)
+    names = set(bundle.docs) | {DERIVED}
     for entry in doc["trace"]:
         if entry["path"].startswith(("lines[", "tax_summary")):
             assert entry["rule"] in names
-        if entry["rule"] in names:
+        if entry["rule"] in bundle.docs:
             assert entry["where"].startswith(bundle.docs[entry["rule"]].location.file + ":")
+    check_trace(bundle, doc)
 
 
 def test_explain_names_rules_and_amounts(bundle: Any) -> None:

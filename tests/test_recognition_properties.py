@@ -1,4 +1,5 @@
-"""Properties: every schedule sums exactly to what it splits, whatever the amounts and dates."""
+"""Properties: every schedule sums exactly to what it splits, whatever the amounts and dates;
+journals balance in every period and keep every account at or above zero."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.journal import journal_entries
 from engine.model import Order, OrderLine, Period, PricedLine
 from engine.recognition import METHODS, allocate_exact
 
@@ -45,3 +47,34 @@ def test_ratable_schedules_sum_to_the_net(net: Decimal, start: dt.date, length: 
     assert sum(parts, Decimal(0)) == net
     if method == "ratable_daily":
         assert sum(w for _, w in weights) == length
+
+
+DEBIT_NORMAL = {"receivable": 1, "unbilled_receivable": 1, "deferred_revenue": -1,
+                "tax_payable": -1, "revenue": -1}
+months = st.integers(min_value=2024 * 12, max_value=2027 * 12 + 11).map(
+    lambda i: f"{i // 12:04d}-{i % 12 + 1:02d}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(months, st.integers(min_value=0, max_value=10**7), min_size=1,
+                       max_size=30),
+       st.integers(min_value=0, max_value=10**6), days)
+def test_journal_balances_every_period_and_no_account_goes_negative(
+        per_period: dict[str, int], tax: int, invoiced: dt.date) -> None:
+    net = Decimal(sum(per_period.values())).scaleb(-2)
+    totals = {"net": net, "tax": Decimal(tax).scaleb(-2), "total": net + Decimal(tax).scaleb(-2)}
+    order = Order("O", invoiced, "GBP", "s", {"id": "C", "country": "GB"}, [])
+    journal = journal_entries(order, per_period, totals, [])
+    periods = [row["period"] for row in journal]
+    assert periods == sorted(periods)
+    per: dict[str, Decimal] = {}
+    balance = dict.fromkeys(DEBIT_NORMAL, Decimal(0))
+    for row in journal:
+        debit, credit = Decimal(row["debit"]), Decimal(row["credit"])
+        assert debit == 0 or credit == 0
+        per[row["period"]] = per.get(row["period"], Decimal(0)) + debit - credit
+        balance[row["account"]] += (debit - credit) * DEBIT_NORMAL[row["account"]]
+        assert all(value >= 0 for value in balance.values()), (row, balance)
+    assert set(per.values()) == {Decimal(0)}  # debits equal credits in every period
+    assert balance == {"receivable": totals["total"], "unbilled_receivable": 0,
+                       "deferred_revenue": 0, "tax_payable": totals["tax"], "revenue": net}

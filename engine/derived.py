@@ -1,0 +1,106 @@
+"""Trace entries of derived amounts: line sums, the tax summary and the invoice totals.
+
+A derived amount follows from other amounts of the document, so its entry has the rule
+`derived`, no file:line, and inputs `{"formula": ..., <document path>: <amount>, ...}`. The
+formula is either `sum of <what>` (the amount is the sum of every listed amount) or listed paths
+joined by ` + ` and ` - ` (docs/invoice.md). Entries are built from the strings the document
+already holds, so nothing is formatted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from engine.model import DERIVED, PricedLine, TraceEntry
+
+Append = Callable[[TraceEntry], None]
+
+
+def _sum(path: str, what: str, amount: Decimal, text: str, operands: dict[str, str]
+         ) -> TraceEntry:
+    return TraceEntry(path, DERIVED, "", amount, {"formula": f"sum of {what}", **operands}, text)
+
+
+@lru_cache(maxsize=4096)
+def _line_paths(position: int) -> tuple[str, ...]:
+    """The paths and formulas of one line's derived entries (the same for every invoice)."""
+    p = f"lines[{position}]"
+    return (f"{p}.discount_total", f"{p}.net", f"{p}.tax_total", f"{p}.total", f"{p}.amount",
+            f"sum of {p}.discounts[].amount", f"{p}.amount - {p}.discount_total",
+            f"sum of {p}.tax[].amount, reverse charge excluded", f"{p}.net + {p}.tax_total")
+
+
+@lru_cache(maxsize=16384)
+def _item_path(position: int, name: str, k: int) -> str:
+    return f"lines[{position}].{name}[{k}].amount"
+
+
+def line_entries(position: int, doc: dict[str, Any], amounts: tuple[Decimal, ...],
+                 append: Append) -> None:
+    """`discount_total`, `net`, `tax_total` and `total` of one document line."""
+    discount_total, net, tax_total, total = amounts
+    (discount_path, net_path, tax_path, total_path, amount_path, discounts_formula,
+     net_formula, tax_formula, total_formula) = _line_paths(position)
+    operands = {_item_path(position, "discounts", k): d["amount"]
+                for k, d in enumerate(doc["discounts"])}
+    append(TraceEntry(discount_path, DERIVED, "", discount_total,
+                      {"formula": discounts_formula, **operands}, doc["discount_total"]))
+    # tax included in the price is not part of the net; reverse-charged tax is not charged
+    net_inputs = {"formula": net_formula, amount_path: doc["amount"],
+                  discount_path: doc["discount_total"]}
+    charged = {"formula": tax_formula}
+    for k, t in enumerate(doc["tax"]):
+        path = _item_path(position, "tax", k)
+        if t["inclusive"]:
+            net_inputs[path] = t["amount"]
+            net_inputs["formula"] += f" - {path}"
+        if not t["reverse_charge"]:
+            charged[path] = t["amount"]
+    append(TraceEntry(net_path, DERIVED, "", net, net_inputs, doc["net"]))
+    append(TraceEntry(tax_path, DERIVED, "", tax_total, charged, doc["tax_total"]))
+    append(TraceEntry(total_path, DERIVED, "", total,
+                      {"formula": total_formula, net_path: doc["net"],
+                       tax_path: doc["tax_total"]}, doc["total"]))
+
+
+def summary_entries(lines: list[PricedLine], line_docs: list[dict[str, Any]],
+                    summary: list[dict[str, Any]], append: Append) -> None:
+    """`taxable` and `amount` of each tax summary row: sums of the line charges it groups."""
+    if not summary:
+        return
+    groups: dict[tuple[str, str, str, bool], list[tuple[int, int]]] = {}
+    for position, line in enumerate(lines):
+        for k, c in enumerate(line.taxes):
+            key = (c.rule, c.jurisdiction, str(c.rate), c.reverse_charge)
+            groups.setdefault(key, []).append((position, k))
+    for r, row in enumerate(summary):
+        found = groups.get((row["rule"], row["jurisdiction"], row["rate"], row["reverse_charge"]),
+                           [])
+        group = f"of rule {row['rule']}, {row['jurisdiction']} at {row['rate']}%"
+        for field in ("taxable", "amount"):
+            append(_sum(f"tax_summary[{r}].{field}", f"lines[].tax[].{field} {group}",
+                        Decimal(row[field]), row[field],
+                        {f"lines[{p}].tax[{k}].{field}": line_docs[p]["tax"][k][field]
+                         for p, k in found}))
+
+
+_LINE_FIELD = {"discount": "discount_total", "net": "net", "tax": "tax_total", "total": "total"}
+
+
+def totals_entries(totals: dict[str, Decimal], texts: dict[str, str],
+                   line_docs: list[dict[str, Any]], append: Append) -> None:
+    """Each of `totals`: the sum of a line field; the subtotal is net plus discount."""
+    append(TraceEntry("totals.subtotal", DERIVED, "", totals["subtotal"],
+                      {"formula": "totals.net + totals.discount", "totals.net": texts["net"],
+                       "totals.discount": texts["discount"]}, texts["subtotal"]))
+    for key, field in _LINE_FIELD.items():
+        append(_sum(f"totals.{key}", f"lines[].{field}", totals[key], texts[key],
+                    {_field_path(p, field): line[field] for p, line in enumerate(line_docs)}))
+
+
+@lru_cache(maxsize=16384)
+def _field_path(position: int, field: str) -> str:
+    return f"lines[{position}].{field}"
