@@ -144,9 +144,26 @@ def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> W
     return [(_month_label(first + k), 1) for k in range(count)]
 
 
+def month_equivalents(start: dt.date, end: dt.date) -> Fraction:
+    """Months in [start, end): whole anniversary months (start + k months, clamped to the
+    month's end) plus the days left as a fraction of the next anniversary month's days."""
+    whole = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, whole) > end:
+        whole -= 1
+    last, following = add_months(start, whole), add_months(start, whole + 1)
+    return whole + Fraction((end - last).days, (following - last).days)
+
+
 def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     start, end = _period(line, "ratable_monthly_prorated")
-    return [(month_of(a), Fraction((b - a).days, days)) for a, b, days in _months(start, end)]
+    months = _months(start, end)
+    full = sum(1 for a, b, days in months if (b - a).days == days)
+    part_days = sum((b - a).days for a, b, days in months if (b - a).days != days)
+    # a calendar month inside the period is one month; the partial first and last months
+    # share what is left of the period's month-equivalents in proportion to their days
+    left = month_equivalents(start, end) - full
+    return [(month_of(a), 1 if (b - a).days == days else left * (b - a).days / part_days)
+            for a, b, days in months]
 
 
 def _milestone(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:

@@ -57,3 +57,17 @@ def test_without_a_scope_rules_are_matched_on_a_scope_of_their_own() -> None:
     bundle, order, lines, _ = build(case)
     recognise(bundle, order, lines, totals(lines), [])
     assert [line.recognition for line in lines] == case["expect"]["methods"]
+
+
+def test_month_equivalents_count_anniversary_months_then_days() -> None:
+    import datetime as dt
+    from fractions import Fraction
+
+    from engine.recognition import month_equivalents
+
+    d = dt.date.fromisoformat
+    assert month_equivalents(d("2026-01-15"), d("2026-04-15")) == 3
+    assert month_equivalents(d("2026-01-15"), d("2026-04-20")) == Fraction(19, 6)  # 5/30
+    assert month_equivalents(d("2026-01-31"), d("2026-03-31")) == 2  # 02-28 is a month on
+    assert month_equivalents(d("2026-02-10"), d("2026-03-05")) == Fraction(23, 28)
+    assert month_equivalents(d("2024-02-29"), d("2025-02-28")) == 12

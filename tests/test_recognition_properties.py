@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.journal import journal_entries
 from engine.model import Order, OrderLine, Period, PricedLine
-from engine.recognition import METHODS, allocate_exact
+from engine.recognition import METHODS, allocate_exact, month_equivalents
 
 amounts = st.integers(min_value=-10**9, max_value=10**9).map(lambda n: Decimal(n).scaleb(-2))
 days = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31))
@@ -47,6 +47,19 @@ def test_ratable_schedules_sum_to_the_net(net: Decimal, start: dt.date, length: 
     assert sum(parts, Decimal(0)) == net
     if method == "ratable_daily":
         assert sum(w for _, w in weights) == length
+    if method == "ratable_monthly_prorated":
+        # whole calendar months weigh one month each; all weights make the month-equivalents
+        months = month_equivalents(start, end)
+        assert sum(w for _, w in weights) == months
+        for (period, weight), part in zip(weights, parts, strict=True):
+            first = dt.date(int(period[:4]), int(period[5:]), 1)
+            following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            if start <= first and following <= end:
+                assert weight == 1
+                # a whole month gets the monthly amount, give or take the last cent
+                assert abs(Fraction(part) - Fraction(net) / months) < Fraction(1, 100)
+            else:
+                assert weight > 0
 
 
 DEBIT_NORMAL = {"receivable": 1, "unbilled_receivable": 1, "deferred_revenue": -1,
