@@ -9,7 +9,7 @@ from engine.bundle import Bundle
 from engine.context import CelScope
 from engine.credit import hold_violation, payment_terms
 from engine.discounts import apply_discounts
-from engine.errors import fail
+from engine.errors import BillplaneError, fail
 from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
 from engine.money import exponent, fmt
@@ -18,7 +18,7 @@ from engine.pricing import price_lines
 from engine.recognition import recognise
 from engine.series import select_series
 from engine.tax import apply_taxes, tax_summary
-from engine.validation import validate
+from engine.validation import unsupported_currency, validate
 
 
 def _as_of(value: str | None, order: Order) -> str:
@@ -41,7 +41,14 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
         scope = CelScope(bundle, parsed, backend)
     except ValueError as exc:  # an unknown backend name
         raise fail("unknown_backend", str(exc)) from None
-    lines = price_lines(bundle, parsed, scope, trace)
+    try:
+        lines = price_lines(bundle, parsed, scope, trace)
+    except BillplaneError as exc:
+        # a product without a price in a currency the seller does not invoice in: say so
+        cause = unsupported_currency(bundle, parsed)
+        if cause is None:
+            raise
+        raise BillplaneError([*exc.diagnostics, cause]) from None
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)
 
