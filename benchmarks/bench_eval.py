@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.evaluate import evaluate  # noqa: E402
-from engine.loader import load_bundle  # noqa: E402
+from engine.loader import digest_of, load_bundle  # noqa: E402
 
 ORDER: dict[str, Any] = {
     "id": "BENCH-1", "date": "2026-03-15", "currency": "GBP", "seller": "northwind-uk",
@@ -247,7 +247,7 @@ def _violations(order: dict[str, Any], total: Decimal, max_percent: Decimal
             for sev, r, c, m in sorted(found)]
 
 
-def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
+def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str, Any]:
     """The bench order's invoice by hand: every section of the document except the trace."""
     date = dt.date.fromisoformat(order["date"])
     enterprise = order["customer"].get("segment") == "enterprise"
@@ -323,7 +323,7 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         journal.append(("recognition", period_name, "revenue", Z, per_period[period_name]))
     canonical = json.dumps(order, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     as_of = order["date"]
-    decision = hashlib.sha256(f"{revision}\n{canonical}\n{as_of}".encode()).hexdigest()
+    decision = hashlib.sha256(f"{revision}\n{digest}\n{canonical}\n{as_of}".encode()).hexdigest()
     return {
         "schema": "billplane.invoice/v1", "order_id": order["id"], "date": order["date"],
         "currency": order["currency"], "seller": order["seller"],
@@ -421,12 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = policy_files(args.policies)
     revision = "bench"
-    floor_doc = floor_invoice(ORDER, revision)
+    digest = digest_of(files)  # provenance: the floor stamps the same policy tree
+    floor_doc = floor_invoice(ORDER, revision, digest)
     print(f"policies: {args.policies}; order: {len(ORDER['lines'])} lines; one process, one core;"
           f" best of 5 interleaved rounds")
 
     def run_floor() -> Any:
-        return floor_invoice(ORDER, revision)
+        return floor_invoice(ORDER, revision, digest)
 
     contenders: dict[str, Callable[[], Any]] = {"floor": run_floor}
     bundles = {}

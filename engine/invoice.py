@@ -51,10 +51,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def decision_id(revision: str, order_raw: Any, as_of: str) -> str:
-    """sha256 over the policy revision, the canonical order and `as_of`."""
+def decision_id(revision: str, bundle_digest: str, order_raw: Any, as_of: str) -> str:
+    """sha256 over the policy revision, the bundle digest, the canonical order and `as_of`
+    (the digest tells apart policy trees loaded without a revision)."""
     digest = hashlib.sha256()
     digest.update(revision.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(bundle_digest.encode("utf-8"))
     digest.update(b"\n")
     digest.update(canonical(order_raw))
     digest.update(b"\n")
@@ -237,7 +240,8 @@ def build_document(
         "recognition": recognition,
         "violations": [violation_document(v) for v in violations],
         "provenance": {"revision": bundle.revision, "digest": bundle.digest,
-                       "decision_id": decision_id(bundle.revision, order.raw, as_of),
+                       "decision_id": decision_id(bundle.revision, bundle.digest, order.raw,
+                                                  as_of),
                        "as_of": as_of, "engine": ENGINE},
         "trace": trace_document(trace, currency),
     }
