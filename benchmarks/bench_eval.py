@@ -305,7 +305,8 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
             "discounts": [{"rule": n, "scope": s, "amount": f"{a:.2f}", "coupon":
                            "THANKYOU50" if n == "thank-you-credit" else ""}
                           for n, s, a in r["disc"]],
-            "discount_total": f"{disc:.2f}", "net": f"{net:.2f}", "tax": taxes,
+            "discount_total": f"{disc:.2f}", "subtotal": f"{r['amount']:.2f}",
+            "discount": f"{disc:.2f}", "net": f"{net:.2f}", "tax": taxes,
             "tax_total": f"{tax:.2f}", "total": f"{net + tax:.2f}",
             "period": dict(sorted(period.items())) if period else None,
             "recognition": method})

@@ -2,9 +2,10 @@
 
 A derived amount follows from other amounts of the document, so its entry has the rule
 `derived`, no file:line, and inputs `{"formula": ..., <document path>: <amount>, ...}`. The
-formula is either `sum of <what>` (the amount is the sum of every listed amount) or listed paths
-joined by ` + ` and ` - ` (docs/invoice.md). Entries are built from the strings the document
-already holds, so nothing is formatted twice.
+formula is either `sum of <what>` (the amount is the sum of every listed amount) or listed
+inputs joined by ` + ` and ` - ` (docs/invoice.md); an input that is not a document path is a
+named amount of the stage that produced it (`discount_included_tax`). Entries are built from
+the strings the document already holds, so nothing is formatted twice.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _sum(path: str, what: str, amount: Decimal, text: str, operands: dict[str, s
 def _line_paths(position: int) -> tuple[str, ...]:
     """The paths and formulas of one line's derived entries (the same for every invoice)."""
     p = f"lines[{position}]"
-    return (f"{p}.discount_total", f"{p}.net", f"{p}.tax_total", f"{p}.total", f"{p}.amount",
-            f"sum of {p}.discounts[].amount", f"{p}.amount - {p}.discount_total",
+    return (f"{p}.discount_total", f"{p}.discount", f"{p}.subtotal", f"{p}.net",
+            f"{p}.tax_total", f"{p}.total", f"{p}.amount", f"sum of {p}.discounts[].amount",
+            f"{p}.amount - {p}.discount_total", f"{p}.net + {p}.discount",
             f"sum of {p}.tax[].amount, reverse charge excluded", f"{p}.net + {p}.tax_total")
 
 
@@ -39,11 +41,13 @@ def _item_path(position: int, name: str, k: int) -> str:
 
 
 def line_entries(position: int, doc: dict[str, Any], amounts: tuple[Decimal, ...],
-                 append: Append) -> None:
-    """`discount_total`, `net`, `tax_total` and `total` of one document line."""
-    discount_total, net, tax_total, total = amounts
-    (discount_path, net_path, tax_path, total_path, amount_path, discounts_formula,
-     net_formula, tax_formula, total_formula) = _line_paths(position)
+                 in_discount: str, append: Append) -> None:
+    """`discount_total`, `discount`, `subtotal`, `net`, `tax_total` and `total` of one document
+    line; `in_discount` is the tax the discounts contain ('' when none)."""
+    discount_total, discount, subtotal, net, tax_total, total = amounts
+    (discount_path, ex_discount_path, subtotal_path, net_path, tax_path, total_path,
+     amount_path, discounts_formula, net_formula, subtotal_formula, tax_formula,
+     total_formula) = _line_paths(position)
     operands = {_item_path(position, "discounts", k): d["amount"]
                 for k, d in enumerate(doc["discounts"])}
     append(TraceEntry(discount_path, DERIVED, "", discount_total,
@@ -60,6 +64,16 @@ def line_entries(position: int, doc: dict[str, Any], amounts: tuple[Decimal, ...
         if not t["reverse_charge"]:
             charged[path] = t["amount"]
     append(TraceEntry(net_path, DERIVED, "", net, net_inputs, doc["net"]))
+    # the discount exclusive of tax: a discount of a price that includes tax contains tax,
+    # which the tax stage works out (`discount_included_tax`)
+    ex_discount = ({"formula": f"{discount_path} - discount_included_tax",
+                    discount_path: doc["discount_total"], "discount_included_tax": in_discount}
+                   if in_discount else
+                   {"formula": discount_path, discount_path: doc["discount_total"]})
+    append(TraceEntry(ex_discount_path, DERIVED, "", discount, ex_discount, doc["discount"]))
+    append(TraceEntry(subtotal_path, DERIVED, "", subtotal,
+                      {"formula": subtotal_formula, net_path: doc["net"],
+                       ex_discount_path: doc["discount"]}, doc["subtotal"]))
     append(TraceEntry(tax_path, DERIVED, "", tax_total, charged, doc["tax_total"]))
     append(TraceEntry(total_path, DERIVED, "", total,
                       {"formula": total_formula, net_path: doc["net"],
@@ -87,15 +101,13 @@ def summary_entries(lines: list[PricedLine], line_docs: list[dict[str, Any]],
                          for p, k in found}))
 
 
-_LINE_FIELD = {"discount": "discount_total", "net": "net", "tax": "tax_total", "total": "total"}
+_LINE_FIELD = {"subtotal": "subtotal", "discount": "discount", "net": "net", "tax": "tax_total",
+               "total": "total"}
 
 
 def totals_entries(totals: dict[str, Decimal], texts: dict[str, str],
                    line_docs: list[dict[str, Any]], append: Append) -> None:
-    """Each of `totals`: the sum of a line field; the subtotal is net plus discount."""
-    append(TraceEntry("totals.subtotal", DERIVED, "", totals["subtotal"],
-                      {"formula": "totals.net + totals.discount", "totals.net": texts["net"],
-                       "totals.discount": texts["discount"]}, texts["subtotal"]))
+    """Each of `totals`: the sum of the corresponding line field."""
     for key, field in _LINE_FIELD.items():
         append(_sum(f"totals.{key}", f"lines[].{field}", totals[key], texts[key],
                     {_field_path(p, field): line[field] for p, line in enumerate(line_docs)}))

@@ -66,11 +66,12 @@ def decision_id(revision: str, bundle_digest: str, order_raw: Any, as_of: str) -
 
 
 def totals_of(lines: list[PricedLine]) -> dict[str, Decimal]:
-    """Invoice totals as sums of line fields; the subtotal is tax-exclusive (net + discount)."""
+    """Invoice totals as sums of line fields, subtotal and discount exclusive of tax (so
+    net = subtotal - discount on one basis, also for prices that include tax)."""
     subtotal = discount = tax = ZERO
     for line in lines:
-        subtotal += line.amount - line.included_tax
-        discount += line.discount_total
+        subtotal += line.amount - line.included_tax - line.discount_included_tax
+        discount += line.discount_total - line.discount_included_tax
         tax += line.tax_total
     net = subtotal - discount
     return {"subtotal": subtotal, "discount": discount, "net": net, "tax": tax,
@@ -99,6 +100,8 @@ def line_document(line: PricedLine, currency: str, digits: int,
         discounts.append({"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
                           "coupon": d.coupon})
     net = line.amount - discount_total - line.included_tax
+    in_discount = line.discount_included_tax
+    discount = discount_total - in_discount
     tax_total = ZERO
     taxes = []
     for t in line.taxes:
@@ -120,6 +123,8 @@ def line_document(line: PricedLine, currency: str, digits: int,
         "amount": fmt(line.amount),
         "discounts": discounts,
         "discount_total": fmt(discount_total),
+        "subtotal": fmt(net + discount),
+        "discount": fmt(discount),
         "net": fmt(net),
         "tax": taxes,
         "tax_total": fmt(tax_total),
@@ -129,7 +134,9 @@ def line_document(line: PricedLine, currency: str, digits: int,
         "recognition": line.recognition,
     }
     if append is not None:
-        line_entries(position, doc, (discount_total, net, tax_total, net + tax_total), append)
+        line_entries(position, doc, (discount_total, discount, net + discount, net, tax_total,
+                                     net + tax_total), fmt(in_discount) if in_discount else "",
+                     append)
     return doc
 
 

@@ -107,6 +107,10 @@ class PricedLine:
     recognition_rule: str = ""
     # tax contained in `amount` when prices include tax (set by the tax stage)
     included_tax: Decimal = Decimal(0)
+    # of a tax-inclusive line's discounts, the tax they contain (set by the tax stage):
+    # `discount_total - discount_included_tax` is the discount exclusive of tax and
+    # `amount - included_tax - discount_included_tax` the amount exclusive of tax
+    discount_included_tax: Decimal = Decimal(0)
 
     @property
     def discount_total(self) -> Decimal:
