@@ -129,6 +129,7 @@ def _price(sku: str, q: Decimal, line: dict[str, Any]) -> tuple[str, Decimal | N
 
 EU = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
       "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+SELLER_CURRENCY = {"northwind-uk": "GBP", "northwind-ie": "EUR", "northwind-us": "USD"}
 RECOGNITION = {"subscription": "ratable_daily", "usage": "usage", "one_off": "point_in_time",
                "service": "point_in_time"}
 
@@ -230,7 +231,7 @@ def _violations(order: dict[str, Any], total: Decimal, max_percent: Decimal
     if (customer.get("type") == "business" or order["currency"] == "USD") and not complete:
         found.append(("error", "billing-address", "missing_billing_address",
                           "The billing address needs line1, city and postcode"))
-    if order["currency"] not in ("GBP", "EUR", "USD"):
+    if order["currency"] != SELLER_CURRENCY.get(order["seller"]):
         found.append(("error", "currency-supported", "unsupported_currency",
                       "The seller does not invoice in this currency"))
     if max_percent > 30 and "discount" not in order.get("approvals", ()):
@@ -341,7 +342,8 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
         "recognition": {
             "schedule": [dict(item, amount=f"{item['amount']:.2f}") for item in schedule],
             "journal": [{"entry": e, "period": p, "account": a, "debit": f"{d:.2f}",
-                         "credit": f"{c:.2f}"} for e, p, a, d, c in journal]},
+                         "credit": f"{c:.2f}"} for e, p, a, d, c in journal],
+            "allocations": []},
         "violations": _violations(order, totals["total"], max_percent),
         "provenance": {"decision_id": decision, "as_of": as_of},
     }

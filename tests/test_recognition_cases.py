@@ -40,12 +40,20 @@ def test_recognition_case(path: Path) -> None:
         assert result["journal"] == expect["journal"]
     if "methods" in expect:
         assert [line.recognition for line in lines] == expect["methods"]
-    # invariants: each line's schedule sums to its net; the journal balances
+    assert result["allocations"] == expect.get("allocations", [])
+    # invariants: each line's schedule sums to its net (a bundled line's: to its allocation,
+    # and a bundle's allocations to the bundle's net); the journal balances
     per_line: dict[int, Decimal] = defaultdict(Decimal)
     for entry in result["schedule"]:
         per_line[entry["line"]] += Decimal(entry["amount"])
+    allocated = {a["line"]: Decimal(a["amount"]) for a in result["allocations"]}
+    bundles: dict[str, Decimal] = defaultdict(Decimal)
+    for a in result["allocations"]:
+        bundles[a["bundle"]] += Decimal(a["amount"]) - Decimal(a["net"])
+    assert set(bundles.values()) <= {Decimal(0)}
     for line in lines:
-        assert per_line[line.order_line.index] == line.net
+        index = line.order_line.index
+        assert per_line[index] == allocated.get(index, line.net)
     assert balanced(result["journal"])
     receivable = [e for e in result["journal"] if e["account"] == "receivable"]
     assert [Decimal(e["debit"]) for e in receivable] == [totals(lines, tax)["total"]]

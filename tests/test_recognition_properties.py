@@ -10,8 +10,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.allocation import allocate_bundles
 from engine.journal import journal_entries
-from engine.model import Order, OrderLine, Period, PricedLine
+from engine.model import Discount, Order, OrderLine, Period, PricedLine
 from engine.recognition import METHODS, allocate_exact, month_equivalents
 
 amounts = st.integers(min_value=-10**9, max_value=10**9).map(lambda n: Decimal(n).scaleb(-2))
@@ -91,3 +92,26 @@ def test_journal_balances_every_period_and_no_account_goes_negative(
     assert set(per.values()) == {Decimal(0)}  # debits equal credits in every period
     assert balance == {"receivable": totals["total"], "unbilled_receivable": 0,
                        "deferred_revenue": 0, "tax_payable": totals["tax"], "revenue": net}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "A", "B"]), st.integers(0, 10**7),
+                          st.integers(0, 10**7)), min_size=1, max_size=12))
+def test_bundle_allocations_sum_to_the_bundle_net_by_ssp(
+        specs: list[tuple[str, int, int]]) -> None:
+    # (bundle, list amount, discount) per line, in pence; the discount at most the amount
+    lines = [PricedLine(OrderLine(k, "X", Decimal(1), attributes={"bundle": b} if b else {}),
+                        {}, "one_off", "book", "flat", None, Decimal(a).scaleb(-2),
+                        discounts=[Discount("d", Decimal(min(a, d)).scaleb(-2))])
+             for k, (b, a, d) in enumerate(specs)]
+    amounts, docs = allocate_bundles(lines, "GBP", [])
+    assert [d["line"] for d in docs] == [k for k, (b, _, _) in enumerate(specs) if b]
+    for bundle in {b for b, _, _ in specs if b}:
+        members = [k for k, (b, _, _) in enumerate(specs) if b == bundle]
+        net = sum((lines[k].net for k in members), Decimal(0))
+        assert sum((amounts[k] for k in members), Decimal(0)) == net
+        ssp = sum((lines[k].amount for k in members), Decimal(0))
+        for k in members:
+            share = Fraction(net) * Fraction(lines[k].amount) / Fraction(ssp) if ssp else None
+            if share is not None:
+                assert abs(Fraction(amounts[k]) - share) < Fraction(1, 100)

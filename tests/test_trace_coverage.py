@@ -19,12 +19,13 @@ from engine.bundle import Bundle
 from engine.errors import BillplaneError
 from engine.evaluate import evaluate
 from engine.model import DEFAULT, DERIVED
+from engine.money import exponent
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 MONEY_KEYS = frozenset({"unit_amount", "amount", "discount_total", "net", "tax_total", "total",
                         "taxable", "subtotal", "discount", "tax", "limit", "exposure", "debit",
-                        "credit"})
-NOT_OPERANDS = frozenset({"formula", "account", "period"})
+                        "credit", "ssp"})
+NOT_OPERANDS = frozenset({"formula", "account", "period", "bundle"})
 _STEP = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
 
 
@@ -73,6 +74,12 @@ def check_formula(entry: dict[str, Any], doc: dict[str, Any]) -> None:
         if "." in key or "[" in key:  # a document path; other keys name a stage's amount
             assert resolve(doc, key) == value, (entry["path"], key)
     amount = Decimal(entry["amount"])
+    if formula.startswith("share: "):
+        # an allocation: its exact share, rounded by largest remainder (within a minor unit)
+        whole, _, weight, _, of = formula.removeprefix("share: ").split(" ")
+        share = Decimal(inputs[whole]) * Decimal(operands[weight]) / Decimal(inputs[of])
+        assert abs(amount - share) < Decimal(1).scaleb(-exponent(doc["currency"])), entry
+        return
     if formula.startswith("sum of "):
         assert amount == sum((Decimal(v) for v in operands.values()), Decimal(0)), entry
         return
