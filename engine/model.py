@@ -17,6 +17,8 @@ DERIVED = "derived"
 """Trace rule of an amount computed from other amounts of the document (docs/invoice.md)."""
 DEFAULT = "default"
 """Trace rule of an amount the engine's default produced where no policy applies."""
+PSEUDO_RULES = frozenset({"order", DERIVED, DEFAULT})
+"""Trace rules that name no policy document (never the cause of a policy change)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from api.sources import DirectorySource, load_from
 from engine.bundle import Bundle
 from engine.errors import BillplaneError
 from engine.evaluate import evaluate
-from engine.model import DEFAULT, DERIVED
+from engine.model import DEFAULT, DERIVED, PSEUDO_RULES
 from engine.money import exponent
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
@@ -116,6 +116,7 @@ def check_trace(bundle: Bundle, doc: dict[str, Any]) -> int:
         assert path in by_path, f"{path} ({value}) has no trace entry"
         assert by_path[path]["amount"] == value, (path, value, by_path[path])
     names = set(bundle.docs)
+    assert not names & PSEUDO_RULES  # a policy named like a pseudo-rule would be ambiguous
     for path, entry in by_path.items():
         assert resolve(doc, path) == entry["amount"], f"trace {path} is not the document's"
         rule = entry["rule"]
