@@ -100,13 +100,21 @@ TYPES = {"SEAT-MONTHLY": "subscription", "SEAT-ANNUAL": "subscription",
          "IMPL-PROJECT": "service"}
 
 
+def _prorated(amount: Decimal, line: dict[str, Any], months: int) -> Decimal:
+    """A subscription price with an interval: a shorter service period pays its days."""
+    start = dt.date.fromisoformat(line["period"]["start"])
+    end = dt.date.fromisoformat(line["period"]["end"])
+    full = _add_months(start, months)
+    return amount if end >= full else amount * (end - start).days / (full - start).days
+
+
 def _price(sku: str, q: Decimal, line: dict[str, Any]) -> tuple[str, Decimal | None, Decimal]:
     if sku == "SEAT-MONTHLY":
-        return "graduated", None, _graduated(q, SEAT_TIERS)
+        return "graduated", None, _prorated(_graduated(q, SEAT_TIERS), line, 1)
     if sku == "SEAT-ANNUAL":
         unit, flat = ((Decimal(300), Z) if q <= 10 else (Decimal(250), Decimal(500))
                       if q <= 100 else (Decimal(200), Decimal(2000)))
-        return "volume", unit, q * unit + flat
+        return "volume", unit, _prorated(q * unit + flat, line, 12)
     if sku == "STARTER-BUNDLE":
         return "per_unit", Decimal("1000.00"), q * Decimal(1000)
     if sku == "API-CALLS":
@@ -201,9 +209,11 @@ def _schedule(i: int, sku: str, line: dict[str, Any], net: Decimal, date: dt.dat
 
 def _payment(order: dict[str, Any], total: Decimal, date: dt.date) -> dict[str, Any]:
     due = date + dt.timedelta(days=60)
+    cents = int(total * 100)
+    thirds = [cents // 3 + (cents % 3 if k == 0 else 0) for k in range(3)]  # rest on the first
     installments = [{"number": k + 1, "due_date": _add_months(due, k).isoformat(),
                      "amount": f"{Decimal(c).scaleb(-2):.2f}"}
-                    for k, c in enumerate(_split(int(total * 100), [1, 1, 1]))] \
+                    for k, c in enumerate(thirds)] \
         if total >= 10000 else [{"number": 1, "due_date": due.isoformat(),
                                  "amount": f"{total:.2f}"}]
     exposure = Decimal(order["customer"].get("exposure", "0"))
@@ -270,7 +280,7 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
         for r, cents in zip(rows, _split(5000, lefts), strict=True):
             if cents:
                 r["disc"].append(("thank-you-credit", "order", Decimal(cents).scaleb(-2)))
-    lines, schedule, summary_taxable, summary_tax = [], [], Z, Z
+    lines, schedule, summary_taxable, summary_tax, exempt_taxable = [], [], Z, Z, Z
     totals = dict.fromkeys(("subtotal", "discount", "net", "tax", "total"), Z)
     max_percent = Z
     for r in rows:
@@ -280,15 +290,20 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
         if r["amount"]:
             max_percent = max(max_percent, disc * 100 / r["amount"])
         taxes = []
-        if sku not in ("PERSONAL-PLAN", "PAYMENTS"):
+        if sku == "PAYMENTS":
+            tax = Z
+            taxes.append({"rule": "uk-vat-payments-exempt", "tax": "vat", "jurisdiction": "GB",
+                          "rate": "0", "taxable": f"{net:.2f}", "amount": "0.00",
+                          "inclusive": False, "reverse_charge": False,
+                          "exemption": "exempt_financial_service"})
+            exempt_taxable += net
+        else:
             tax = _q(net / 5)
             taxes.append({"rule": "uk-vat", "tax": "vat", "jurisdiction": "GB", "rate": "20",
                           "taxable": f"{net:.2f}", "amount": f"{tax:.2f}", "inclusive": False,
                           "reverse_charge": False, "exemption": ""})
             summary_taxable += net
             summary_tax += tax
-        else:
-            tax = Z
         totals["subtotal"] += r["amount"]
         totals["discount"] += disc
         totals["net"] += net
@@ -336,7 +351,12 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
         "lines": lines,
         "tax_summary": [{"rule": "uk-vat", "jurisdiction": "GB", "rate": "20",
                          "taxable": f"{summary_taxable:.2f}", "amount": f"{summary_tax:.2f}",
-                         "reverse_charge": False}],
+                         "reverse_charge": False, "exemption": "", "reason": ""},
+                        {"rule": "uk-vat-payments-exempt", "jurisdiction": "GB", "rate": "0",
+                         "taxable": f"{exempt_taxable:.2f}", "amount": "0.00",
+                         "reverse_charge": False, "exemption": "exempt_financial_service",
+                         "reason": "Exempt: payment processing is a financial service "
+                                   "(VAT Act 1994, Schedule 9, Group 5)"}],
         "totals": {k: f"{v:.2f}" for k, v in totals.items()},
         "payment": _payment(order, totals["total"], date),
         "recognition": {

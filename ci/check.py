@@ -1,7 +1,12 @@
 """The policy pull-request check: load, test, replay, owners and thresholds, one report.
 
+The base revision is the merge base of the given base and head (what the pull request is
+actually based on), so that changes merged into the target branch since the branch was cut
+are neither listed as changed nor replayed as if the pull request made them.
+
 Exit codes: 0 passed (approvals may be required: they are listed, not failures); 1 a revision
-does not load, a head PolicyTest fails, or (with `fail_on_approvals`) approvals are required.
+does not load, a head PolicyTest fails, the replay cannot read its history, or (with
+`fail_on_approvals`) approvals are required.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ci.ownership import required_approvals
+from ci.ownership import required_approvals, thresholds
 from engine.errors import BillplaneError
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port
+from sandbox.prune import impact
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import build, metrics
+from sandbox.report import PERCENT_METRICS, build, metric_names, metrics
 
 
 @dataclass
@@ -32,14 +38,32 @@ class CiOptions:
     port: str = DEFAULT_PORT
     dask: str = ""
     fail_on_approvals: bool = False
+    merge_base: bool = True
     replay_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _repo(path: str) -> Any:
+    import git
+
+    return git.Repo(path, search_parent_directories=True)
+
+
+def merge_base(repo: str, base: str, head: str) -> str | None:
+    """The best common ancestor of two revisions (a sha), or None when there is none or a
+    revision is unknown (loading it then reports the unknown revision)."""
+    import git
+
+    try:
+        found = _repo(repo).merge_base(base, head)
+    except (git.GitCommandError, git.BadName, ValueError, git.InvalidGitRepositoryError,
+            git.NoSuchPathError):
+        return None
+    return str(found[0].hexsha) if found else None
 
 
 def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[str]:
     """Policy paths (relative to the policy folder) that differ between two revisions."""
-    import git
-
-    r = git.Repo(repo, search_parent_directories=True)
+    r = _repo(repo)
     prefix = policies_dir.strip("/") + "/" if policies_dir.strip("/") else ""
     out: set[str] = set()
     for d in r.commit(base).diff(r.commit(head)):
@@ -49,45 +73,86 @@ def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[st
     return sorted(out)
 
 
+def _resolve_base(opts: CiOptions, data: dict[str, Any]) -> str:
+    if not opts.merge_base:
+        data["notes"].append(f"Compared with `{opts.base}` itself (merge base not used).")
+        return opts.base
+    found = merge_base(opts.repo, opts.base, opts.head)
+    if found is None:
+        data["notes"].append(f"`{opts.base}` and `{opts.head}` have no common ancestor: "
+                             f"compared with `{opts.base}` itself.")
+        return opts.base
+    data["notes"].append(f"Base: the merge base `{found[:12]}` of `{opts.base}` and "
+                         f"`{opts.head}` (what the change is based on; later changes of "
+                         f"`{opts.base}` are not part of it).")
+    return found
+
+
 def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     """Run the whole check; returns (exit code, report data)."""
+    data: dict[str, Any] = {"schema": "billplane.ci/v2", "base": opts.base, "head": opts.head,
+                            "base_revision": "", "check": {}, "tests": None, "replay": None,
+                            "approvals": [], "changed_paths": [], "failures": [],
+                            "notes": [], "metrics": None}
+    base_ref = _resolve_base(opts, data)
+    data["base_revision"] = base_ref
     port = get_port(opts.port)
     specs = {side: RevisionSpec(opts.repo, ref, opts.policies_dir, opts.backend)
-             for side, ref in (("base", opts.base), ("head", opts.head))}
+             for side, ref in (("base", base_ref), ("head", opts.head))}
     bundles: dict[str, Any] = {}
-    check: dict[str, Any] = {}
+    check: dict[str, Any] = data["check"]
     for side, spec in specs.items():
         try:
             bundles[side] = port.load(spec)
             check[side] = {"ok": True, "revision": bundles[side].revision}
         except BillplaneError as exc:
             check[side] = {"ok": False, "errors": [d.to_dict() for d in exc.diagnostics]}
-    data: dict[str, Any] = {"schema": "billplane.ci/v1", "base": opts.base, "head": opts.head,
-                            "check": check, "tests": None, "replay": None, "approvals": [],
-                            "changed_paths": [], "failures": []}
     if not all(c["ok"] for c in check.values()):
         data["failures"].append("policies do not load: " + ", ".join(
             side for side, c in check.items() if not c["ok"]))
         return 1, data
-    data["changed_paths"] = changed_paths(opts.repo, opts.base, opts.head, opts.policies_dir)
+    data["changed_paths"] = changed_paths(opts.repo, base_ref, opts.head, opts.policies_dir)
     from engine.testing import run_policy_tests
 
     tests = run_policy_tests(bundles["head"])
     data["tests"] = tests.to_dict()
     if not tests.ok:
         data["failures"].append(f"{tests.failed} policy test case(s) fail at head")
-    found: dict[str, Decimal] | None = None
-    if opts.orders:
-        cfg = ReplayConfig(specs["base"], specs["head"], opts.orders, jobs=opts.jobs,
-                           prune=opts.prune, port=opts.port, dask=opts.dask,
-                           **opts.replay_options)
-        report = build(replay(cfg))
-        data["replay"] = report
-        found = metrics(report)
+    found, missing = _metrics(opts, specs, bundles, data)
+    if found is not None:
         data["metrics"] = {k: f"{v:f}" for k, v in found.items()}
     # ownership is read from the base revision: a change cannot choose its own approvers
-    data["approvals"] = required_approvals(bundles["base"], data["changed_paths"], found)
+    data["approvals"] = required_approvals(bundles["base"], data["changed_paths"], found,
+                                           missing)
     code = 1 if data["failures"] else 0
     if opts.fail_on_approvals and data["approvals"]:
         code = 1
     return code, data
+
+
+def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str, Any],
+             data: dict[str, Any]) -> tuple[dict[str, Decimal] | None, str]:
+    """Impact metrics from a replay, or (None, why they could not be worked out)."""
+    if not opts.orders:
+        if impact(bundles["base"], bundles["head"]).nothing:
+            data["notes"].append("No order history given; no changed document can affect an "
+                                 "invoice, so every impact metric is zero.")
+            return dict.fromkeys(metric_names(), Decimal(0)), ""
+        data["notes"].append("No order history given (`--orders` or `$BILLPLANE_ORDERS`): "
+                             "replay skipped, impact thresholds could not be evaluated and "
+                             "require their approvals.")
+        return None, "no order history was replayed"
+    # percentages of totals need every order's base totals, pruned ones included
+    wanted = {str(t.get("metric")) for t in thresholds(bundles["base"])}
+    options = dict(opts.replay_options)
+    options.setdefault("base_totals", bool(wanted & set(PERCENT_METRICS)))
+    cfg = ReplayConfig(specs["base"], specs["head"], opts.orders, jobs=opts.jobs,
+                       prune=opts.prune, port=opts.port, dask=opts.dask, **options)
+    try:
+        report = build(replay(cfg))
+    except BillplaneError as exc:
+        first = exc.diagnostics[0]
+        data["failures"].append(f"replay failed: {first}")
+        return None, f"the replay failed ({first.code})"
+    data["replay"] = report
+    return metrics(report), ""

@@ -62,25 +62,36 @@ def owner_of(bundle: Any, path: str) -> str:
 
 
 def required_approvals(bundle: Any, changed_paths: list[str],
-                       metrics: dict[str, Decimal] | None) -> list[dict[str, Any]]:
-    """Teams whose approval the change needs, each with its reasons, sorted by team."""
+                       metrics: dict[str, Decimal] | None,
+                       missing: str = "no order history was replayed") -> list[dict[str, Any]]:
+    """Teams whose approval the change needs, each with its reasons, sorted by team.
+
+    A threshold that cannot be evaluated (no metrics: `missing` says why; a metric the replay
+    could not give; an unknown metric) requires its approval: the safe default.
+    """
     need: dict[str, list[str]] = {}
     for path in changed_paths:
         team = owner_of(bundle, path)
         if team:
             need.setdefault(team, []).append(f"owns {path}")
+    known = set(metric_names())
     for t in thresholds(bundle):
-        metric = str(t["metric"])
-        if metrics is None:
-            continue
-        value = metrics.get(metric)
-        if value is None:
-            need.setdefault(str(t["require"]), []).append(
+        metric, team = str(t["metric"]), str(t["require"])
+        above = Decimal(str(t["above"]))
+        value = metrics.get(metric) if metrics is not None else None
+        if value is not None:
+            if value > above:
+                need.setdefault(team, []).append(f"{metric} = {value:f} is above {above:f}")
+        elif metrics is None:
+            need.setdefault(team, []).append(
+                f"{metric} above {above:f} could not be evaluated: {missing} (approval "
+                "required to be safe)")
+        elif metric in known:
+            need.setdefault(team, []).append(
+                f"{metric} is not available from this replay (approval required to be safe)")
+        else:
+            need.setdefault(team, []).append(
                 f"unknown metric {metric} (approval required to be safe)")
-            continue
-        if value > Decimal(str(t["above"])):
-            need.setdefault(str(t["require"]), []).append(
-                f"{metric} = {value:f} is above {Decimal(str(t['above'])):f}")
     return [{"team": team, "reasons": reasons} for team, reasons in sorted(need.items())]
 
 
@@ -97,9 +108,6 @@ def codeowners(bundle: Any, policies_dir: str = "policies") -> str:
 
 def metric_names() -> list[str]:
     """Metrics a threshold may name (see sandbox.report.metrics)."""
-    from sandbox.report import metrics
+    from sandbox.report import metric_names as names
 
-    empty = {"totals": [], "counts": {"changed": 0, "newly_failing": 0, "evaluated": 0},
-             "issued_tax_change": {}}
-    return sorted(metrics(empty))
-
+    return names()

@@ -172,7 +172,7 @@ def _tax_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
     for doc in docs:
         if doc.kind == "TaxRule":
             ranges = [_range(doc, rate.get("effective"), "spec", "rates", j)
-                      for j, rate in enumerate(doc.raw["spec"]["rates"])]
+                      for j, rate in enumerate(doc.raw["spec"].get("rates") or ())]
             yield from _overlaps(ranges, f"rates of {doc.name}", doc.name)
 
 

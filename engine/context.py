@@ -15,11 +15,16 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelEvalError, CelSession, get_backend
+from engine.cel.fast import Compiled, Fallback, compile_fast
 from engine.cel.types import MESSAGES, as_map, as_string, shape
 from engine.errors import BillplaneError, Diagnostic
 from engine.model import Order, OrderLine, PricedLine
 
 _BATCH_KEY = "cel.batch"
+_FAST_KEY = "cel.fast"
+FAST_BACKENDS = frozenset({"cel-expr"})
+"""Backends whose simple programs also run as Python (engine.cel.fast); cel-python never
+does, so that the fallback backend evaluates every expression itself."""
 _FIELDS_KEY = "cel.named_fields"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATHS: dict[str, str] = {}  # "when" -> "spec.when", memoised
@@ -74,6 +79,21 @@ def _distinct_programs(bundle: Bundle) -> list[Any]:
         program = bundle.programs[key]
         seen.setdefault(id(program), program)
     return list(seen.values())
+
+
+def fast_programs(bundle: Bundle) -> dict[int, Compiled]:
+    """id(program) -> its Python form, for the programs engine.cel.fast compiles (per bundle)."""
+    found: dict[int, Compiled] | None = bundle.index.get(_FAST_KEY)
+    if found is None:
+        found = {}
+        for program in _distinct_programs(bundle):
+            source, context = getattr(program, "source", None), getattr(program, "context", "")
+            if isinstance(source, str) and context:
+                fn = compile_fast(source, context, getattr(program, "result", "bool"))
+                if fn is not None:
+                    found[id(program)] = fn
+        bundle.index[_FAST_KEY] = found
+    return found
 
 
 def _owner(bundle: Bundle, wanted: CelBackend) -> CelBackend:
@@ -131,12 +151,14 @@ class CelScope:
     """Evaluates a bundle's compiled CEL for one order; each view is converted once."""
 
     def __init__(self, bundle: Bundle, order: Order,
-                 backend: CelBackend | str | None = None) -> None:
+                 backend: CelBackend | str | None = None, fast: bool = True) -> None:
         self.bundle = bundle
         self.order = order
         if backend is None or isinstance(backend, str):
             backend = get_backend(backend or bundle.backend)
         self.backend: CelBackend = _owner(bundle, backend)
+        self._fast: dict[int, Compiled] = (
+            fast_programs(bundle) if fast and self.backend.name in FAST_BACKENDS else {})
         self.order_view = order_view(order, bundle.products)
         self.line_views: list[dict[str, Any]] = self.order_view["lines"]
         self._position = {line.index: pos for pos, line in enumerate(order.lines)}
@@ -148,11 +170,14 @@ class CelScope:
     def session(self) -> CelSession:
         """The backend session over the current views (built on first use)."""
         if self._session is None:
-            key = f"{_BATCH_KEY}:{self.backend.name}"
+            key = f"{_BATCH_KEY}:{self.backend.name}:{bool(self._fast)}"
             batch = self.bundle.index.get(key)
             if batch is None and key not in self.bundle.index:
-                # built once per bundle; a concurrent duplicate build is harmless
-                batch = self.backend.batch(_distinct_programs(self.bundle))
+                # built once per bundle; a concurrent duplicate build is harmless. Programs
+                # with a Python form join the batch only as a fallback, one by one.
+                fast = self._fast
+                batch = self.backend.batch(
+                    [p for p in _distinct_programs(self.bundle) if id(p) not in fast])
                 self.bundle.index[key] = batch
             self._session = self.backend.session(
                 _pruned("Order", self.order_view, _named_fields(self.bundle)), batch)
@@ -185,6 +210,13 @@ class CelScope:
         path, program = self._program(doc, field)
         if program is None:
             return True
+        fn = self._fast.get(id(program))
+        if fn is not None:
+            view = self.order_view
+            try:
+                return bool(fn(view, None, view["customer"], None))
+            except Fallback:
+                pass
         try:
             return bool((self._session or self.session).order(program))
         except CelEvalError as exc:
@@ -200,6 +232,13 @@ class CelScope:
         position = self._position.get(index)
         if position is None:
             raise self._error(doc, path, program, CelEvalError(f"the order has no line {index}"))
+        fn = self._fast.get(id(program))
+        if fn is not None:
+            view = self.order_view
+            try:
+                return bool(fn(view, self.line_views[position], view["customer"], None))
+            except Fallback:
+                pass
         try:
             return bool((self._session or self.session).line(program, position))
         except CelEvalError as exc:
@@ -213,6 +252,13 @@ class CelScope:
         if invoice_view is not self._invoice_in:
             self._invoice_in = invoice_view
             self._invoice_view = shape("Invoice", invoice_view)
+        fn = self._fast.get(id(program))
+        if fn is not None:
+            view = self.order_view
+            try:
+                return bool(fn(view, None, view["customer"], self._invoice_view))
+            except Fallback:
+                pass
         try:
             return bool(self.session.validation(program, self._invoice_view))
         except CelEvalError as exc:

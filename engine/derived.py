@@ -85,14 +85,15 @@ def summary_entries(lines: list[PricedLine], line_docs: list[dict[str, Any]],
     """`taxable` and `amount` of each tax summary row: sums of the line charges it groups."""
     if not summary:
         return
-    groups: dict[tuple[str, str, str, bool], list[tuple[int, int]]] = {}
+    # the summary's grouping (engine.tax.tax_summary), read back from the row's own fields
+    groups: dict[tuple[str, str, str, bool, str], list[tuple[int, int]]] = {}
     for position, line in enumerate(lines):
         for k, c in enumerate(line.taxes):
-            key = (c.rule, c.jurisdiction, str(c.rate), c.reverse_charge)
+            key = (c.rule, c.jurisdiction, str(c.rate), c.reverse_charge, c.exemption)
             groups.setdefault(key, []).append((position, k))
     for r, row in enumerate(summary):
-        found = groups.get((row["rule"], row["jurisdiction"], row["rate"], row["reverse_charge"]),
-                           [])
+        found = groups.get((row["rule"], row["jurisdiction"], row["rate"], row["reverse_charge"],
+                            row.get("exemption", "")), [])
         group = f"of rule {row['rule']}, {row['jurisdiction']} at {row['rate']}%"
         for field in ("taxable", "amount"):
             append(_sum(f"tax_summary[{r}].{field}", f"lines[].tax[].{field} {group}",

@@ -52,7 +52,7 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)
 
-    apply_taxes(bundle, parsed, lines, scope, trace)
+    tax_warnings = apply_taxes(bundle, parsed, lines, scope, trace)
     summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
@@ -61,8 +61,9 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
     series = select_series(bundle, parsed, scope)
     held = hold_violation(bundle, payment)
+    # the tax stage's warnings and a credit hold join the ValidationRule results, sorted
     violations: list[Violation] = validate(bundle, parsed, lines, totals, scope,
-                                           (held,) if held else ())
+                                           [*tax_warnings, held] if held else tax_warnings)
 
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,

@@ -29,17 +29,22 @@ class Mismatch:
     actual: Any = None
     problem: str = "differs"  # differs | unknown_path | bad_path | error
     detail: str = ""
+    where: str = ""  # file:line of the expectation, when known
 
     def __str__(self) -> str:
+        at = f" ({self.where})" if self.where else ""
         if self.problem == "differs":
-            return f"{self.path}: expected {show(self.expected)}, got {show(self.actual)}"
+            return f"{self.path}: expected {show(self.expected)}, got {show(self.actual)}{at}"
         if self.problem == "error":
-            return f"{self.path}: {self.detail}"
-        return f"{self.path}: {self.problem.replace('_', ' ')}: {self.detail}"
+            return f"{self.path}: {self.detail}{at}"
+        return f"{self.path}: {self.problem.replace('_', ' ')}: {self.detail}{at}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "problem": self.problem, "expected": plain(self.expected),
-                "actual": plain(self.actual), "detail": self.detail}
+        out = {"path": self.path, "problem": self.problem, "expected": plain(self.expected),
+               "actual": plain(self.actual), "detail": self.detail}
+        if self.where:
+            out["where"] = self.where
+        return out
 
 
 def check(document: Any, path: str, expected: Any) -> Mismatch | None:

@@ -91,7 +91,8 @@ class TaxCharge:
     amount: Decimal
     inclusive: bool = False
     reverse_charge: bool = False
-    exemption: str = ""  # reason code when exempt
+    exemption: str = ""  # reason code when exempt or not taxed
+    reason: str = ""  # the exemption's reason text, as the rule declares it
 
 
 @dataclass

@@ -8,6 +8,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+import pycountry
 from jsonschema import Draft202012Validator
 
 from engine.errors import BillplaneError, Diagnostic, Location
@@ -37,6 +38,44 @@ def _validator() -> Draft202012Validator:
     return _VALIDATOR
 
 
+_COUNTRIES: frozenset[str] | None = None
+
+
+def is_country(code: str) -> bool:
+    """True when `code` is an ISO 3166-1 alpha-2 country code (pycountry's list)."""
+    global _COUNTRIES
+    if _COUNTRIES is None:
+        _COUNTRIES = frozenset(str(c.alpha_2) for c in pycountry.countries)
+    return code in _COUNTRIES
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def loads_order(text: str) -> Any:
+    """Order JSON text as plain data: numbers never become floats (the schema then names a
+    number where a decimal string belongs) and a key given twice in an object is an error
+    (`duplicate_key`), since JSON parsers disagree on which value wins."""
+    try:
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BillplaneError(Diagnostic(
+            "duplicate_key", f"key {str(exc)!r} is given twice in one object")) from None
+    except json.JSONDecodeError as exc:
+        raise BillplaneError(Diagnostic(
+            "invalid_json", f"{exc.msg} at line {exc.lineno}, column {exc.colno}")) from None
+
+
 def json_path(parts: Any) -> str:
     """`order.lines[2].quantity` from a sequence of keys and indexes."""
     out = "order"
@@ -60,14 +99,52 @@ class _Checker:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.add("invalid_date", path, f"{value!r} is not a calendar date")
+            self.add("invalid_date", path, "is not a calendar date")
             return None
 
     def amount(self, value: str, path: str, what: str) -> Decimal:
         number = Decimal(value)
         if number < 0:
-            self.add("negative_quantity", path, f"{what} must not be negative (got {value})")
+            self.add("negative_quantity", path, f"{what} must not be negative")
         return number
+
+
+# what a value of each pattern of the order schema must look like (never the value itself:
+# messages go back to API callers and into logs, and orders carry personal data)
+_PATTERNS = {
+    "^-?[0-9]{1,15}(\\.[0-9]{1,10})?$": 'a decimal string, e.g. "1.10"',
+    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$": "a date string YYYY-MM-DD",
+    "^[0-9]{4}-[0-9]{2}$": "a month string YYYY-MM",
+    "^[A-Z]{3}$": 'an ISO 4217 currency code, e.g. "GBP"',
+    "^[A-Z]{2}$": 'an ISO 3166-1 alpha-2 country code, e.g. "GB"',
+}
+_TYPES = {"object": "an object", "array": "a list", "string": "a string",
+          "integer": "a whole number", "number": "a number", "boolean": "true or false"}
+
+
+def _schema_message(error: Any) -> tuple[str, str]:
+    """(extra path step or '', message) for one schema error, without echoing the value."""
+    validator, value, schema, instance = (error.validator, error.validator_value,
+                                          error.schema, error.instance)
+    if validator == "type":
+        looks = _PATTERNS.get(schema.get("pattern", ""))
+        if looks and isinstance(instance, int | float | Decimal) and not isinstance(
+                instance, bool):
+            return "", f"must be {looks}, not a JSON number"
+        return "", f"must be {looks or _TYPES.get(str(value), str(value))}"
+    if validator == "pattern":
+        return "", f"must be {_PATTERNS.get(str(value), 'in the documented format')}"
+    if validator == "enum":
+        return "", f"must be one of {', '.join(str(v) for v in value)}"
+    if validator == "minLength":
+        return "", "must not be empty" if value == 1 else f"must be at least {value} characters"
+    if validator == "maxLength":
+        return "", f"must be at most {value} characters"
+    if validator == "minItems":
+        return "", f"must have at least {value} item(s)"
+    if validator in ("maxItems", "maxProperties"):
+        return "", f"must have at most {value} entries"
+    return "", "is not valid here"
 
 
 def _schema_errors(data: Any) -> list[Diagnostic]:
@@ -75,11 +152,25 @@ def _schema_errors(data: Any) -> list[Diagnostic]:
     # fast accept; jsonschema remains the reference that words the errors
     if _FAST is not None and _FAST.is_valid(data):
         return []
-    found = []
+    found: dict[tuple[str, str], Diagnostic] = {}
     for error in validator.iter_errors(data):
         path = json_path(error.absolute_path)
-        found.append(Diagnostic("invalid_order", error.message, Location(path)))
-    return found
+        instance = error.instance
+        if error.validator == "required" and isinstance(instance, dict):
+            problems = [(f"{path}.{key}", "is required")
+                        for key in error.validator_value if key not in instance]
+        elif error.validator == "additionalProperties" and isinstance(instance, dict):
+            known = error.schema.get("properties", {})
+            problems = [(f"{path}.{key}", f"is not a field of {path} (known: "
+                                          f"{', '.join(sorted(known))})")
+                        for key in instance if key not in known]
+        else:
+            _, message = _schema_message(error)
+            problems = [(path, message)]
+        for where, message in problems:
+            found.setdefault((where, message),
+                             Diagnostic("invalid_order", message, Location(where)))
+    return list(found.values())
 
 
 def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
@@ -104,10 +195,18 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
         if start and end:
             if start >= end:
                 check.add("invalid_period", f"{base}.period",
-                          f"period start {start} must be before its end {end} (end exclusive)")
+                          "start must be before end (the end day is not included)")
             period = Period(start, end)
+    if transactions and sum(transactions) != quantity:
+        check.add("quantity_mismatch", f"{base}.quantity",
+                  "must equal the sum of the line's transactions")
     milestones = []
+    named = set()
     for k, m in enumerate(raw.get("milestones", ())):
+        if m["name"] in named:
+            check.add("duplicate_milestone", f"{base}.milestones[{k}].name",
+                      "names a milestone already dated on this line")
+        named.add(m["name"])
         day = check.date(m["date"], f"{base}.milestones[{k}].date")
         if day:
             milestones.append((m["name"], day))
@@ -115,9 +214,12 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
     for k, u in enumerate(raw.get("usage", ())):
         month = u["period"]
         if not 1 <= int(month[5:7]) <= 12:
-            check.add("invalid_date", f"{base}.usage[{k}].period", f"{month!r} is not a month")
+            check.add("invalid_date", f"{base}.usage[{k}].period", "is not a month (YYYY-MM)")
         usage.append((month, check.amount(u["quantity"], f"{base}.usage[{k}].quantity",
                                           "usage quantity")))
+    if usage and sum(q for _, q in usage) != quantity:
+        check.add("quantity_mismatch", f"{base}.usage",
+                  "usage quantities must add up to the line's quantity")
     return OrderLine(
         index=i,
         sku=raw["sku"],
@@ -146,6 +248,12 @@ def parse_order(data: Any) -> Order:
         check.add("unknown_currency", "order.currency", exc.diagnostics[0].message)
     date = check.date(data["date"], "order.date")
     customer = data["customer"]
+    for path, code in (("order.customer.country", customer["country"]),
+                       ("order.customer.address.country",
+                        (customer.get("address") or {}).get("country"))):
+        if code is not None and not is_country(code):
+            check.add("unknown_country", path,
+                      'must be an ISO 3166-1 alpha-2 country code, e.g. "GB"')
     check.date(customer.get("since"), "order.customer.since")
     exposure = Decimal(0)
     if "exposure" in customer:

@@ -3,9 +3,11 @@
 Per line, the most specific matching rule per kind of tax applies (see `engine.tax_match`).
 Exclusive tax = taxable x rate / 100. Inclusive tax (prices include it) = gross x rate /
 (100 + sum of the line's inclusive rates), recorded as `line.included_tax` so that the line's
-net stays tax-exclusive. Exemptions and EU reverse charge give a zero charge with the reason
-recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate) group is
-summed, rounded once and allocated to its lines by largest remainder.
+net stays tax-exclusive; the tax a discount of such a line contains is
+`line.discount_included_tax`, so that amount and discount can be shown exclusive of tax too.
+Exemptions, `not_taxed` rules and EU reverse charge give a zero charge with the code and
+reason recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate)
+group is summed, rounded once and allocated to its lines by largest remainder.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from fractions import Fraction
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
-from engine.model import Order, PricedLine, TaxCharge, TraceEntry
+from engine.model import Order, PricedLine, TaxCharge, TraceEntry, Violation
 from engine.money import exponent, fmt, formatter, quantize
 from engine.tax_match import (
     candidate_rules,
+    check_seller,
     exemption_for,
     jurisdiction_label,
     rate_on,
-    reverse_charge_applies,
+    reverse_charge,
     rules_for_line,
 )
 
@@ -69,19 +72,28 @@ def _allocate_rounded(total: Decimal, exacts: list[Decimal], currency: str) -> l
 class _Facts:
     """What a rule says for this order, the same on every line: worked out once per order."""
 
-    rate: Decimal
+    rate: Decimal  # the rule's rate on the order date; 0 when nothing is charged
     exemption: str
+    reason: str
     reverse: bool
     inclusive: bool
     tax: str
     jurisdiction: str
+    warning: Violation | None
+
+    @property
+    def charged(self) -> bool:
+        return not (self.exemption or self.reverse)
 
 
 def _facts(doc: PolicyDoc, order: Order) -> _Facts:
     spec = doc.spec
-    return _Facts(rate_on(doc, order.date), exemption_for(doc, order.customer),
-                  reverse_charge_applies(doc, order), bool(spec.get("inclusive", False)),
-                  str(spec.get("tax", "vat")), jurisdiction_label(doc))
+    exemption, reason = exemption_for(doc, order.customer)
+    reverse, warning = (False, None) if exemption else reverse_charge(doc, order)
+    # a rule without rates (reverse charge only) needs one only when it charges
+    rate = ZERO if (exemption or reverse) and not spec.get("rates") else rate_on(doc, order.date)
+    return _Facts(rate, exemption, reason, reverse, bool(spec.get("inclusive", False)),
+                  str(spec.get("tax", "vat")), jurisdiction_label(doc, order.customer), warning)
 
 
 def _line_charges(
@@ -98,14 +110,13 @@ def _line_charges(
         if facts is None:
             facts = known[doc.name] = _facts(doc, order)
         active.append((doc, facts))
-    inclusive_sum = sum(
-        (f.rate for _, f in active if f.inclusive and not (f.exemption or f.reverse)), ZERO)
+    inclusive_sum = sum((f.rate for _, f in active if f.inclusive and f.charged), ZERO)
     with localcontext() as ctx:
         ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
         # exclusive taxes are charged on the tax-exclusive amount of the line
         net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
         for doc, f in active:
-            charged = not (f.exemption or f.reverse)
+            charged = f.charged
             base = gross if f.inclusive else net
             if not charged:
                 exact = ZERO
@@ -121,8 +132,9 @@ def _line_charges(
                 taxable=gross,
                 amount=ZERO,
                 inclusive=f.inclusive,
-                reverse_charge=f.reverse and not f.exemption,
+                reverse_charge=f.reverse,
                 exemption=f.exemption,
+                reason=f.reason,
             )
             found.append(_Pending(position, charge, doc, gross, exact, f.rate, inclusive_sum))
     return found
@@ -153,14 +165,24 @@ def _round(pending: list[_Pending], currency: str) -> None:
 
 def apply_taxes(
     bundle: Bundle, order: Order, lines: list[PricedLine], scope: Any, trace: list[TraceEntry]
-) -> None:
-    """Tax every line (replacing `taxes` and `included_tax`) and trace every amount."""
+) -> list[Violation]:
+    """Tax every line (replacing `taxes` and `included_tax`) and trace every amount.
+
+    Returns the warnings of the tax stage (a reverse charge not applied, and why). A bundle
+    without TaxRules computes no tax; otherwise the seller must have rules and one of them
+    must cover the customer's destination (`unknown_seller`, `no_tax_rule`).
+    """
+    for line in lines:
+        line.taxes = []
+        line.included_tax = ZERO
+        line.discount_included_tax = ZERO
+    if not bundle.kind("TaxRule"):
+        return []
+    check_seller(bundle, order)
     candidates = candidate_rules(bundle, order)
     pending: list[_Pending] = []
     known: dict[str, _Facts] = {}
     for position, line in enumerate(lines):
-        line.taxes = []
-        line.included_tax = ZERO
         docs = rules_for_line(candidates, scope, line.order_line.index)
         pending.extend(_line_charges(position, line, docs, order, known))
     _round(pending, order.currency)
@@ -199,27 +221,38 @@ def apply_taxes(
             "reverse_charge": "true" if charge.reverse_charge else "false",
             "jurisdiction": charge.jurisdiction,
         }
+        if charge.reason:
+            inputs["reason"] = charge.reason
+        if charge.inclusive and line.discounts and item.exact:
+            # the discount of a price that includes tax contains tax too: the tax of the
+            # undiscounted amount, rounded as the charge, less the tax charged
+            share = quantize(line.amount * item.charge.rate / (HUNDRED + item.inclusive_sum),
+                             order.currency, rounding[0]) - charge.amount
+            line.discount_included_tax += share
+            inputs["discount_included_tax"] = money(share)
         path = f"lines[{item.position}].tax[{k}]"
         where = doc.where
         append(TraceEntry(f"{path}.amount", doc.name, where, charge.amount, inputs))
         append(TraceEntry(f"{path}.taxable", doc.name, where, charge.taxable,
                           {"base": base, "included_tax": money(line.included_tax)}))
+    return [f.warning for f in known.values() if f.warning is not None]
 
 
 def tax_summary(lines: list[PricedLine], currency: str) -> list[dict[str, Any]]:
-    """Charges grouped by (rule, jurisdiction, rate, reverse charge), as invoice strings."""
-    groups: dict[tuple[str, str, Decimal, bool], list[Decimal]] = {}
+    """Charges grouped by (rule, jurisdiction, rate, reverse charge, exemption), as invoice
+    strings; an exempt or not-taxed group carries the rule's reason text."""
+    groups: dict[tuple[str, str, Decimal, bool, str], list[Any]] = {}
     for line in lines:
         for charge in line.taxes:
-            key = (charge.rule, charge.jurisdiction, charge.rate, charge.reverse_charge)
-            sums = groups.setdefault(key, [ZERO, ZERO])
+            key = (charge.rule, charge.jurisdiction, charge.rate, charge.reverse_charge,
+                   charge.exemption)
+            sums = groups.setdefault(key, [ZERO, ZERO, charge.reason])
             sums[0] += charge.taxable
             sums[1] += charge.amount
     return [
         {"rule": rule, "jurisdiction": where, "rate": str(rate),
          "taxable": fmt(sums[0], currency), "amount": fmt(sums[1], currency),
-         "reverse_charge": reverse}
-        for (rule, where, rate, reverse), sums in sorted(groups.items(), key=lambda kv: (
-            kv[0][0], kv[0][1], kv[0][2], kv[0][3]))
+         "reverse_charge": reverse, "exemption": exemption, "reason": sums[2]}
+        for (rule, where, rate, reverse, exemption), sums in sorted(groups.items(),
+                                                                    key=lambda kv: kv[0])
     ]
-

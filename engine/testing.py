@@ -1,21 +1,24 @@
 """Run the PolicyTest cases of a bundle: evaluate each order and compare expected fields.
 
 Expected values are compared with the invoice document by `engine.expect` (exact decimals:
-`"20"` matches `"20.00"`).
-Rule coverage lists the rules no case exercised, derived from each invoice's trace (rule ids),
-its discounts, taxes, payment policy, recognition rules, series, products and violations.
+`"20"` matches `"20.00"`). A case without expectations fails: it could never fail otherwise.
+Rule coverage lists the rules no passing case exercised, derived from each invoice's trace
+(rule ids), its discounts, taxes, payment policy, recognition rules, series, products and
+violations; a failing case proves nothing about the rules it touched, so it does not count.
+Given the policy files, failures point at the case's own line and each expectation's line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError
 from engine.expect import Mismatch, check
+from engine.yamldoc import load_documents, location_of
 
 COVERED_KINDS = ("PricingRule", "TaxRule", "CreditPolicy", "RecognitionRule", "ValidationRule",
                  "InvoiceSeries")
@@ -100,21 +103,67 @@ class TestReport:
                 "cases": [c.to_dict() for c in self.cases], "coverage": self.coverage.to_dict()}
 
 
+class _Locator:
+    """Lines of the cases and their expectations in the PolicyTest files (parsed on demand)."""
+
+    def __init__(self, files: Mapping[str, bytes] | None) -> None:
+        self.files = files or {}
+        self.roots: dict[str, list[Any]] = {}
+
+    def _root(self, doc: PolicyDoc) -> Any:
+        path = doc.location.file
+        if path not in self.roots:
+            try:
+                self.roots[path] = load_documents(path, self.files[path])
+            except (KeyError, BillplaneError):  # not given, or not the loaded text
+                self.roots[path] = []
+        for root in self.roots[path]:
+            if isinstance(root, dict) and (root.get("metadata") or {}).get("name") == doc.name:
+                return root
+        return None
+
+    def where(self, doc: PolicyDoc, steps: list[str | int]) -> str:
+        """`file:line` of `steps` inside the document, or '' when the file is not known."""
+        root = self._root(doc)
+        found = location_of(root, steps) if root is not None else None
+        return f"{found.file}:{found.line}" if found is not None and found.line else ""
+
+
 def run_policy_tests(bundle: Bundle, backend: str | None = None,
-                     evaluate: Evaluator | None = None) -> TestReport:
-    """Evaluate every PolicyTest case of `bundle` and compare its expectations."""
+                     evaluate: Evaluator | None = None,
+                     files: Mapping[str, bytes] | None = None) -> TestReport:
+    """Evaluate every PolicyTest case of `bundle` and compare its expectations.
+
+    `files` (the policy files the bundle was loaded from) lets failures name their lines.
+    """
     if evaluate is None:
         from engine.evaluate import evaluate as engine_evaluate
 
         evaluate = engine_evaluate
+    locate = _Locator(files)
     results: list[CaseResult] = []
     exercised: set[tuple[str, str]] = set()
     for doc in bundle.kind("PolicyTest"):
         for i, case in enumerate(doc.spec.get("cases") or []):
             result = run_case(bundle, doc, i, case, evaluate, backend)
+            if not result.passed and files:
+                _place(result, doc, i, locate)
             results.append(result)
-            exercised |= {_key(bundle, r) for r in result.rules}
+            if result.passed:
+                exercised |= {_key(bundle, r) for r in result.rules}
     return TestReport(results, Coverage(coverable_rules(bundle), exercised))
+
+
+def _place(result: CaseResult, doc: PolicyDoc, position: int, locate: _Locator) -> None:
+    """Point a failing case at its own line and each failed expectation at its line."""
+    steps: list[str | int] = ["spec", "cases", position]
+    result.where = locate.where(doc, steps) or result.where
+    placed = []
+    for mismatch in result.mismatches:
+        key = "expect_error" if mismatch.path == "expect_error" else None
+        where = locate.where(doc, [*steps, key] if key else [*steps, "expect", mismatch.path])
+        placed.append(replace(mismatch, where=where) if where != result.where else mismatch)
+    result.mismatches = placed
 
 
 def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any],
@@ -127,6 +176,11 @@ def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any]
     if expect is not None and expect_error:
         result.mismatches.append(Mismatch("expect_error", expect_error, problem="error",
                                           detail="a case has either expect or expect_error"))
+        return result
+    if not expect and not expect_error:
+        result.mismatches.append(Mismatch("(case)", None, problem="error",
+                                          detail="case has no expectation (give expect with "
+                                                 "at least one field, or expect_error)"))
         return result
     kwargs: dict[str, Any] = {"as_of": case.get("as_of")}
     if backend is not None:

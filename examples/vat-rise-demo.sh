@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Replay real shop orders (UCI Online Retail, Dec 2010 - Dec 2011) under the real UK VAT rise
-# from 17.5% to 20% on 2011-01-04, the way a policy pull request would be reviewed:
+# from 17.5% to 20% on 2011-01-04, the way a policy pull request would be reviewed, with some
+# cancellations (credit notes) before and after the rise:
 #   base = the policies before the rise was announced (17.5% open ended),
 #   head = the policies with the new rate (what is in policies/ today).
 # Usage: examples/vat-rise-demo.sh [OUT_DIR]    (default: ./vat-rise-report)
@@ -29,8 +30,12 @@ PY
 git commit -qam "UK VAT at 17.5% (before the 2011 rise)"
 git switch -q main
 
+# The history: the 5,000-row sample and the demo's cancellations (same `;` shape).
+data="$here/sandbox/data/online_retail"
+{ cat "$data/online_retail_sample5000.rhozon.csv"; tail -n +2 "$data/demo_cancellations.csv"; } \
+  > "$work/orders.csv"
+
 billplane replay --repo "$work" --base before-the-rise --head main \
-  --orders "$here/sandbox/data/online_retail/online_retail_sample5000.rhozon.csv" \
-  --jobs 2 --out "$out"
+  --orders "$work/orders.csv" --jobs 2 --out "$out"
 echo
 echo "HTML report: $out/replay.html   (markdown: $out/replay.md, JSON: $out/replay.json)"

@@ -1,11 +1,25 @@
-"""Per-order differences between the base and head outcomes, and which rules caused them."""
+"""Per-order differences between the base and head outcomes, and which rules caused them.
+
+An outcome is `{"doc": comparable document, "trace": [...]}` or, when the order does not
+evaluate, `{"error": code, "message": ..., "rule": ...}`. Document amounts are as the documents
+state them (a credit note's amounts are positive); `total_change` and `tax_change` are the
+signed effect on the books (a credit note counts negatively).
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from sandbox.facts import LINE_FIELDS, TOTALS
+from sandbox.facts import (
+    DERIVED_RULES,
+    TOTALS,
+    Change,
+    changed_leaves,
+    generic,
+    rules_by_section,
+    section,
+)
 
 ZERO = Decimal(0)
 
@@ -15,121 +29,180 @@ def dec(value: Any) -> Decimal:
     return Decimal(value) if value not in (None, "") else ZERO
 
 
-def _money(base: Any, head: Any) -> list[str] | None:
-    """`[base, head, delta]` when two amounts differ, else None."""
-    if base == head:
-        return None
-    return [base or "", head or "", f"{dec(head) - dec(base):f}"]
+def s(value: Decimal) -> str:
+    """A Decimal as a plain decimal string (no exponent, no negative zero)."""
+    return f"{(value if value else abs(value)):f}"
 
 
-def _errors(facts: dict[str, Any]) -> bool:
-    return any(v[0] == "error" for v in facts.get("violations", []))
+def sign_of(order: dict[str, Any]) -> int:
+    """-1 for a credit note (its amounts reduce revenue and tax), else 1."""
+    attributes = order.get("attributes")
+    return -1 if isinstance(attributes, dict) and attributes.get(
+        "document") == "credit_note" else 1
+
+
+def blocked(doc: dict[str, Any]) -> bool:
+    """True when an error-severity violation blocks issuing the invoice."""
+    return any(v.get("severity") == "error" for v in doc.get("violations", ()))
 
 
 def outcome_kind(base: dict[str, Any], head: dict[str, Any]) -> str:
-    """`newly_failing`, `newly_passing`, `error_changed` or '' (same outcome)."""
+    """How the outcome changed: '' (same kind), `no_longer_evaluates`, `now_evaluates`,
+    `error_changed`, `newly_failing` or `newly_passing` (validations, both evaluate)."""
     b_err, h_err = "error" in base, "error" in head
-    b_block, h_block = b_err or _errors(base), h_err or _errors(head)
+    if b_err or h_err:
+        if b_err and h_err:
+            return "error_changed" if base["error"] != head["error"] else ""
+        return "no_longer_evaluates" if h_err else "now_evaluates"
+    b_block, h_block = blocked(base["doc"]), blocked(head["doc"])
     if b_block != h_block:
         return "newly_failing" if h_block else "newly_passing"
-    if b_err and h_err and base["error"] != head["error"]:
-        return "error_changed"
     return ""
 
 
+def _head(order: dict[str, Any], sign: int, record: int) -> dict[str, Any]:
+    customer = order.get("customer")
+    return {
+        "order": str(order.get("id", "")),
+        "record": record,
+        "date": str(order.get("date", "")),
+        "currency": str(order.get("currency", "")),
+        "customer": str(customer.get("id", "")) if isinstance(customer, dict) else "",
+        "document": "credit_note" if sign < 0 else "invoice",
+        "sign": sign,
+    }
+
+
 def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
-               changed_rules: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+               changed_rules: frozenset[str] = frozenset(), record: int = 0
+               ) -> dict[str, Any] | None:
     """What changed for one order, or None when nothing did.
 
     `changed_rules` (the documents that differ between the revisions) narrows the cause to
     the rules that actually changed when the trace names several.
     """
-    if base == head:
-        return None
-    sign = -1 if (order.get("attributes") or {}).get("document") == "credit_note" else 1
-    out: dict[str, Any] = {
-        "order": order.get("id", ""),
-        "date": order.get("date", ""),
-        "currency": head.get("currency") or base.get("currency") or order.get("currency", ""),
-        "customer": (order.get("customer") or {}).get("id", ""),
-        "sign": sign,
-        "outcome": outcome_kind(base, head),
-        "base_error": base.get("error", ""),
-        "head_error": head.get("error", ""),
-    }
-    causes: set[str] = set()
     if "error" in base or "error" in head:
-        side = head if "error" in base else base
-        total = side.get("totals", {}).get("total") if "error" not in side else None
-        out["totals"] = {"total": [
-            "" if "error" in base else (total or ""), "" if "error" in head else (total or ""),
-            f"{(dec(total) if 'error' in base else -dec(total)):f}" if total else "0"]}
-        out["magnitude"] = abs(dec(total)) if total else ZERO
-        out["rules"] = sorted(changed_rules)[:10]
-        return out
-    totals = {k: d for k in TOTALS if (d := _money(base["totals"][k], head["totals"][k]))}
-    out["totals"] = totals
-    out["magnitude"] = abs(dec(totals["total"][2])) if "total" in totals else ZERO
-    lines = []
-    b_lines, h_lines = base["lines"], head["lines"]
-    for i in range(max(len(b_lines), len(h_lines))):
-        bl = b_lines[i] if i < len(b_lines) else {}
-        hl = h_lines[i] if i < len(h_lines) else {}
-        if bl == hl:
-            continue
-        changes: dict[str, Any] = {}
-        for f in LINE_FIELDS:
-            if (d := _money(bl.get(f), hl.get(f))) is not None:
-                changes[f] = d
-        for f in ("discounts", "tax", "recognition"):
-            if bl.get(f) != hl.get(f):
-                changes[f] = [bl.get(f), hl.get(f)]
-        rules = _causes(base, head, f"lines[{i}]", changed_rules)
-        moved = ({tuple(d) for d in bl.get("discounts", [])}
-                 ^ {tuple(d) for d in hl.get("discounts", [])})
-        moved |= {tuple(t) for t in bl.get("tax", [])} ^ {tuple(t) for t in hl.get("tax", [])}
-        rules |= {str(d[0]) for d in moved if d and d[0]}
-        causes |= rules
-        lines.append({"index": i, "sku": hl.get("sku") or bl.get("sku", ""),
-                      "changes": changes, "rules": sorted(rules)})
-    out["lines"] = lines
-    payment = {}
-    for f in ("due_date", "installments", "hold"):
-        if base.get(f) != head.get(f):
-            payment[f] = [base.get(f), head.get(f)]
-    if payment:
-        out["payment"] = payment
-        causes |= _causes(base, head, "payment", changed_rules)
-    periods = sorted(set(base["recognition"]) | set(head["recognition"]))
-    recognition = {}
-    for p in periods:
-        b = sum((dec(a) for a in base["recognition"].get(p, [])), ZERO)
-        h = sum((dec(a) for a in head["recognition"].get(p, [])), ZERO)
-        if b != h:
-            recognition[p] = [f"{b:f}", f"{h:f}", f"{h - b:f}"]
-    if recognition:
-        out["recognition"] = recognition
-    if base["violations"] != head["violations"]:
-        b_v, h_v = set(map(tuple, base["violations"])), set(map(tuple, head["violations"]))
-        out["violations"] = {"added": sorted(h_v - b_v), "removed": sorted(b_v - h_v)}
-        causes |= {v[2] for v in (h_v ^ b_v) if v[2]}
-    if not causes:
-        causes = _causes(base, head, "", changed_rules)
-    if changed_rules and causes & changed_rules:
-        # consequences (e.g. payment terms recomputed from a new total) are not causes
-        causes &= changed_rules
-    out["rules"] = sorted(causes)
+        if "error" in base and "error" in head and base["error"] == head["error"]:
+            return None
+        return _error_diff(order, base, head, changed_rules, record)
+    b_doc, h_doc = base["doc"], head["doc"]
+    if b_doc == h_doc:
+        return None
+    changes = changed_leaves(b_doc, h_doc)
+    if not changes:  # numbers written differently only
+        return None
+    sign = sign_of(order)
+    out = _head(order, sign, record)
+    out["currency"] = str(h_doc.get("currency") or out["currency"])
+    out["outcome"] = outcome_kind(base, head)
+    b_tot, h_tot = b_doc.get("totals") or {}, h_doc.get("totals") or {}
+    out["base_total"], out["head_total"] = b_tot.get("total", ""), h_tot.get("total", "")
+    total = sign * (dec(h_tot.get("total")) - dec(b_tot.get("total")))
+    out["total_change"] = s(total)
+    out["tax_change"] = s(sign * (dec(h_tot.get("tax")) - dec(b_tot.get("tax"))))
+    out["totals"] = {k: changes[f"totals.{k}"] for k in TOTALS if f"totals.{k}" in changes}
+    rules = (rules_by_section(base.get("trace", [])), rules_by_section(head.get("trace", [])))
+    lines: dict[int, dict[str, Any]] = {}
+    fields: dict[str, Change] = {}
+    causes: set[str] = set()
+    for path, change in changes.items():
+        part = section(path)
+        if part.startswith("lines["):
+            index = int(part[6:-1])
+            line = lines.setdefault(index, {"index": index, "sku": _sku(b_doc, h_doc, index),
+                                            "changes": {}, "rules": set()})
+            line["changes"][path[len(part) + 1:]] = change
+            line["rules"] |= _named(rules, part, path, change)
+        elif part != "totals":
+            fields[path] = change
+            causes |= _named(rules, part, path, change)
+    for line in lines.values():
+        line["rules"] = sorted(_narrow(line["rules"], changed_rules))
+        causes |= set(line["rules"])
+    out["lines"] = [lines[i] for i in sorted(lines)]
+    out["fields"] = fields
+    out["changed"] = sorted({generic(p) for p in changes})
+    out["recognition"] = _periods(b_doc, h_doc)
+    b_v = {_violation(v) for v in b_doc.get("violations", ())}
+    h_v = {_violation(v) for v in h_doc.get("violations", ())}
+    if b_v != h_v:
+        out["violations"] = {"added": [list(v) for v in sorted(h_v - b_v)],
+                             "removed": [list(v) for v in sorted(b_v - h_v)]}
+        causes |= {v[2] for v in h_v ^ b_v if v[2]}
+    out["rules"] = sorted(_narrow(causes, changed_rules))
+    others = [abs(dec(c[2])) for c in changes.values() if c[2] and not c[2].endswith("days")]
+    out["magnitude"] = abs(total)
+    out["spread"] = max(others, default=ZERO)
     return out
 
 
-def _causes(base: dict[str, Any], head: dict[str, Any], key: str,
-            changed_rules: frozenset[str]) -> set[str]:
-    """Rules named by the trace under `key` (all keys when empty) on either side."""
-    named: set[str] = set()
-    for side in (base, head):
-        for k, rules in side.get("rules", {}).items():
-            if not key or k == key:
-                named.update(rules)
-    if changed_rules and named & changed_rules:
-        return named & changed_rules
-    return named - {"order"}
+def _error_diff(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
+                changed_rules: frozenset[str], record: int) -> dict[str, Any]:
+    """An order that evaluates under one revision only, or fails differently."""
+    sign = sign_of(order)
+    out = _head(order, sign, record)
+    out["outcome"] = outcome_kind(base, head)
+    for side, name in ((base, "base"), (head, "head")):
+        if "error" in side:
+            out[f"{name}_error"] = side["error"]
+            out[f"{name}_message"] = side.get("message", "")
+            out[f"{name}_total"] = ""
+        else:
+            doc = side["doc"]
+            out["currency"] = str(doc.get("currency") or out["currency"])
+            out[f"{name}_total"] = (doc.get("totals") or {}).get("total", "")
+    # not a money change: the order cannot be invoiced under one revision (see aggregate)
+    out["total_change"] = out["tax_change"] = ""
+    named = {str(side["rule"]) for side in (base, head) if side.get("rule")}
+    out["rules"] = sorted(named or changed_rules)[:10]
+    out["changed"] = ["evaluation"]
+    out["magnitude"] = abs(dec(out["base_total"] or out["head_total"]))
+    out["spread"] = ZERO
+    return out
+
+
+def _named(rules: tuple[dict[str, set[str]], dict[str, set[str]]], part: str, path: str,
+           change: Change) -> set[str]:
+    """Rules the trace names for a document section, plus a rule id that itself changed."""
+    named = rules[0].get(part, set()) | rules[1].get(part, set())
+    if path.endswith(".rule"):
+        named |= {str(v) for v in change[:2] if v}
+    return named
+
+
+def _narrow(causes: set[str], changed_rules: frozenset[str]) -> set[str]:
+    """The causes among the changed documents; when the trace names none of them, the changed
+    documents themselves (e.g. an invoice series, which leaves no trace entry)."""
+    if changed_rules:
+        hit = causes & changed_rules
+        return hit if hit else set(changed_rules)
+    return causes - DERIVED_RULES
+
+
+def _sku(base: dict[str, Any], head: dict[str, Any], index: int) -> str:
+    for doc in (head, base):
+        lines = doc.get("lines") or []
+        if index < len(lines):
+            return str(lines[index].get("sku", ""))
+    return ""
+
+
+def _violation(v: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(v.get("severity", "")), str(v.get("code", "")), str(v.get("rule", "")))
+
+
+def _periods(base: dict[str, Any], head: dict[str, Any]) -> dict[str, list[str]]:
+    """Recognised revenue per period, `[base, head, difference]` where it differs."""
+    sums: list[dict[str, Decimal]] = []
+    for doc in (base, head):
+        by: dict[str, Decimal] = {}
+        for entry in (doc.get("recognition") or {}).get("schedule", ()):
+            period = str(entry.get("period", ""))
+            by[period] = by.get(period, ZERO) + dec(entry.get("amount"))
+        sums.append(by)
+    out = {}
+    for p in sorted(set(sums[0]) | set(sums[1])):
+        b, h = sums[0].get(p, ZERO), sums[1].get(p, ZERO)
+        if b != h:
+            out[p] = [s(b), s(h), s(h - b)]
+    return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import BillplaneError, fail
+from sandbox.facts import comparable
 
 DEFAULT_PORT = "sandbox.engine_port:RealEngine"
 
@@ -66,9 +67,11 @@ def get_port(name: str = DEFAULT_PORT) -> EnginePort:
 
 def outcome(port: EnginePort, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
     """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
-    from sandbox.facts import facts_of
-
     try:
-        return facts_of(port.evaluate(bundle, order))
+        doc = port.evaluate(bundle, order)
     except BillplaneError as exc:
-        return {"error": exc.code, "message": str(exc.diagnostics[0].message)}
+        first = exc.diagnostics[0]
+        return {"error": first.code, "message": str(first.message), "rule": first.rule}
+    except Exception as exc:  # noqa: BLE001 - one odd order must not end a long replay
+        return {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}", "rule": ""}
+    return {"doc": comparable(doc), "trace": doc.get("trace") or []}

@@ -1,57 +1,123 @@
-"""What a replay compares: the money and outcome facts of an invoice document.
+"""What a replay compares: every field of the invoice document but provenance and trace.
 
-Provenance (revision, digest, decision id) and trace locations differ between any two
-revisions and say nothing about money, so they are left out; trace rule ids are kept per
-invoice path to say which rule caused a change.
+The comparison is generic (every leaf of the document, docs/invoice.md), so that no policy
+change can be invisible: totals, lines, taxes, payment terms, early-payment discounts,
+reminders, credit-note and void windows, the invoice series, the recognition schedule and
+journal, violations. Provenance (revision, digest, decision id) differs for any two revisions
+and the trace holds file:line locations, so both are left out; trace rule ids are kept to say
+which rule caused a change.
+
+Numbers are compared as numbers: a rate written `20.0` instead of `20` is no change, exactly
+as the impact analysis (`sandbox.prune`) compares policy specs by value. Differences of
+numbers are exact decimal strings; differences of ISO dates are whole days.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from decimal import Decimal
 from typing import Any
 
 TOTALS = ("subtotal", "discount", "net", "tax", "total")
-LINE_FIELDS = ("unit_amount", "amount", "discount_total", "net", "tax_total", "total")
-_LINE_PATH = re.compile(r"^lines\[(\d+)\]")
+IGNORED = frozenset({"provenance", "trace"})
+# pseudo rules of the trace (sums and journal entries), never a policy document
+DERIVED_RULES = frozenset({"totals", "journal", "order"})
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?\Z")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_INDEX = re.compile(r"\[\d+\]")
+_LINE = re.compile(r"lines\[\d+\]")
+
+Change = list[Any]  # [base value, head value, difference ("" when not a number or date)]
 
 
-def facts_of(doc: dict[str, Any]) -> dict[str, Any]:
-    """Reduce an invoice document to comparable facts (strings for amounts, as given)."""
-    lines = []
-    for line in doc.get("lines", []):
-        lines.append({
-            "sku": line.get("sku", ""),
-            **{f: line.get(f) for f in LINE_FIELDS},
-            "discounts": sorted((d.get("rule", ""), d.get("amount", "")) for d in
-                                line.get("discounts", [])),
-            "tax": sorted((t.get("rule", ""), t.get("jurisdiction", ""), t.get("rate", ""),
-                           t.get("amount", ""), t.get("exemption", ""),
-                           bool(t.get("reverse_charge"))) for t in line.get("tax", [])),
-            "recognition": line.get("recognition", ""),
-        })
-    payment = doc.get("payment") or {}
-    schedule: dict[str, list[str]] = {}
-    for entry in (doc.get("recognition") or {}).get("schedule", []):
-        schedule.setdefault(entry.get("period", ""), []).append(entry.get("amount", "0"))
-    rules: dict[str, list[str]] = {}
-    for entry in doc.get("trace", []):
-        path, rule = entry.get("path", ""), entry.get("rule", "")
-        match = _LINE_PATH.match(path)
-        key = f"lines[{match.group(1)}]" if match else path.split(".")[0].split("[")[0]
-        if rule and rule not in rules.setdefault(key, []):
-            rules[key].append(rule)
-    return {
-        "currency": doc.get("currency", ""),
-        "customer": (doc.get("customer") or {}).get("id", ""),
-        "date": doc.get("date", ""),
-        "totals": {k: (doc.get("totals") or {}).get(k) for k in TOTALS},
-        "lines": lines,
-        "due_date": payment.get("due_date"),
-        "installments": [(i.get("due_date"), i.get("amount"))
-                         for i in payment.get("installments", [])],
-        "hold": payment.get("hold"),
-        "recognition": {p: a for p, a in sorted(schedule.items())},
-        "violations": sorted((v.get("severity", ""), v.get("code", ""), v.get("rule", ""))
-                             for v in doc.get("violations", [])),
-        "rules": {k: sorted(v) for k, v in rules.items()},
-    }
+def comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document without the fields that differ for any two revisions."""
+    return {k: v for k, v in doc.items() if k not in IGNORED}
+
+
+def leaves(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every leaf of a JSON value by path (`payment.installments[0].amount`)."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        if not value and prefix:
+            out[prefix] = {}
+        for key, item in value.items():
+            leaves(item, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, list):
+        if not value and prefix:
+            out[prefix] = []
+        for i, item in enumerate(value):
+            leaves(item, f"{prefix}[{i}]", out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def number(value: Any) -> Decimal | None:
+    """The value as a Decimal when it is an integer or a decimal string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str) and _NUMBER.match(value):
+        return Decimal(value)
+    return None
+
+
+def same(base: Any, head: Any) -> bool:
+    """Equal, or equal as numbers (`"20"` and `"20.0"`)."""
+    if base == head:
+        return True
+    b, h = number(base), number(head)
+    return b is not None and h is not None and b == h
+
+
+def difference(base: Any, head: Any) -> str:
+    """`head - base` for numbers (an absent number counts as zero), days for dates, else ''."""
+    b, h = number(base), number(head)
+    if (b is not None or base is None) and (h is not None or head is None) and (
+            b is not None or h is not None):
+        return f"{(h or Decimal(0)) - (b or Decimal(0)):f}"
+    if isinstance(base, str) and isinstance(head, str) and _DATE.match(base) and _DATE.match(
+            head):
+        try:
+            days = (dt.date.fromisoformat(head) - dt.date.fromisoformat(base)).days
+        except ValueError:
+            return ""
+        return f"{days:+d} days"
+    return ""
+
+
+def changed_leaves(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Change]:
+    """`path -> [base, head, difference]` for every leaf that differs (numbers by value)."""
+    b, h = leaves(base), leaves(head)
+    out: dict[str, Change] = {}
+    for path in sorted(set(b) | set(h)):
+        bv, hv = b.get(path), h.get(path)
+        if not same(bv, hv):
+            out[path] = [bv, hv, difference(bv, hv)]
+    return out
+
+
+def generic(path: str) -> str:
+    """A path with its list indices dropped (`lines[].tax[].rate`), to count by field."""
+    return _INDEX.sub("[]", path)
+
+
+def section(path: str) -> str:
+    """The part of the document a path belongs to: `lines[2]`, `payment`, `series`, ..."""
+    match = _LINE.match(path)
+    if match:
+        return match.group(0)
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def rules_by_section(trace: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Rule ids the trace names, by document section."""
+    out: dict[str, set[str]] = {}
+    for entry in trace:
+        rule = entry.get("rule", "")
+        if rule:
+            out.setdefault(section(str(entry.get("path", ""))), set()).add(str(rule))
+    return out

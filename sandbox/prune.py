@@ -9,7 +9,7 @@ understand selects every order. Rules by kind:
   otherwise every order.
 - TaxRule: orders whose customer country (or address country) is the rule's country, old or
   new, and, when only the rates changed, whose date falls where the rate differs. Reverse
-  charge rules or a missing country select every order.
+  charge rules, a missing country or a group (`EU`, `*`) select every order.
 - RecognitionRule: orders with a sku whose product names the rule, or, when `applies_to` is
   `line.product_type == 'X'` on both sides, a product of that type (old or new catalogue);
   otherwise every order.
@@ -19,10 +19,12 @@ understand selects every order. Rules by kind:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 _TYPE_EQ = re.compile(r"""^\s*line\.product_type\s*==\s*['"]([a-z_]+)['"]\s*$""")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 FAR_PAST = "0000-01-01"
 FAR_FUTURE = "9999-12-31"
 
@@ -68,6 +70,53 @@ class Predicate:
         if self.nothing:
             return "no change can affect any invoice"
         return "; ".join(self.reasons)
+
+
+_WHAT: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    return _WHAT.get(type(value), "null" if value is None else "a number")
+
+
+def _fields(order: dict[str, Any]) -> Iterator[tuple[str, Any, type]]:
+    """(path, value, expected type) of what `Predicate.selects` reads, outermost first (the
+    consumer stops at the first mismatch, so inner fields are only read from the right type)."""
+    yield "currency", order.get("currency"), str
+    customer: Any = order.get("customer")
+    yield "customer", customer, dict
+    yield "customer.country", customer.get("country"), str
+    address: Any = customer.get("address", {})
+    yield "customer.address", address, dict
+    yield "customer.address.country", address.get("country", ""), str
+    coupons: Any = order.get("coupons", [])
+    yield "coupons", coupons, list
+    for i, coupon in enumerate(coupons):
+        yield f"coupons[{i}]", coupon, str
+    yield "attributes", order.get("attributes", {}), dict
+    lines: Any = order.get("lines")
+    yield "lines", lines, list
+    for i, line in enumerate(lines):
+        yield f"lines[{i}]", line, dict
+        yield f"lines[{i}].sku", line.get("sku"), str
+
+
+def shape_problem(order: dict[str, Any]) -> str | None:
+    """What is wrong with the fields pruning reads (`field: expected ..., got ...`), or None.
+
+    Checked before pruning, so that a record that is JSON but not an order is a bad record
+    whether or not it would be pruned; the engine checks everything else when it evaluates.
+    """
+    date = order.get("date")
+    if not isinstance(date, str) or not _DAY.match(date):
+        got = repr(date[:20]) if isinstance(date, str) else _kind(date)
+        return f"date: expected a date YYYY-MM-DD, got {got}"
+    for path, value, kind in _fields(order):
+        if not isinstance(value, kind):
+            return f"{path}: expected {_WHAT[kind]}, got {_kind(value)}"
+    return None
 
 
 def impact(base: Any, head: Any) -> Predicate:
@@ -157,8 +206,9 @@ def _changed_dates(o: list[dict[str, Any]], n: list[dict[str, Any]]) -> list[tup
 def _tax(pred: Predicate, name: str, o: Any, n: Any, *_: Any) -> None:
     sides = [s for s in (o, n) if s is not None]
     countries = {str((s.get("jurisdiction") or {}).get("country", "")) for s in sides}
+    # `EU` (any member state) and `*` are groups, not one customer country
     if any(s.get("reverse_charge") for s in sides) or not all(
-            re.fullmatch(r"[A-Z]{2}", c) for c in countries):
+            re.fullmatch(r"[A-Z]{2}", c) and c != "EU" for c in countries):
         _all(pred, f"tax rule {name} has reverse charge or no plain country")
         return
     ranges: list[tuple[str, str]] = []

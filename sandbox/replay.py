@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import Diagnostic, Location
 from sandbox.aggregate import Aggregate
-from sandbox.diff import diff_order
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port, outcome
-from sandbox.prune import Predicate, impact
-from sandbox.sources import open_source
+from sandbox.prune import Predicate, impact, shape_problem
+from sandbox.sources import OrderSource, open_source
 
 
 @dataclass
@@ -39,6 +39,9 @@ class ReplayConfig:
     port: str = DEFAULT_PORT
     dask: str = ""  # "", "local" or a scheduler address
     progress: bool | None = None  # None: when stderr is a terminal
+    # evaluate pruned orders under the base revision too, so that totals and percentages
+    # cover the whole history (pruned orders cannot change: one evaluation, no diff)
+    base_totals: bool = False
     source_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,9 +58,18 @@ class ReplayResult:
     jobs: int
     engine: str = "processes"
     pruned: bool = True
+    base_totals: bool = False
+
+    @property
+    def totals_cover(self) -> str:
+        """`all` when the totals include every order, `replayed` when pruned orders are out."""
+        skipped = self.aggregate.counts["skipped"]
+        return "all" if not skipped or self.base_totals else "replayed"
 
 
-Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[dict[str, Any]]]
+# (record number, order, pruned): a pruned order is evaluated under the base revision only
+Item = tuple[int, dict[str, Any], bool]
+Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[Item]]
 _LOADED: dict[tuple[str, RevisionSpec, RevisionSpec], tuple[Any, Any, Any]] = {}
 
 
@@ -71,22 +83,20 @@ def _bundles(port_name: str, base: RevisionSpec, head: RevisionSpec) -> tuple[An
 
 
 def process_chunk(task: Task) -> Aggregate:
-    """Evaluate a chunk of orders under both revisions and aggregate the differences."""
-    port_name, base_spec, head_spec, changed, top_n, orders = task
+    """Evaluate a chunk of orders under both revisions and aggregate the differences.
+
+    An item marked as pruned is evaluated under the base revision only (for totals over the
+    whole history): it cannot change, so its head outcome is its base outcome.
+    """
+    port_name, base_spec, head_spec, changed, top_n, items = task
     port, base, head = _bundles(port_name, base_spec, head_spec)
     agg = Aggregate(top_n=top_n)
-    for order in orders:
-        sign = -1 if (order.get("attributes") or {}).get("document") == "credit_note" else 1
+    for record, order, pruned in items:
         b = outcome(port, base, order)
-        h = outcome(port, head, order)
-        agg.counts["evaluated"] += 1
-        agg.add_side("base", b, sign)
-        agg.add_side("head", h, sign)
-        d = diff_order(order, b, h, changed)
-        if d is not None:
-            agg.add_diff(d, b, h, order)
-        elif "error" in b:
-            agg.counts["errors_both"] += 1
+        if pruned:
+            agg.add_base_only(order, b)
+        else:
+            agg.add_order(order, b, outcome(port, head, order), changed, record)
     return agg
 
 
@@ -104,7 +114,7 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
     changed = frozenset(pred.changed) - frozenset(pred.inert)
     total = Aggregate(top_n=cfg.top_n)
     source = open_source(cfg.source, **cfg.source_options)
-    tasks = _tasks(cfg, source.records(), pred, changed, total)
+    tasks = _tasks(cfg, source, pred, changed, total)
     engine = "inline"
     if client is not None or cfg.dask:
         engine = "dask"
@@ -119,7 +129,8 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
         for task in tasks:
             total.merge(process_chunk(task))
     return ReplayResult(total, pred, base_manifest(base), base_manifest(head), source.name,
-                        time.perf_counter() - started, cfg.jobs, engine, cfg.prune)
+                        time.perf_counter() - started, cfg.jobs, engine, cfg.prune,
+                        cfg.base_totals)
 
 
 def base_manifest(bundle: Any) -> dict[str, Any]:
@@ -129,22 +140,38 @@ def base_manifest(bundle: Any) -> dict[str, Any]:
     return {"revision": getattr(bundle, "revision", ""), "digest": getattr(bundle, "digest", "")}
 
 
-def _tasks(cfg: ReplayConfig, records: Iterator[Any], pred: Predicate,
+def _tasks(cfg: ReplayConfig, source: OrderSource, pred: Predicate,
            changed: frozenset[str], total: Aggregate) -> Iterator[Task]:
-    """Chunks of selected orders; counts read, skipped and bad records on the way."""
-    bar = _progress(cfg)
-    chunk: list[dict[str, Any]] = []
+    """Chunks of orders to evaluate; counts read, skipped and bad records on the way."""
+    bar = _progress(cfg, source)
+    by_bytes = source.unit == "B"
+    chunk: list[Item] = []
+    done = 0
     try:
-        for rec in records:
-            bar.update(1)
+        for rec in source.records():
+            if by_bytes:
+                bar.update(rec.pos - done)
+                done = rec.pos
+            else:
+                bar.update(1)
             total.counts["read"] += 1
-            if rec.issue is not None:
-                total.add_issue({**rec.issue.to_dict(), "record": rec.line})
+            order = rec.order
+            if rec.issue is not None or order is None:
+                if rec.issue is not None:
+                    total.add_issue({**rec.issue.to_dict(), "record": rec.line})
                 continue
-            if not pred.selects(rec.order):
-                total.counts["skipped"] += 1
+            problem = shape_problem(order)
+            if problem is not None:
+                total.add_issue({**Diagnostic("bad_order", problem, Location(
+                    source.name, rec.line, 1)).to_dict(), "record": rec.line})
                 continue
-            chunk.append(rec.order)
+            if not pred.selects(order):
+                total.add_skipped(order)
+                if not cfg.base_totals:
+                    continue
+                chunk.append((rec.line, order, True))
+            else:
+                chunk.append((rec.line, order, False))
             if len(chunk) >= cfg.chunk:
                 yield (cfg.port, cfg.base, cfg.head, changed, cfg.top_n, chunk)
                 chunk = []
@@ -154,11 +181,15 @@ def _tasks(cfg: ReplayConfig, records: Iterator[Any], pred: Predicate,
         bar.close()
 
 
-def _progress(cfg: ReplayConfig) -> Any:
+def _progress(cfg: ReplayConfig, source: OrderSource) -> Any:
     from tqdm import tqdm
 
     show = sys.stderr.isatty() if cfg.progress is None else cfg.progress
-    return tqdm(unit=" orders", file=sys.stderr, disable=not show, mininterval=0.5)
+    if source.unit == "B":
+        return tqdm(total=source.total, unit="B", unit_scale=True, unit_divisor=1024,
+                    file=sys.stderr, disable=not show, mininterval=0.5)
+    return tqdm(total=source.total, unit=" orders", file=sys.stderr, disable=not show,
+                mininterval=0.5)
 
 
 def _drain(tasks: Iterator[Task], submit: Callable[[Task], Any], result: Callable[[Any], Any],

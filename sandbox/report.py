@@ -6,18 +6,27 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from sandbox.aggregate import Key
-from sandbox.diff import ZERO
+from engine.errors import BillplaneError
+from engine.money import fmt
+from sandbox.aggregate import MEASURES, Aggregate
+from sandbox.diff import ZERO, s
 from sandbox.facts import TOTALS
 from sandbox.replay import ReplayResult
 
-SCHEMA = "billplane.replay/v1"
+SCHEMA = "billplane.replay/v2"
 MAX_ROWS = 1000  # per breakdown in the JSON report; the rest is summed into one row
+COUNTS = ("read", "issues", "skipped", "evaluated", "evaluated_base_only", "changed",
+          "changed_credit_notes",
+          "no_longer_evaluates", "now_evaluates", "error_changed", "errors_both",
+          "newly_failing", "newly_passing")
 
 
-def s(value: Decimal) -> str:
-    """A Decimal as a plain decimal string (no exponent, no negative zero)."""
-    return f"{(value if value else abs(value)):f}"
+def money(value: Decimal, currency: str) -> str:
+    """An amount with the currency's minor digits (`0.00`), or as it is for an unknown code."""
+    try:
+        return fmt(value, currency)
+    except BillplaneError:
+        return s(value)
 
 
 def _percent(delta: Decimal, base: Decimal) -> str:
@@ -26,13 +35,26 @@ def _percent(delta: Decimal, base: Decimal) -> str:
     return s((delta * 100 / base).quantize(Decimal("0.01")))
 
 
-def _breakdown(data: dict[Key, Decimal], limit: int = MAX_ROWS) -> dict[str, Any]:
-    rows = sorted(data.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
-    out = [{"currency": c, "key": k, "delta": s(v)} for (c, k), v in rows[:limit]]
+def _breakdown(agg: Aggregate, name: str, measures: tuple[str, ...],
+               limit: int = MAX_ROWS) -> dict[str, Any]:
+    """Rows of one breakdown, largest change first; beyond `limit`, summed per currency."""
+    data = agg.table(name)
+    rows = sorted(data.items(), key=lambda kv: (
+        -max(abs(kv[1].get(m, ZERO)) for m in measures), kv[0]))
+    out = [{"currency": c, "key": k, **{m: money(v.get(m, ZERO), c) for m in measures}}
+           for (c, k), v in rows[:limit]]
     rest = rows[limit:]
-    return {"rows": out, "more": len(rest),
-            "more_delta": {c: s(sum((v for (cc, _), v in rest if cc == c), ZERO))
-                           for c in sorted({c for (c, _), _ in rest})}}
+    more: dict[str, dict[str, str]] = {}
+    for cur in sorted({c for (c, _), _ in rest}):
+        more[cur] = {m: money(sum((v.get(m, ZERO) for (cc, _), v in rest if cc == cur),
+                                  ZERO), cur) for m in measures}
+    return {"rows": out, "more": len(rest), "more_delta": more}
+
+
+def _by_period(agg: Aggregate, name: str, measures: tuple[str, ...]) -> list[dict[str, Any]]:
+    data = agg.table(name)
+    return [{"currency": c, "period": p, **{m: money(v.get(m, ZERO), c) for m in measures}}
+            for (c, p), v in sorted(data.items())]
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,31 +67,53 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _codes(agg: Aggregate, table: str) -> list[dict[str, Any]]:
+    rows = [(key[2], n) for key, n in agg.tallies.items()
+            if key[0] == table and key[1] == "code"]
+    return [{"code": code, "orders": n} for code, n in sorted(rows, key=lambda r: (-r[1], r[0]))]
+
+
+def _one_sided(agg: Aggregate, table: str, side: str) -> dict[str, Any]:
+    """Orders that evaluate under one revision only: counts by code, that side's totals."""
+    currencies = sorted(key[2] for key in agg.tallies if key[0] == table
+                        and key[1] == "currency")
+    return {"orders": agg.counts[table], "codes": _codes(agg, table),
+            "by_currency": [{"currency": c, "orders": agg.tallies[(table, "currency", c)],
+                             f"{side}_total": money(agg.sums.get((table, c, "", "total"),
+                                                                 ZERO), c)}
+                            for c in currencies]}
+
+
+def _totals(agg: Aggregate) -> list[dict[str, Any]]:
+    currencies = {k[1] for k in agg.sums if k[0] == "totals"} | {
+        k[1] for k in agg.tallies if k[0] in ("orders", "skipped")}
+    out = []
+    for cur in sorted(currencies):
+        base = {k: agg.sums.get(("totals", cur, "base", k), ZERO) for k in TOTALS}
+        head = {k: agg.sums.get(("totals", cur, "head", k), ZERO) for k in TOTALS}
+        delta = {k: head[k] - base[k] for k in TOTALS}
+        out.append({"currency": cur, "orders": agg.tallies[("orders", cur)],
+                    "skipped": agg.tallies[("skipped", cur)],
+                    "base": {k: money(v, cur) for k, v in base.items()},
+                    "head": {k: money(v, cur) for k, v in head.items()},
+                    "delta": {k: money(v, cur) for k, v in delta.items()},
+                    "change_percent": _percent(delta["total"], base["total"]),
+                    "tax_change_percent": _percent(delta["tax"], base["tax"])})
+    return out
+
+
 def build(result: ReplayResult) -> dict[str, Any]:
     """Everything the reports show, JSON-ready (amounts as decimal strings)."""
     agg = result.aggregate
-    totals = []
-    for cur in sorted(agg.totals):
-        sides = agg.totals[cur]
-        base = sides.get("base", dict.fromkeys(TOTALS, ZERO))
-        head = sides.get("head", dict.fromkeys(TOTALS, ZERO))
-        delta = {k: head[k] - base[k] for k in TOTALS}
-        totals.append({"currency": cur, "base": {k: s(v) for k, v in base.items()},
-                       "head": {k: s(v) for k, v in head.items()},
-                       "delta": {k: s(v) for k, v in delta.items()},
-                       "change_percent": _percent(delta["total"], base["total"]),
-                       "tax_change_percent": _percent(delta["tax"], base["tax"])})
-    periods = sorted({k for d in (agg.total_by_period, agg.tax_by_period,
-                                  agg.revenue_by_period) for k in d})
-    by_period = [{"currency": c, "period": p,
-                  "total": s(agg.total_by_period.get((c, p), ZERO)),
-                  "tax": s(agg.tax_by_period.get((c, p), ZERO)),
-                  "revenue": s(agg.revenue_by_period.get((c, p), ZERO))} for c, p in periods]
-    counts = {k: agg.counts.get(k, 0) for k in (
-        "read", "issues", "skipped", "evaluated", "changed", "newly_failing", "newly_passing",
-        "error_changed", "errors_base", "errors_head", "errors_both")}
+    counts = {k: agg.counts.get(k, 0) for k in COUNTS}
     counts["unchanged"] = counts["evaluated"] - counts["changed"]
     pred = result.predicate
+    validations: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, n in agg.tallies.items():
+        if key[0] == "validation":
+            row = validations.setdefault((key[1], key[2]), {"severity": key[1], "code": key[2],
+                                                            "raised": 0, "cleared": 0})
+            row[key[3]] += n
     return {
         "schema": SCHEMA,
         "base": result.base,
@@ -78,16 +122,31 @@ def build(result: ReplayResult) -> dict[str, Any]:
         "counts": counts,
         "pruning": {"enabled": result.pruned,
                     "description": pred.describe(), "reasons": list(pred.reasons),
-                    "changed_documents": list(pred.changed), "skipped": counts["skipped"]},
-        "totals": totals,
-        "by_customer": _breakdown(agg.by_customer),
-        "by_product": _breakdown(agg.by_product),
-        "by_jurisdiction": _breakdown(agg.by_jurisdiction),
-        "by_period": by_period,
-        "issued_tax_change": {c: s(v) for c, v in sorted(agg.issued_tax_change.items())},
-        "validations": {"newly_failing": dict(sorted(agg.newly_failing.items())),
-                        "newly_passing": dict(sorted(agg.newly_passing.items()))},
-        "rules": dict(sorted(agg.rules.items(), key=lambda kv: (-kv[1], kv[0]))),
+                    "changed_documents": list(pred.changed), "skipped": counts["skipped"],
+                    "base_totals": result.base_totals},
+        # `all`: totals and percentages cover every order; `replayed`: pruned orders are out
+        "totals_cover": result.totals_cover,
+        "totals": _totals(agg),
+        "evaluation": {
+            "no_longer_evaluate": _one_sided(agg, "no_longer_evaluates", "base"),
+            "now_evaluate": _one_sided(agg, "now_evaluates", "head"),
+            "error_changed": [{"change": k[1], "orders": n} for k, n in sorted(
+                agg.tallies.items()) if k[0] == "error_changed"],
+            "errors_both": _codes(agg, "errors_both"),
+        },
+        "by_customer": _breakdown(agg, "customer", ("total",)),
+        "by_product": _breakdown(agg, "product", MEASURES),
+        "by_jurisdiction": _breakdown(agg, "jurisdiction", MEASURES),
+        "by_month": _by_period(agg, "month", MEASURES),
+        "revenue_by_period": _by_period(agg, "revenue", ("revenue",)),
+        "issued_tax_change": {c: money(v["tax"], c) for (c, _), v in sorted(
+            agg.table("issued_tax").items())},
+        "validations": sorted(validations.values(), key=lambda r: (
+            r["severity"] != "error", -(r["raised"] + r["cleared"]), r["code"])),
+        "fields": [{"field": k[1], "orders": n} for k, n in sorted(
+            agg.tallies.items(), key=lambda kv: (-kv[1], kv[0])) if k[0] == "field"],
+        "rules": {k[1]: n for k, n in sorted(agg.tallies.items(), key=lambda kv: (
+            -kv[1], kv[0])) if k[0] == "rule"},
         "largest": _jsonable(agg.largest()),
         "issues": agg.issues,
         "timing": {"seconds": round(result.seconds, 3), "jobs": result.jobs,
@@ -102,22 +161,89 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
 
 
+PERCENT_METRICS = ("total_change_percent", "tax_change_percent")
+
+
 def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
-    """Impact metrics that Ownership thresholds name (largest over currencies)."""
+    """Impact metrics that Ownership thresholds name (largest over currencies).
+
+    The percentages of totals are given only when the totals cover every order (a pruned
+    replay without base totals leaves them out, so that a threshold cannot read a percentage
+    of part of the history); `changed_orders_percent` is over every order either way, since
+    a pruned order is unchanged by construction. `newly_failing` counts the orders that can
+    be issued under the base revision and not under the head: a new blocking validation or no
+    longer evaluating.
+    """
     def most(values: list[str]) -> Decimal:
         nums = [abs(Decimal(v)) for v in values if v not in ("", "n/a")]
         return max(nums, default=ZERO)
 
     t = report["totals"]
     c = report["counts"]
-    return {
-        "total_change_percent": most([r["change_percent"] for r in t]),
-        "tax_change_percent": most([r["tax_change_percent"] for r in t]),
+    orders = c["evaluated"] + c["skipped"]
+    out = {
         "total_change": most([r["delta"]["total"] for r in t]),
         "tax_change": most([r["delta"]["tax"] for r in t]),
         "tax_change_issued": most(list(report["issued_tax_change"].values())),
         "changed_orders": Decimal(c["changed"]),
-        "newly_failing": Decimal(c["newly_failing"]),
-        "changed_orders_percent": (Decimal(c["changed"]) * 100 / c["evaluated"]).quantize(
-            Decimal("0.01")) if c["evaluated"] else ZERO,
+        "newly_failing": Decimal(c["newly_failing"] + c["no_longer_evaluates"]),
+        "no_longer_evaluate": Decimal(c["no_longer_evaluates"]),
+        "changed_orders_percent": (Decimal(c["changed"]) * 100 / orders).quantize(
+            Decimal("0.01")) if orders else ZERO,
     }
+    if report.get("totals_cover", "all") == "all":
+        out["total_change_percent"] = most([r["change_percent"] for r in t])
+        out["tax_change_percent"] = most([r["tax_change_percent"] for r in t])
+    return out
+
+
+def metric_names() -> list[str]:
+    """Every metric a threshold may name."""
+    return sorted([*PERCENT_METRICS, "total_change", "tax_change", "tax_change_issued",
+                   "changed_orders", "newly_failing", "no_longer_evaluate",
+                   "changed_orders_percent"])
+
+
+OUTCOMES = {"no_longer_evaluates": "no longer evaluates", "now_evaluates": "now evaluates",
+            "error_changed": "fails differently", "newly_failing": "newly fails validation",
+            "newly_passing": "newly passes validation"}
+
+
+_LINE_ASPECTS = {"unit_amount": "price", "amount": "price", "discounts": "discount",
+                 "discount_total": "discount", "tax": "tax", "tax_total": "tax",
+                 "recognition": "recognition", "period": "recognition",
+                 "net": "", "total": ""}  # net and total follow from the others
+_TOP_ASPECTS = {"totals": "", "tax_summary": "tax", "violations": "validations"}
+
+
+def aspect(field: str) -> str:
+    """What a changed invoice field is about, in words (`payment.early_payment.amount` ->
+    `early payment`); '' for totals and journal lines, which follow from other changes."""
+    parts = field.replace("[]", "").split(".")
+    if parts[0] == "lines" and len(parts) > 1:
+        return _LINE_ASPECTS.get(parts[1], parts[1].replace("_", " "))
+    if parts[0] == "payment" and len(parts) > 1:
+        return parts[1].replace("_", " ")
+    if parts[0] == "recognition":
+        return "" if parts[1:2] == ["journal"] else "recognition"
+    return _TOP_ASPECTS.get(parts[0], parts[0].replace("_", " "))
+
+
+def what(d: dict[str, Any], fields: int = 4) -> str:
+    """One line on what changed for an order (for the tables of largest changes)."""
+    parts = ["credit note"] if d.get("document") == "credit_note" else []
+    outcome = d.get("outcome", "")
+    if outcome == "no_longer_evaluates":
+        parts.append(f"no longer evaluates ({d['head_error']}); base total {d['base_total']}")
+    elif outcome == "now_evaluates":
+        parts.append(f"now evaluates (was {d['base_error']}); head total {d['head_total']}")
+    elif outcome == "error_changed":
+        parts.append(f"fails differently: {d['base_error']} → {d['head_error']}")
+    else:
+        if outcome:
+            parts.append(OUTCOMES[outcome])
+        changed = list(dict.fromkeys(a for f in d.get("changed", ()) if (a := aspect(f))))
+        changed = changed or list(d.get("changed", ()))
+        more = f" +{len(changed) - fields} more" if len(changed) > fields else ""
+        parts.append(", ".join(changed[:fields]) + more)
+    return "; ".join(p for p in parts if p)

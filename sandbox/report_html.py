@@ -6,6 +6,8 @@ import html
 from decimal import Decimal
 from typing import Any
 
+from sandbox.report import what
+
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
@@ -14,6 +16,7 @@ th{background:#f4f4f4;cursor:pointer}td.num{text-align:right;font-variant-numeri
 .pos{color:#0a6b2f}.neg{color:#b00020}.note{color:#666;font-size:.9em}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;
 padding:.6rem 1rem}.card b{display:block;font-size:1.3rem}svg text{font:11px sans-serif}
+figure{display:inline-block;vertical-align:top;margin:.5rem 1.5rem .5rem 0}
 """
 
 JS = """
@@ -39,18 +42,20 @@ def _e(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
-def _num(v: str, figure: str = "") -> str:
+def _num(v: str, figure: str = "", signed: bool = True) -> str:
     cls = "num"
-    if v not in ("", "n/a") and Decimal(v):
+    if signed and v not in ("", "n/a") and Decimal(v):
         cls += " pos" if Decimal(v) > 0 else " neg"
     attr = f' data-figure="{_e(figure)}"' if figure else ""
     return f'<td class="{cls}"{attr}>{_e(v)}</td>'
 
 
 def table(head: list[str], rows: list[list[str]], numeric: set[int] | None = None,
-          figures: list[list[str]] | None = None) -> str:
-    """A sortable table; columns in `numeric` are right-aligned and coloured by sign."""
+          figures: list[list[str]] | None = None, counts: set[int] | None = None) -> str:
+    """A sortable table; columns in `numeric` are right-aligned and coloured by sign, columns
+    in `counts` right-aligned only."""
     numeric = numeric or set()
+    counts = counts or set()
     if not rows:
         return '<p class="note">none</p>'
     out = ['<table class="sortable"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head)
@@ -59,7 +64,10 @@ def table(head: list[str], rows: list[list[str]], numeric: set[int] | None = Non
         cells = []
         for i, v in enumerate(row):
             fig = figures[r][i] if figures and i < len(figures[r]) else ""
-            cells.append(_num(v, fig) if i in numeric else f"<td>{_e(v)}</td>")
+            if i in numeric or i in counts:
+                cells.append(_num(v, fig, signed=i not in counts))
+            else:
+                cells.append(f"<td>{_e(v)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(out) + "</tbody></table>"
 
@@ -93,8 +101,22 @@ def bar_chart(title: str, items: list[tuple[str, Decimal]], chart_id: str) -> st
     return f"<figure><figcaption>{_e(title)}</figcaption>{''.join(parts)}</figure>"
 
 
-def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None) -> str:
-    """The whole page as one string."""
+def _charts(currencies: list[str], title: str, rows: list[dict[str, Any]], key: str,
+            charts: list[tuple[str, str, str]]) -> list[str]:
+    """Per currency, one bar chart per (measure, label, id prefix) over rows[key]."""
+    out = []
+    for cur in currencies:
+        mine = [row for row in rows if row["currency"] == cur]
+        for measure, label, prefix in charts:
+            out.append(bar_chart(f"{label} {title}, {cur}",
+                                 [(row[key], Decimal(row[measure])) for row in mine][:40],
+                                 f"{prefix}-{cur}"))
+    return out
+
+
+def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None,
+           notes: list[str] | None = None) -> str:
+    """The whole page as one string; `notes` (e.g. of the PR check) go after the summary."""
     r, c = report, report["counts"]
     base, head = _e(str(r["base"].get("revision", ""))[:12]), _e(str(r["head"].get(
         "revision", ""))[:12])
@@ -103,76 +125,132 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
             f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
     for key, label in (("read", "orders read"), ("evaluated", "replayed"),
                        ("skipped", "skipped (pruned)"), ("changed", "changed"),
-                       ("newly_failing", "newly failing"), ("newly_passing", "newly passing"),
-                       ("issues", "bad records")):
+                       ("no_longer_evaluates", "no longer evaluate"),
+                       ("now_evaluates", "now evaluate"),
+                       ("newly_failing", "newly fail validation"),
+                       ("newly_passing", "newly pass validation"),
+                       ("errors_both", "fail under both"), ("issues", "bad records")):
         body.append(f'<div class="card"><b data-figure="count-{key}">{c[key]}</b>'
                     f"{_e(label)}</div>")
     body.append("</div>")
+    body += [f'<p class="note">{_e(n)}</p>' for n in notes or []]
     if approvals:
         body.append("<h2>Required approvals</h2>")
         body.append(table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                             for a in approvals]))
-    body.append("<h2>Money by currency</h2>")
-    rows, figs = [], []
-    for t in r["totals"]:
-        cur = t["currency"]
-        rows.append([cur, t["base"]["total"], t["head"]["total"], t["delta"]["total"],
-                     t["change_percent"], t["base"]["tax"], t["head"]["tax"], t["delta"]["tax"],
-                     t["delta"]["discount"]])
-        figs.append(["", f"base-total-{cur}", f"head-total-{cur}", f"total-delta-{cur}",
-                     f"total-percent-{cur}", f"base-tax-{cur}", f"head-tax-{cur}",
-                     f"tax-delta-{cur}", f"discount-delta-{cur}"])
-    body.append(table(["Currency", "Base total", "Head total", "Change", "Change %", "Base tax",
-                       "Head tax", "Tax change", "Discount change"], rows,
-                      set(range(1, 9)), figs))
-    for cur in sorted({p["currency"] for p in r["by_period"]}):
-        ps = [p for p in r["by_period"] if p["currency"] == cur]
-        body.append(f"<h2>Change by period ({_e(cur)})</h2>")
-        body.append(bar_chart(f"Recognised revenue change by period, {cur}",
-                              [(p["period"], Decimal(p["revenue"])) for p in ps],
-                              f"chart-revenue-{cur}"))
-        body.append(bar_chart(f"Tax change by period, {cur}",
-                              [(p["period"], Decimal(p["tax"])) for p in ps],
-                              f"chart-tax-period-{cur}"))
-        body.append(table(["Period", "Total change", "Tax change", "Revenue change"],
-                          [[p["period"], p["total"], p["tax"], p["revenue"]] for p in ps],
-                          {1, 2, 3}))
+    body += _money(r)
+    body += _evaluation(r)
+    if r["fields"]:
+        body.append("<h2>What changed</h2>")
+        body.append(table(["Invoice field", "Orders"],
+                          [[x["field"], str(x["orders"])] for x in r["fields"]], counts={1}))
+    body.append("<h2>Change by invoice month</h2>")
+    body.append('<p class="note">By the month of the order date.</p>')
+    currencies = [t["currency"] for t in r["totals"]]
+    body += _charts(currencies, "by invoice month", r["by_month"], "period", [
+        ("tax", "Tax change", "chart-tax-month"), ("total", "Total change",
+                                                   "chart-total-month")])
+    body.append(table(["Currency", "Invoice month", "Net change", "Tax change", "Total change"],
+                      [[p["currency"], p["period"], p["net"], p["tax"], p["total"]]
+                       for p in r["by_month"]], {2, 3, 4}))
+    body.append("<h2>Recognised revenue by period</h2>")
+    body.append('<p class="note">By the period the revenue is recognised in (the recognition '
+                "schedule), not the invoice month.</p>")
+    body += _charts(currencies, "by recognition period", r["revenue_by_period"], "period", [
+        ("revenue", "Recognised revenue change", "chart-revenue")])
+    body.append(table(["Currency", "Recognition period", "Revenue change"],
+                      [[p["currency"], p["period"], p["revenue"]]
+                       for p in r["revenue_by_period"]], {2}))
     jur = r["by_jurisdiction"]["rows"]
-    body.append("<h2>Tax change by jurisdiction</h2>")
-    for cur in sorted({j["currency"] for j in jur}):
-        body.append(bar_chart(f"Tax change by jurisdiction, {cur}",
-                              [(j["key"], Decimal(j["delta"])) for j in jur
-                               if j["currency"] == cur][:40], f"chart-tax-jurisdiction-{cur}"))
-    body.append(table(["Currency", "Jurisdiction", "Tax change"],
-                      [[j["currency"], j["key"], j["delta"]] for j in jur], {2}))
+    body.append("<h2>Change by tax jurisdiction</h2>")
+    body += _charts(currencies, "by jurisdiction", jur, "key", [
+        ("tax", "Tax change", "chart-tax-jurisdiction"),
+        ("net", "Revenue (net) change", "chart-net-jurisdiction"),
+        ("total", "Total change", "chart-total-jurisdiction")])
+    body.append(table(["Currency", "Jurisdiction", "Net change", "Tax change", "Total change"],
+                      [[j["currency"], j["key"], j["net"], j["tax"], j["total"]] for j in jur],
+                      {2, 3, 4}))
     body.append("<h2>Largest changes</h2>")
+    body.append('<p class="note">Changes are signed as they affect the books: a larger refund '
+                "on a credit note is a negative change.</p>")
     body.append(table(
         ["Order", "Date", "Customer", "What", "Total change", "Tax change", "Caused by"],
-        [[d["order"], d["date"], d["customer"], d["outcome"] or "amounts",
-          d.get("totals", {}).get("total", ["", "", "0"])[2],
-          d.get("totals", {}).get("tax", ["", "", "0"])[2], ", ".join(d.get("rules", []))]
-         for d in r["largest"]], {4, 5}))
-    for title, key in (("Net change by product", "by_product"),
-                       ("Total change by customer", "by_customer")):
-        b = r[key]
-        body.append(f"<h2>{_e(title)}</h2>")
-        body.append(table(["Currency", key.split("_", 1)[1].capitalize(), "Change"],
-                          [[x["currency"], x["key"], x["delta"]] for x in b["rows"]], {2}))
-    v = r["validations"]
+        [[d["order"], d["date"], d["customer"], what(d, 6), d["total_change"], d["tax_change"],
+          ", ".join(d.get("rules", []))] for d in r["largest"]], {4, 5}))
+    b = r["by_product"]
+    body.append("<h2>Change by product</h2>")
+    body.append(table(["Currency", "Product", "Net change", "Tax change", "Total change"],
+                      [[x["currency"], x["key"], x["net"], x["tax"], x["total"]]
+                       for x in b["rows"]], {2, 3, 4}))
+    b = r["by_customer"]
+    body.append("<h2>Total change by customer</h2>")
+    body.append(table(["Currency", "Customer", "Total change"],
+                      [[x["currency"], x["key"], x["total"]] for x in b["rows"]], {2}))
     body.append("<h2>Validations</h2>")
-    body.append(table(["Code", "Newly failing", "Newly passing"],
-                      [[k, str(n), ""] for k, n in v["newly_failing"].items()]
-                      + [[k, "", str(n)] for k, n in v["newly_passing"].items()]))
+    body.append(table(["Severity", "Code", "Newly raised (orders)", "No longer raised (orders)"],
+                      [[v["severity"], v["code"], str(v["raised"]), str(v["cleared"])]
+                       for v in r["validations"]]))
     if r["issues"]:
         body.append("<h2>Bad records</h2>")
         body.append(table(["File", "Line", "Code", "Message"],
                           [[i["file"], str(i["line"]), i["code"], i["message"]]
                            for i in r["issues"][:200]]))
     t = r["timing"]
-    body.append(f'<p class="note">{t["evaluated"] if "evaluated" in t else c["evaluated"]} '
-                f'orders in {t["seconds"]} s ({t["orders_per_second"]} orders/s, '
-                f'{t["jobs"]} jobs, {_e(t["engine"])}).</p>')
+    body.append(f'<p class="note">{c["evaluated"]} orders in {t["seconds"]} s '
+                f'({t["orders_per_second"]} orders/s, {t["jobs"]} jobs, {_e(t["engine"])}).</p>')
+    return page(f"Policy replay {base} → {head}", body)
+
+
+def page(title: str, body: list[str]) -> str:
+    """A complete self-contained HTML page around body parts."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<link rel="icon" href="data:,">'
-            f"<title>Policy replay {base} → {head}</title><style>{CSS}</style></head><body>"
+            f"<title>{title}</title><style>{CSS}</style></head><body>"
             + "\n".join(body) + f"<script>{JS}</script></body></html>\n")
+
+
+def _money(r: dict[str, Any]) -> list[str]:
+    body = ["<h2>Money by currency</h2>"]
+    rows, figs = [], []
+    for t in r["totals"]:
+        cur = t["currency"]
+        rows.append([cur, str(t["orders"]), t["base"]["total"], t["head"]["total"],
+                     t["delta"]["total"], t["change_percent"], t["base"]["tax"],
+                     t["head"]["tax"], t["delta"]["tax"], t["delta"]["discount"]])
+        figs.append(["", f"orders-{cur}", f"base-total-{cur}", f"head-total-{cur}",
+                     f"total-delta-{cur}", f"total-percent-{cur}", f"base-tax-{cur}",
+                     f"head-tax-{cur}", f"tax-delta-{cur}", f"discount-delta-{cur}"])
+    body.append(table(["Currency", "Orders", "Base total", "Head total", "Change", "Change %",
+                       "Base tax", "Head tax", "Tax change", "Discount change"], rows,
+                      set(range(2, 10)), figs, counts={1}))
+    if r["totals_cover"] == "replayed":
+        body.append('<p class="note" id="totals-cover">Totals cover the replayed orders only: '
+                    "skipped orders cannot change, so each change is exact and each "
+                    "percentage is relative to the replayed part of the history.</p>")
+    return body
+
+
+def _evaluation(r: dict[str, Any]) -> list[str]:
+    e, body = r["evaluation"], []
+    for key, title, side in (("no_longer_evaluate", "Orders that no longer evaluate", "base"),
+                             ("now_evaluate", "Orders that now evaluate", "head")):
+        part = e[key]
+        if not part["orders"]:
+            continue
+        body.append(f'<h2 id="{key}">{_e(title)}</h2>')
+        body.append(f'<p class="note">Not in the money totals: these orders cannot be invoiced '
+                    f"under one of the revisions. Their {side} totals:</p>")
+        body.append(table(["Currency", "Orders", f"{side.capitalize()} total"],
+                          [[b["currency"], str(b["orders"]), b[f"{side}_total"]]
+                           for b in part["by_currency"]], {2}, counts={1}))
+        body.append(table(["Error", "Orders"], [[x["code"], str(x["orders"])]
+                                                for x in part["codes"]], counts={1}))
+    if e["error_changed"]:
+        body.append('<h2 id="error_changed">Orders that fail differently</h2>')
+        body.append(table(["Error (base → head)", "Orders"],
+                          [[x["change"], str(x["orders"])] for x in e["error_changed"]]))
+    if e["errors_both"]:
+        body.append('<h2 id="errors_both">Orders that fail under both revisions</h2>')
+        body.append(table(["Error", "Orders"], [[x["code"], str(x["orders"])]
+                                                for x in e["errors_both"]]))
+    return body

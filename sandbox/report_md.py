@@ -1,12 +1,19 @@
-"""The Markdown report for a pull-request comment: summary first, under GitHub's limit."""
+"""The Markdown report for a pull-request comment: summary first, under GitHub's limit.
+
+Sections come in order of importance. To fit the limit, tables first shrink to fewer rows
+(and say so), then whole sections are left out from the end (and the report says which);
+the summary, the money table and `extra` (the check's approvals) are never cut.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+from sandbox.report import what
+
 COMMENT_LIMIT = 65536
-ROW_STEPS = (25, 10, 5, 2, 0)
+ROW_STEPS = (25, 10, 5, 2)
 
 
 def _short(rev: Any) -> str:
@@ -16,8 +23,7 @@ def _short(rev: Any) -> str:
 def _signed(v: str) -> str:
     if v in ("", "n/a"):
         return v
-    d = Decimal(v)
-    return f"+{v}" if d > 0 else v
+    return f"+{v}" if Decimal(v) > 0 else v
 
 
 def _cell(v: Any) -> str:
@@ -40,71 +46,156 @@ def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None
 def render(report: dict[str, Any], extra: str = "", limit: int = COMMENT_LIMIT) -> str:
     """Markdown text at most `limit` characters; `extra` (e.g. approvals) goes after the summary."""
     for rows in ROW_STEPS:
-        text = _render(report, extra, rows)
+        essential, optional = _sections(report, extra, rows)
+        text = _join(essential, optional)
+        if len(text) <= limit:
+            return text
+    # still too long with the smallest tables: leave out whole sections from the end
+    while optional:
+        dropped = optional.pop()[0]
+        note = f"\n_Left out to fit the comment limit: {dropped} and later sections; the " \
+               "JSON and HTML reports have them._\n"
+        text = _join(essential, optional) + note
         if len(text) <= limit:
             return text
     note = "\n\n_Report truncated to fit the comment limit._\n"
-    return text[: limit - len(note)] + note
+    text = _join(essential, [])
+    cut = text.rfind("\n", 0, limit - len(note))
+    return text[: max(cut, 0)] + note
 
 
-def _render(r: dict[str, Any], extra: str, rows: int) -> str:
+def _join(essential: list[str], optional: list[tuple[str, str]]) -> str:
+    return "\n".join(essential + [body for _, body in optional])
+
+
+def _summary(r: dict[str, Any]) -> str:
     c = r["counts"]
-    parts = [f"## Policy replay: `{_short(r['base'].get('revision'))}` → "
-             f"`{_short(r['head'].get('revision'))}`\n"]
-    summary = (f"**{c['changed']}** of {c['evaluated']} replayed orders change "
-               f"({c['read']} read from `{r['source']}`, {c['skipped']} skipped by impact "
-               f"pruning, {c['issues']} bad records).")
-    if c["newly_failing"] or c["newly_passing"]:
-        summary += (f" **{c['newly_failing']} newly failing**, {c['newly_passing']} newly "
-                    "passing.")
-    parts.append(summary + "\n")
-    money = [[t["currency"], t["base"]["total"], t["head"]["total"],
-              _signed(t["delta"]["total"]), _signed(t["change_percent"]) + "%"
-              if t["change_percent"] not in ("", "n/a") else t["change_percent"],
-              _signed(t["delta"]["tax"]), _signed(t["delta"]["discount"])]
-             for t in r["totals"]]
-    parts.append(_table(["Currency", "Base total", "Head total", "Change", "Change %",
-                         "Tax change", "Discount change"], money, 50))
-    if r["pruning"]["enabled"] and c["skipped"]:
-        parts.append("_Totals cover the replayed orders; skipped orders cannot change, so "
-                     "percentages are relative to the replayed part of the history._\n")
+    credit = (f", {c['changed_credit_notes']} of them credit notes"
+              if c["changed_credit_notes"] else "")
+    text = (f"**{c['changed']}** of {c['evaluated']} replayed orders change{credit} "
+            f"({c['read']} read from `{r['source']}`, {c['skipped']} skipped by impact "
+            f"pruning, {c['issues']} bad records).")
+    notes = [text for key, text in (
+        ("no_longer_evaluates", f"**{c['no_longer_evaluates']} no longer evaluate** under head"),
+        ("now_evaluates", f"{c['now_evaluates']} now evaluate"),
+        ("error_changed", f"{c['error_changed']} fail differently"),
+        ("newly_failing", f"**{c['newly_failing']} newly fail validation**"),
+        ("newly_passing", f"{c['newly_passing']} newly pass validation"),
+        ("errors_both", f"{c['errors_both']} fail under both revisions")) if c[key]]
+    return text + (" " + "; ".join(notes) + "." if notes else "")
+
+
+def _money(r: dict[str, Any]) -> str:
+    rows = [[t["currency"], t["orders"], t["base"]["total"], t["head"]["total"],
+             _signed(t["delta"]["total"]), _signed(t["change_percent"]) + "%"
+             if t["change_percent"] not in ("", "n/a") else t["change_percent"],
+             _signed(t["delta"]["tax"]), _signed(t["delta"]["discount"])]
+            for t in r["totals"]]
+    text = _table(["Currency", "Orders", "Base total", "Head total", "Change", "Change %",
+                   "Tax change", "Discount change"], rows, 50) if rows else (
+        "_No replayed order evaluates under both revisions: no money to compare._\n")
+    if r["totals_cover"] == "replayed":
+        skipped = ", ".join(f"{t['currency']} {t['skipped']}" for t in r["totals"]
+                            if t["skipped"])
+        text += ("\n_Totals cover the replayed orders only; the skipped orders "
+                 f"({skipped}) cannot change, so each change is exact and each percentage "
+                 "is relative to the replayed part of the history (`--base-totals` gives "
+                 "percentages of the whole history)._\n")
+    if r["evaluation"]["no_longer_evaluate"]["orders"] or r["evaluation"]["now_evaluate"][
+            "orders"]:
+        text += ("\n_Orders that evaluate under one revision only are not in these totals; "
+                 "see below._\n")
+    return text
+
+
+def _evaluation(r: dict[str, Any], rows: int) -> list[tuple[str, str]]:
+    e = r["evaluation"]
+    out = []
+    for key, title, side in (("no_longer_evaluate", "Orders that no longer evaluate", "base"),
+                             ("now_evaluate", "Orders that now evaluate", "head")):
+        part = e[key]
+        if not part["orders"]:
+            continue
+        money = ", ".join(f"{b['currency']} {b[side + '_total']} ({b['orders']} orders)"
+                          for b in part["by_currency"])
+        body = (f"### {title}\n\n{part['orders']} orders; their {side} totals: {money}.\n\n"
+                + _table(["Error", "Orders"], [[x["code"], x["orders"]] for x in part["codes"]],
+                         max(rows, 5)))
+        out.append((title.lower(), body))
+    if e["error_changed"]:
+        out.append(("orders that fail differently", "### Orders that fail differently\n\n"
+                    + _table(["Error (base → head)", "Orders"],
+                             [[x["change"], x["orders"]] for x in e["error_changed"]], rows)))
+    if e["errors_both"]:
+        out.append(("orders that fail under both", "### Orders that fail under both "
+                    "revisions\n\n" + _table(["Error", "Orders"], [
+                        [x["code"], x["orders"]] for x in e["errors_both"]], max(rows, 5))))
+    return out
+
+
+def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
+                                                                 list[tuple[str, str]]]:
+    c = r["counts"]
+    essential = [f"## Policy replay: `{_short(r['base'].get('revision'))}` → "
+                 f"`{_short(r['head'].get('revision'))}`\n", _summary(r) + "\n", _money(r)]
     if extra:
-        parts.append(extra.rstrip() + "\n")
+        essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}
     if issued:
-        parts.append("**Tax change on already-issued invoices:** " + ", ".join(
+        essential.append("**Tax change on already-issued invoices:** " + ", ".join(
             f"{cur} {amt}" for cur, amt in issued.items()) + "\n")
-    largest = [[d["order"], d["date"], d["customer"], d["outcome"] or "amounts",
-                _signed(d.get("totals", {}).get("total", ["", "", "0"])[2]),
-                _signed(d.get("totals", {}).get("tax", ["", "", "0"])[2]),
-                ", ".join(d.get("rules", [])[:5])] for d in r["largest"]]
-    parts.append("### Largest changes\n")
-    parts.append(_table(["Order", "Date", "Customer", "What", "Total change", "Tax change",
-                         "Caused by"], largest, rows, max(len(largest), c["changed"])))
-    v = r["validations"]
-    if v["newly_failing"] or v["newly_passing"]:
-        parts.append("### Validations\n")
-        vrows = [[code, n, ""] for code, n in v["newly_failing"].items()]
-        vrows += [[code, "", n] for code, n in v["newly_passing"].items()]
-        parts.append(_table(["Code", "Newly failing", "Newly passing"], vrows, rows or 1))
-    for title, key in (("Tax change by jurisdiction", "by_jurisdiction"),
-                       ("Net change by product", "by_product"),
-                       ("Total change by customer", "by_customer")):
+    optional = _evaluation(r, rows)
+    if r["fields"]:
+        optional.append(("what changed", "### What changed\n\n" + _table(
+            ["Invoice field", "Orders"], [[f"`{x['field']}`", x["orders"]]
+                                          for x in r["fields"]], rows)))
+    largest = [[d["order"], d["date"], d["customer"], what(d), _signed(d["total_change"]),
+                _signed(d["tax_change"]), ", ".join(d.get("rules", [])[:5])]
+               for d in r["largest"]]
+    optional.append(("largest changes", "### Largest changes\n\n"
+                     "_Changes are signed as they affect the books: a larger refund on a "
+                     "credit note is a negative change._\n\n" + _table(
+                         ["Order", "Date", "Customer", "What", "Total change", "Tax change",
+                          "Caused by"], largest, rows, max(len(largest), c["changed"]))))
+    if r["validations"]:
+        optional.append(("validations", "### Validations\n\n" + _table(
+            ["Severity", "Code", "Newly raised (orders)", "No longer raised (orders)"],
+            [[v["severity"], v["code"], v["raised"], v["cleared"]] for v in r["validations"]],
+            rows)))
+    for title, key in (("Change by tax jurisdiction", "by_jurisdiction"),
+                       ("Change by product", "by_product")):
         b = r[key]
-        parts.append(f"### {title}\n")
-        parts.append(_table(["Currency", key.split("_", 1)[1].capitalize(), "Change"],
-                            [[x["currency"], x["key"], _signed(x["delta"])] for x in b["rows"]],
-                            rows, len(b["rows"]) + b["more"]))
-    periods = [[p["currency"], p["period"], _signed(p["total"]), _signed(p["tax"]),
-                _signed(p["revenue"])] for p in r["by_period"]]
-    parts.append("### By period\n")
-    parts.append(_table(["Currency", "Period", "Total change", "Tax change",
-                         "Recognised revenue change"], periods, max(rows, 12 if rows else 0)))
+        optional.append((title.lower(), f"### {title}\n\n" + _table(
+            ["Currency", "Jurisdiction" if key == "by_jurisdiction" else "Product",
+             "Net change", "Tax change", "Total change"],
+            [[x["currency"], x["key"], _signed(x["net"]), _signed(x["tax"]),
+              _signed(x["total"])] for x in b["rows"]], rows, len(b["rows"]) + b["more"])))
+    b = r["by_customer"]
+    optional.append(("total change by customer", "### Total change by customer\n\n" + _table(
+        ["Currency", "Customer", "Total change"],
+        [[x["currency"], x["key"], _signed(x["total"])] for x in b["rows"]], rows,
+        len(b["rows"]) + b["more"])))
+    months = [[p["currency"], p["period"], _signed(p["net"]), _signed(p["tax"]),
+               _signed(p["total"])] for p in r["by_month"]]
+    optional.append(("change by invoice month", "### Change by invoice month\n\n"
+                     "_By the month of the order date._\n\n" + _table(
+                         ["Currency", "Invoice month", "Net change", "Tax change",
+                          "Total change"], months, max(rows, 12))))
+    revenue = [[p["currency"], p["period"], _signed(p["revenue"])]
+               for p in r["revenue_by_period"]]
+    optional.append(("recognised revenue by period", "### Recognised revenue by period\n\n"
+                     "_By the period the revenue is recognised in (the recognition "
+                     "schedule)._\n\n" + _table(["Currency", "Recognition period",
+                                                 "Revenue change"], revenue, max(rows, 12))))
     if r["rules"]:
-        parts.append("### Rules behind the changes\n")
-        parts.append(_table(["Rule", "Changed orders"], [[k, n] for k, n in
-                                                          r["rules"].items()], rows or 5))
-    parts.append(f"<sub>Pruning: {_cell(r['pruning']['description'])}. "
-                 f"{r['timing']['orders_per_second']} orders/s, {r['timing']['seconds']} s."
-                 "</sub>\n")
-    return "\n".join(parts)
+        optional.append(("rules", "### Rules behind the changes\n\n" + _table(
+            ["Rule", "Changed orders"], [[k, n] for k, n in r["rules"].items()], max(rows, 5))))
+    if r["issues"]:
+        optional.append(("bad records", "### Bad records\n\n" + _table(
+            ["Where", "Code", "Message"], [[f"`{i['file']}:{i['line']}`", i["code"],
+                                           i["message"]] for i in r["issues"]],
+            min(rows, 10), c["issues"])))
+    optional.append(("footer", f"<sub>Pruning: {_cell(r['pruning']['description'])}. "
+                     f"{r['timing']['orders_per_second']} orders/s, "
+                     f"{r['timing']['seconds']} s.</sub>\n"))
+    return essential, optional

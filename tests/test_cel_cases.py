@@ -1,7 +1,9 @@
 """Data cases under tests/cases/cel: compile errors (code, line, column) and evaluation results.
 
 Every case runs on both backends: they must reject the same expressions at the same place and
-give the same answers. Expected values were worked out by hand from the fixture order below.
+give the same answers. Evaluation cases also run on the C++ backend with its Python fast path
+for simple conditions turned off (`cel-expr-runtime`), so both of its paths are exercised.
+Expected values were worked out by hand from the fixture order below.
 """
 
 from __future__ import annotations
@@ -48,13 +50,14 @@ def fixture_order() -> Order:
 
 
 def _load(kind: str) -> list[Any]:
+    runners = BACKENDS + ["cel-expr-runtime"] if kind == "eval" else BACKENDS
     params = []
     for path in sorted((CASES / kind).glob("*.yaml")):
         case = yaml.safe_load(path.read_text())
         rep = case.get("expression_repeat")
         if rep:
             case["expression"] = rep["prefix"] + rep["repeat"] * rep["times"] + rep["suffix"]
-        for backend in BACKENDS:
+        for backend in runners:
             params.append(pytest.param(case, backend, id=f"{path.stem}-{backend}"))
     return params
 
@@ -71,12 +74,13 @@ def test_compile_error(case: dict[str, Any], backend: str) -> None:
     assert err.message.strip()
 
 
-def _scope(backend: str, program: Any, priced: bool) -> tuple[CelScope, PolicyDoc]:
+def _scope(backend: str, program: Any, priced: bool, fast: bool = True
+           ) -> tuple[CelScope, PolicyDoc]:
     doc = PolicyDoc("PricingRule", "case-rule", {}, Location("rules/case.yaml", 7, 3))
     bundle = Bundle("rev", "digest", {doc.name: doc}, backend=backend,
                     programs={(doc.name, "spec.when"): program}, products=PRODUCTS)
     order = fixture_order()
-    scope = CelScope(bundle, order, get_backend(backend))
+    scope = CelScope(bundle, order, get_backend(backend), fast=fast)
     if priced:
         scope.set_line_amounts([
             PricedLine(line, PRODUCTS[line.sku], PRODUCTS[line.sku]["type"], "core", "flat",
@@ -95,8 +99,10 @@ def _evaluate(scope: CelScope, doc: PolicyDoc, case: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize(("case", "backend"), _load("eval"))
 def test_evaluation(case: dict[str, Any], backend: str) -> None:
+    fast = backend != "cel-expr-runtime"
+    backend = backend.removesuffix("-runtime")
     program = get_backend(backend).compile(case["expression"], case["context"])
-    scope, doc = _scope(backend, program, bool(case.get("priced")))
+    scope, doc = _scope(backend, program, bool(case.get("priced")), fast)
     if "expect_error" in case:
         with pytest.raises(BillplaneError) as info:
             _evaluate(scope, doc, case)

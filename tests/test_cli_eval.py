@@ -96,8 +96,19 @@ def test_invalid_order_fields_exit_1(capsys: Any, tmp_path: Path) -> None:
     path.write_text(json.dumps(order))
     code, out, err = _eval(capsys, str(path))
     assert code == 1 and out == ""
-    assert "order.lines[0].quantity: invalid_order" in err
-    assert "order.customer: invalid_order: 'country' is a required property" in err
+    assert ('order.lines[0].quantity: invalid_order: must be a decimal string, e.g. "1.10", '
+            "not a JSON number") in err
+    assert "order.customer.country: invalid_order: is required" in err
+    assert "Traceback" not in err
+
+
+def test_order_with_a_key_given_twice_is_refused(capsys: Any, tmp_path: Path) -> None:
+    text = (EXAMPLES / "uk-consumer.json").read_text()
+    path = tmp_path / "twice.json"
+    path.write_text(text.replace('"id":', '"id": "X", "id":', 1))
+    code, out, err = _eval(capsys, str(path))
+    assert code == 1 and out == ""
+    assert "duplicate_key: key 'id' is given twice in one object" in err
     assert "Traceback" not in err
 
 

@@ -66,3 +66,53 @@ def test_a_discounted_price_including_tax_is_shown_on_one_basis() -> None:
         "lines[0].amount - lines[0].discount_total - lines[0].tax[0].amount")
     for entry in trace:
         check_formula({"path": entry.path, "amount": entry.text, "inputs": entry.inputs}, doc)
+
+
+INCLUSIVE = {
+    "book.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: PriceBook
+metadata: {name: book}
+spec:
+  products:
+    - sku: PLAN
+      type: one_off
+      prices: [{currency: GBP, model: flat, amount: 10.00}]
+---
+apiVersion: billplane.dev/v1
+kind: PricingRule
+metadata: {name: coupon-10}
+spec:
+  coupon: TEN
+  effect: {percent_off: 10}
+---
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: uk-vat-incl}
+spec:
+  tax: vat
+  jurisdiction: {country: GB}
+  rates: [{rate: 20}]
+  inclusive: true
+""",
+}
+
+
+def test_an_evaluated_inclusive_price_with_a_coupon_reads_on_one_basis() -> None:
+    from test_trace_coverage import check_trace
+
+    from engine.evaluate import evaluate
+    from engine.loader import load_bundle
+
+    bundle = load_bundle(INCLUSIVE, "r")
+    order = {"id": "O", "date": "2026-03-01", "currency": "GBP", "seller": "acme-uk",
+             "coupons": ["TEN"], "customer": {"id": "C", "country": "GB", "type": "consumer"},
+             "lines": [{"sku": "PLAN", "quantity": "1"}]}
+    doc = evaluate(bundle, order).document
+    line = doc["lines"][0]
+    assert _fields(line, "amount", "discount_total", "subtotal", "discount", "net",
+                   "tax_total", "total") == ["10.00", "1.00", "8.33", "0.83", "7.50", "1.50",
+                                             "9.00"]
+    assert doc["totals"] == {"subtotal": "8.33", "discount": "0.83", "net": "7.50",
+                             "tax": "1.50", "total": "9.00"}
+    check_trace(bundle, doc)

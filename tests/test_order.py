@@ -21,7 +21,8 @@ ORDER: dict[str, Any] = {
         {"sku": "PAY", "quantity": "300", "transactions": ["200", "100"]},
         {"sku": "IMPL", "quantity": "1", "unit_price": "999.99",
          "milestones": [{"name": "kickoff", "date": "2026-04-01"}],
-         "usage": [{"period": "2026-03", "quantity": "1.5"}]},
+         "usage": [{"period": "2026-03", "quantity": "0.5"}, {"period": "2026-04",
+                                                               "quantity": "0.5"}]},
     ],
 }
 
@@ -43,7 +44,7 @@ def test_valid_order_becomes_typed_values() -> None:
     assert pay.transactions == (Decimal(200), Decimal(100))
     assert impl.unit_price == Decimal("999.99")
     assert impl.milestones == (("kickoff", dt.date(2026, 4, 1)),)
-    assert impl.usage == (("2026-03", Decimal("1.5")),)
+    assert impl.usage == (("2026-03", Decimal("0.5")), ("2026-04", Decimal("0.5")))
     assert [line.index for line in order.lines] == [0, 1, 2]
     assert order.raw is ORDER
 
@@ -54,9 +55,9 @@ def test_schema_errors_carry_json_paths() -> None:
     bad["lines"][2]["quantity"] = 3  # a number, not a decimal string
     bad["lines"][1]["colour"] = "red"
     got = errors_of(bad)
-    assert ("order", "invalid_order") in got  # missing seller
+    assert ("order.seller", "invalid_order") in got  # missing
     assert ("order.lines[2].quantity", "invalid_order") in got
-    assert ("order.lines[1]", "invalid_order") in got  # unknown field
+    assert ("order.lines[1].colour", "invalid_order") in got  # unknown field
     assert len(got) == 3
 
 
@@ -68,7 +69,7 @@ def test_semantic_errors_all_collected() -> None:
     bad["lines"][0]["quantity"] = "-1"
     bad["lines"][0]["period"] = {"start": "2026-04-01", "end": "2026-03-01"}
     bad["lines"][1]["transactions"] = ["200", "-5"]
-    bad["lines"][2]["usage"] = [{"period": "2026-13", "quantity": "1"}]
+    bad["lines"][2]["usage"] = [{"period": "2026-13", "quantity": "1"}]  # adds up
     assert sorted(errors_of(bad)) == sorted([
         ("order.date", "invalid_date"),
         ("order.currency", "unknown_currency"),
@@ -76,6 +77,7 @@ def test_semantic_errors_all_collected() -> None:
         ("order.lines[0].quantity", "negative_quantity"),
         ("order.lines[0].period", "invalid_period"),
         ("order.lines[1].transactions[1]", "negative_quantity"),
+        ("order.lines[1].quantity", "quantity_mismatch"),  # 300 is not 200 + -5
         ("order.lines[2].usage[0].period", "invalid_date"),
     ])
 
@@ -97,7 +99,7 @@ def test_error_message_reads_path_code_message() -> None:
     with pytest.raises(BillplaneError) as err:
         parse_order(bad)
     assert str(err.value) == (
-        "order.lines[0].quantity: negative_quantity: quantity must not be negative (got -2)")
+        "order.lines[0].quantity: negative_quantity: quantity must not be negative")
 
 
 def test_currency_without_minor_unit_is_refused() -> None:
@@ -116,3 +118,75 @@ def test_fast_and_reference_validators_agree() -> None:
              dict(ORDER, currency="gbp"), dict(ORDER, extra=1)]
     for case in cases:
         assert module._FAST.is_valid(case) == module._validator().is_valid(case)
+
+
+def messages_of(data: Any) -> list[str]:
+    with pytest.raises(BillplaneError) as err:
+        parse_order(data)
+    return [str(d) for d in err.value.diagnostics]
+
+
+def test_schema_messages_name_the_field_and_never_echo_its_value() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["customer"] = ["Priya Shah", "OX1 2JD"]
+    bad["lines"][0]["quantity"] = Decimal("7.77")  # a JSON number, as parsed exactly
+    bad["lines"][1]["transactions"] = ["200", "one hundred"]
+    bad["date"] = "15/03/2026"
+    got = messages_of(bad)
+    assert got == [
+        "order.customer: invalid_order: must be an object",
+        "order.date: invalid_order: must be a date string YYYY-MM-DD",
+        'order.lines[0].quantity: invalid_order: must be a decimal string, e.g. "1.10", not '
+        "a JSON number",
+        'order.lines[1].transactions[1]: invalid_order: must be a decimal string, e.g. "1.10"',
+    ]
+    for value in ("Priya", "OX1", "7.77", "one hundred", "15/03"):
+        assert not any(value in message for message in got)
+
+
+def test_semantic_messages_never_echo_values() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["date"] = "2026-02-30"
+    bad["lines"][0]["period"] = {"start": "2026-04-01", "end": "2026-03-01"}
+    got = messages_of(bad)
+    assert got == [
+        "order.date: invalid_date: is not a calendar date",
+        "order.lines[0].period: invalid_period: start must be before end (the end day is not "
+        "included)",
+    ]
+
+
+def test_unknown_country_codes_are_refused() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["customer"]["country"] = "ZZ"
+    bad["customer"]["address"] = {"country": "XX"}
+    assert errors_of(bad) == [("order.customer.address.country", "unknown_country"),
+                              ("order.customer.country", "unknown_country")]
+    good = copy.deepcopy(ORDER)
+    good["customer"]["country"] = "GR"  # the ISO code, not the VAT prefix EL
+    assert parse_order(good).customer["country"] == "GR"
+
+
+def test_quantity_must_match_transactions_and_usage() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["lines"][1]["quantity"] = "0"  # transactions 200 + 100
+    bad["lines"][2]["usage"] = [{"period": "2026-03", "quantity": "0.4"}]
+    assert errors_of(bad) == [("order.lines[1].quantity", "quantity_mismatch"),
+                              ("order.lines[2].usage", "quantity_mismatch")]
+
+
+def test_a_milestone_dated_twice_is_refused() -> None:
+    bad = copy.deepcopy(ORDER)
+    bad["lines"][2]["milestones"] = [{"name": "kickoff", "date": "2026-04-01"},
+                                     {"name": "kickoff", "date": "2026-05-01"}]
+    assert errors_of(bad) == [("order.lines[2].milestones[1].name", "duplicate_milestone")]
+
+
+def test_json_with_a_repeated_key_is_refused() -> None:
+    from engine.order import loads_order
+
+    with pytest.raises(BillplaneError) as err:
+        loads_order('{"id": "A", "customer": {"id": "C", "id": "D"}}')
+    assert err.value.code == "duplicate_key"
+    assert str(err.value) == "<input>: duplicate_key: key 'id' is given twice in one object"
+    assert loads_order('{"q": 1.10}') == {"q": Decimal("1.10")}

@@ -153,7 +153,7 @@ def test_expect_error() -> None:
 # --- coverage -------------------------------------------------------------------------------
 
 def test_coverage_lists_rules_no_case_exercised() -> None:
-    report = _run({"name": "one", "order": {}, "expect": {}},
+    report = _run({"name": "one", "order": {}, "expect": {"totals.total": "270.00"}},
                   {"name": "error", "order": {"raise": "billplane"}, "expect_error": "no_tax_rate"})
     cov = report.coverage
     # coverable: 2 pricing + 2 tax + 1 credit + 1 validation + 1 series + 2 products = 9;
@@ -163,6 +163,29 @@ def test_coverage_lists_rules_no_case_exercised() -> None:
     assert cov.unexercised() == {"PricingRule": ["unused-promo"], "ValidationRule": ["vat-id"],
                                  "PriceBook products": ["SUPPORT"]}
     assert "not exercised (PricingRule): unused-promo" in render_text(report)
+
+
+def test_rules_of_failing_cases_are_not_covered() -> None:
+    # the same invoice, but the case fails: it proves nothing about ten-off, uk-vat, ...
+    report = _run({"name": "wrong", "order": {}, "expect": {"totals.total": "1.00"}},
+                  {"name": "error", "order": {"raise": "billplane"}, "expect_error": "no_tax_rate"})
+    assert [c.passed for c in report.cases] == [False, True]
+    assert (report.coverage.covered, report.coverage.total) == (1, 9)  # de-vat, by the error
+    assert report.coverage.unexercised()["TaxRule"] == ["uk-vat"]
+
+
+@pytest.mark.parametrize("case", [
+    {"name": "nothing", "order": {}},
+    {"name": "empty", "order": {}, "expect": {}},
+    {"name": "null", "order": {}, "expect": None, "expect_error": None},
+])
+def test_a_case_without_expectations_fails(case: dict[str, Any]) -> None:
+    report = _run(case)
+    [result] = report.cases
+    assert not result.passed and not report.ok
+    [mismatch] = result.mismatches
+    assert "case has no expectation" in str(mismatch)
+    assert report.coverage.covered == 0  # and it exercises nothing
 
 
 # --- `billplane test` on a real (small) policy tree -----------------------------------------
@@ -239,9 +262,27 @@ def test_cli_fails_on_a_wrong_expectation(tmp_path: Path, capsys: Any) -> None:
     assert main(["test", str(root), "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert (data["ok"], data["passed"], data["failed"]) == (False, 0, 1)
+    # the case's own line (the `- name:` item) and the failed expectation's line
+    assert data["cases"][0]["where"] == "tests.yaml:6"
     [mismatch] = data["cases"][0]["mismatches"]
     assert mismatch == {"path": "totals.total", "problem": "differs", "expected": "301.00",
-                        "actual": "300.00", "detail": ""}
+                        "actual": "300.00", "detail": "", "where": "tests.yaml:17"}
+    assert main(["test", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "      at tests.yaml:6\n" in out
+    assert 'totals.total: expected "301.00", got "300.00" (tests.yaml:17)' in out
+
+
+def test_cli_second_case_points_at_its_own_line(tmp_path: Path, capsys: Any) -> None:
+    root = _tree(tmp_path, "300.00")
+    with (root / "tests.yaml").open("a") as f:
+        f.write("    - name: no expectation\n      order: {id: O-2, date: '2026-03-01', "
+                "currency: GBP, seller: acme-uk, customer: {id: C-1, country: GB}, "
+                "lines: [{sku: SEAT, quantity: '1'}]}\n")
+    assert main(["test", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  seats: no expectation\n      at tests.yaml:18\n" in out
+    assert "case has no expectation" in out
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def load_case(path: Path) -> dict[str, Any]:
 
 def bundle_for(case: dict[str, Any]) -> Bundle:
     product = {"sku": "SKU-1", "name": "Thing", "type": case.get("product_type", "one_off"),
-               "prices": case["prices"]}
+               "prices": case["prices"], **case.get("product", {})}
     spec = {"rounding": case.get("rounding", "half_up"), "products": [product]}
     book = PolicyDoc("PriceBook", "book", spec, Location("pricing/book.yaml", 1, 1))
     return Bundle("rev", "digest", {"book": book}, by_kind={"PriceBook": [book]},
@@ -48,7 +48,9 @@ def test_pricing_case(path: Path) -> None:
         with pytest.raises(BillplaneError) as err:
             price_lines(bundle, order, None, trace)
         assert err.value.code == case["want_error"]
-        assert "SKU-1" in str(err.value)
+        [diag] = err.value.diagnostics
+        assert diag.location.file == case.get("want_location", diag.location.file)
+        assert "SKU-1" in diag.message or "want_location" in case
         return
     [line] = price_lines(bundle, order, None, trace)
     want = case["want"]

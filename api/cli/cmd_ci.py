@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="report folder (default: billplane-report)")
     parser.add_argument("--fail-on-approvals", action="store_true",
                         help="exit 1 when approvals are required")
+    parser.add_argument("--no-merge-base", action="store_true",
+                        help="compare with BASE itself, not with the merge base of BASE and "
+                             "HEAD")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         repo=args.repo, base=args.base, head=args.head, policies_dir=args.policies_dir,
         orders=args.orders, jobs=max(1, args.jobs), prune=not args.no_prune,
         backend=args.backend, port=args.engine_port, dask=args.dask,
-        fail_on_approvals=args.fail_on_approvals,
-        replay_options={"chunk": args.chunk, "top_n": args.top}))
+        fail_on_approvals=args.fail_on_approvals, merge_base=not args.no_merge_base,
+        replay_options={"chunk": args.chunk, "top_n": args.top,
+                        # otherwise on exactly when a threshold needs whole-history totals
+                        **({"base_totals": True} if args.base_totals else {})}))
     paths = write(args.out, data)
     sys.stdout.write(render_md(data))
     print(f"reports: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

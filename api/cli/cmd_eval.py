@@ -7,13 +7,12 @@ import datetime as dt
 import json
 import os
 import sys
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from api.cli.options import add_backend, source_for
 from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
+from engine.order import loads_order
 
 HELP = "evaluate an order (JSON) into an invoice, optionally explained rule by rule"
 
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"billplane eval: {name}: cannot read: {exc}", file=sys.stderr)
         return 2
     try:
-        order = parse_json(text, name)
+        order = loads_order(text)  # syntax errors and repeated keys, located
         bundle = load_from(source_for(args.policies, args.ref), backend=args.backend)
         from engine.evaluate import evaluate, explain
 
@@ -81,20 +80,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_json(text: str, name: str) -> Any:
-    """Parse order JSON; a syntax error reports line and column, never a traceback."""
-    try:
-        # numbers never become floats; the order schema then names any field that should
-        # have been a decimal string
-        return json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise BillplaneError(Diagnostic(
-            "invalid_json", f"{exc.msg} at line {exc.lineno}, column {exc.colno}")) from None
+_INPUT_CODES = ("invalid_json", "duplicate_key", "invalid_order")
 
 
 def _about_order(diag: Diagnostic) -> bool:
-    return diag.code in ("invalid_json", "invalid_order") or diag.location.file.startswith(
-        "order")
+    return diag.code in _INPUT_CODES or diag.location.file.startswith("order")
 
 
 def _is_date(text: str) -> bool:

@@ -26,6 +26,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser, orders_required: bool 
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--no-prune", action="store_true",
                         help="replay every order, not only those the change can affect")
+    parser.add_argument("--base-totals", action="store_true",
+                        help="also evaluate pruned orders under the base revision, so that "
+                             "totals and percentages cover the whole history")
     parser.add_argument("--dask", default="", metavar="local|ADDRESS",
                         help="run chunks on Dask distributed (needs billplane[dask])")
     add_backend(parser)
@@ -48,7 +51,7 @@ def config_from(args: argparse.Namespace, orders: str) -> ReplayConfig:
         base=RevisionSpec(args.repo, args.base, args.policies_dir, args.backend),
         head=RevisionSpec(args.repo, args.head, args.policies_dir, args.backend),
         source=orders, jobs=max(1, args.jobs), prune=not args.no_prune, chunk=args.chunk,
-        top_n=args.top, port=args.engine_port, dask=args.dask)
+        top_n=args.top, port=args.engine_port, dask=args.dask, base_totals=args.base_totals)
 
 
 def run(args: argparse.Namespace) -> int:

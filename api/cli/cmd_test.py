@@ -14,8 +14,8 @@ from api.cli.options import (
     source_for,
     tree_problem,
 )
-from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
+from engine.loader import load_bundle
 
 HELP = "run the policy tests (PolicyTest cases) and report rule coverage"
 
@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.testing import render_text, run_policy_tests
 
     try:
-        bundle = load_from(source_for(args.path, args.ref), backend=args.backend)
-        report = run_policy_tests(bundle, backend=args.backend)
+        source = source_for(args.path, args.ref)
+        files = source.files()  # read once: loaded, then used to point failures at lines
+        bundle = load_bundle(files, revision=source.revision, backend=args.backend)
+        report = run_policy_tests(bundle, backend=args.backend, files=files)
     except BillplaneError as exc:
         return _fail(exc.diagnostics, args.format)
     except Exception as exc:  # never a traceback: report and fail

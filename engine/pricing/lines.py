@@ -14,6 +14,7 @@ from engine.pricing.models import Quote, quote
 from engine.pricing.proration import proration
 
 MAX_TRANSACTIONS = 10_000
+_MILESTONES_KEY = "pricing.milestones"
 
 
 def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple[Decimal, ...]:
@@ -28,20 +29,54 @@ def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple
         raise BillplaneError(Diagnostic(
             "invalid_order",
             f"transaction_count of {line.sku} must be a whole number from 1 to"
-            f" {MAX_TRANSACTIONS} (got {raw!r})",
+            f" {MAX_TRANSACTIONS}",
             Location(f"order.lines[{line.index}].attributes.transaction_count"),
             entry.book.name))
     count = int(raw)
     return (line.quantity / count,) * count
 
 
+def _milestone_names(bundle: Bundle) -> frozenset[str]:
+    """Every milestone name a RecognitionRule declares; worked out once per bundle."""
+    found = bundle.index.get(_MILESTONES_KEY)
+    if found is None:
+        found = bundle.index[_MILESTONES_KEY] = frozenset(
+            str(m["name"]) for doc in bundle.kind("RecognitionRule")
+            for m in doc.spec.get("milestones") or ())
+    return found
+
+
+def _line_problems(entry: Entry, line: OrderLine, milestones: frozenset[str]
+                   ) -> list[Diagnostic]:
+    """What the order says about a line that its product or the bundle does not allow."""
+    found = []
+    base = f"order.lines[{line.index}]"
+    product = entry.product
+    if product.get("whole_units") and line.quantity != line.quantity.to_integral_value():
+        unit = f" ({product['unit']})" if product.get("unit") else ""
+        found.append(Diagnostic("invalid_quantity",
+                                f"must be a whole number: {line.sku} is sold in whole units"
+                                f"{unit}", Location(f"{base}.quantity"), entry.book.name))
+    for k, (name, _) in enumerate(line.milestones):
+        if name not in milestones:
+            found.append(Diagnostic("unknown_milestone",
+                                    "names a milestone that no RecognitionRule declares",
+                                    Location(f"{base}.milestones[{k}].name")))
+    return found
+
+
 def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[str, Quote]:
+    price = None if line.unit_price is not None else find_price(entry, order.currency, day)
+    if line.transactions and (price is None or price["model"] != "percentage"):
+        raise BillplaneError(Diagnostic(
+            "invalid_order", f"transactions are only for percentage-priced products; {line.sku}"
+            " is priced by quantity", Location(f"order.lines[{line.index}].transactions"),
+            entry.book.name))
     if line.unit_price is not None:
         # an explicit price on the order: per_unit semantics, no catalogue lookup
         unit = line.unit_price
         return "per_unit", Quote(unit * line.quantity, unit,
                                  {"unit_amount": str(unit), "source": "order.unit_price"})
-    price = find_price(entry, order.currency, day)
     if price is None:
         raise BillplaneError(Diagnostic(
             "no_price",
@@ -61,6 +96,7 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
                 ) -> list[PricedLine]:
     """Price every order line with its product's PriceBook; all unknown skus reported at once."""
     products = catalog(bundle)
+    milestones = _milestone_names(bundle)
     day = order.date.isoformat()
     errors: list[Diagnostic] = []
     priced: list[PricedLine] = []
@@ -70,6 +106,11 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
             errors.append(Diagnostic("unknown_product", f"no product with sku {line.sku}",
                                      Location(f"order.lines[{line.index}].sku")))
             continue
+        if line.milestones or entry.product.get("whole_units"):
+            problems = _line_problems(entry, line, milestones)
+            if problems:
+                errors.extend(problems)
+                continue
         try:
             model, result = _price_one(entry, order, line, day)
         except BillplaneError as exc:

@@ -77,12 +77,13 @@ def per_unit(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -
 
 
 def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
-    """Each unit in the tier it falls into; a tier's flat amount once any unit is in it."""
+    """Each unit in the tier it falls into; a tier's flat amount once any unit is in it, and
+    the first tier's flat amount always (a quantity of 0 falls in the first tier)."""
     amount = ZERO
     below = ZERO
     used = []
     for n, tier in enumerate(tiers_of(price["tiers"]), 1):
-        if quantity <= below:
+        if quantity <= below and n > 1:
             break
         top = quantity if tier.up_to is None else min(quantity, tier.up_to)
         units = top - below
@@ -96,14 +97,15 @@ def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) 
 
 
 def volume(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
-    """All units at the tier the total quantity falls into, plus that tier's flat amount."""
+    """All units at the tier the total quantity falls into, plus that tier's flat amount
+    (a quantity of 0 is in the first tier and pays its flat amount)."""
     tiers = tiers_of(price["tiers"])
     chosen, number = tiers[-1], len(tiers)
     for n, tier in enumerate(tiers, 1):
         if tier.up_to is None or quantity <= tier.up_to:
             chosen, number = tier, n
             break
-    amount = quantity * chosen.unit_amount + chosen.flat_amount if quantity else ZERO
+    amount = quantity * chosen.unit_amount + chosen.flat_amount
     return Quote(amount, chosen.unit_amount,
                  {"tier": str(number), "unit_amount": str(chosen.unit_amount),
                   "flat_amount": str(chosen.flat_amount)})
@@ -123,54 +125,115 @@ def package(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) ->
 
 def _clamp(fee: Decimal, low: Decimal | None, high: Decimal | None) -> Decimal:
     if low is not None and fee < low:
-        fee = low
+        return low
     if high is not None and fee > high:
-        fee = high
+        return high
     return fee
 
 
-def percentage(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal]) -> Quote:
-    """Lago "percentage": rate of each transaction plus a fixed fee, after free units.
+def _running_totals(transactions: Sequence[Decimal], free_events: int, free_amount: Decimal
+                    ) -> list[Decimal]:
+    """Lago's running total of a sum metric: over the first `free_events` transactions when
+    that is set, else up to and including the first total above `free_amount`."""
+    totals: list[Decimal] = []
+    total = ZERO
+    if free_events:
+        for amount in transactions[:free_events]:
+            total += amount
+            totals.append(total)
+    elif free_amount:
+        for amount in transactions:
+            if free_amount < total:
+                break
+            total += amount
+            totals.append(total)
+    return totals
 
-    With `free_units` N the first N transactions carry no fixed fee and their amounts are
-    exempt from the rate, the exempt amount capped by `free_amount` when both are set (Lago:
-    "the first 3 events or $500 are free"). With only `free_amount`, that much of the running
-    total is exempt from the rate and every transaction pays the fixed fee. Each charged
-    transaction's fee is clamped to min/max per transaction; free transactions stay free.
+
+def _percentage_aggregate(transactions: Sequence[Decimal], rate: Decimal, fixed: Decimal,
+                          free_events: int, free_amount: Decimal) -> tuple[Decimal, Decimal, int]:
+    """Lago without per-transaction limits: the rate on the total less the free value, the
+    fixed fee on every transaction but the free ones. Returns (amount, free value, free count).
+    """
+    units = sum(transactions, ZERO)
+    running = _running_totals(transactions, free_events, free_amount)
+    last = running[-1] if running else ZERO
+    if not last:
+        free_value = ZERO
+    elif not free_amount or last <= free_amount:
+        free_value = last
+    else:
+        free_value = free_amount
+    rated = ZERO if free_value > units else (units - free_value) * rate / HUNDRED
+    # the smaller of the two free counts that are set; a transaction whose running total
+    # reaches the free amount exactly is not free of the fixed fee (Lago counts `< amount`)
+    counts = [n for n in (free_events, sum(1 for t in running if t < free_amount)) if n]
+    free_count = min(counts) if counts else 0
+    count = len(transactions)
+    fees = ZERO if not units or free_count >= count else (count - free_count) * fixed
+    return rated + fees, free_value, min(free_count, count)
+
+
+def _percentage_per_transaction(transactions: Sequence[Decimal], rate: Decimal, fixed: Decimal,
+                                free_events: int, free_amount: Decimal, low: Decimal | None,
+                                high: Decimal | None) -> tuple[Decimal, int]:
+    """Lago with a minimum or maximum per transaction: each transaction priced on its own,
+    free ones first (free events, then the free amount), the rest clamped to min/max.
+    Returns (amount, number of transactions left entirely free)."""
+    events, budget = free_events, free_amount
+    total = ZERO
+    free = 0
+    for value in transactions:
+        if events > 0 or budget > 0:
+            events -= 1
+            if budget <= 0:
+                free += 1
+                continue
+            if budget > value:
+                budget -= value
+                free += 1
+                continue
+            # the transaction that uses up the free amount pays on the rest of it
+            value -= budget
+            budget = ZERO
+            events = 0
+        total += _clamp(value * rate / HUNDRED + fixed, low, high)
+    return total, free
+
+
+def percentage(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal]) -> Quote:
+    """Lago "percentage": rate of the transaction amounts plus a fixed fee per transaction,
+    after free transactions (`free_units`) and a free amount (`free_amount`).
+
+    Follows getlago/lago-api app/services/charges/charge_models/percentage_service.rb (and its
+    spec): without min/max the rate applies to the total less the free value and the fixed fee
+    to the transactions that are not free; with `min_per_transaction` or
+    `max_per_transaction` each transaction is priced on its own and clamped, except free ones.
     Without a transaction list the quantity is one transaction.
     """
     spec = price["percentage"]
-    rate = dec(spec["rate"]) / HUNDRED
+    rate = dec(spec["rate"])
     fixed = dec(spec.get("fixed_fee"))
-    free_units = spec.get("free_units")
-    free_amount = None if spec.get("free_amount") is None else dec(spec["free_amount"])
+    free_events = int(spec.get("free_units") or 0)
+    free_amount = dec(spec.get("free_amount"))
     low = None if spec.get("min_per_transaction") is None else dec(spec["min_per_transaction"])
     high = None if spec.get("max_per_transaction") is None else dec(spec["max_per_transaction"])
-    transactions = list(tx) if tx else ([quantity] if quantity else [])
-    budget = free_amount
-    total = ZERO
-    charged = 0
-    for n, amount in enumerate(transactions):
-        if free_units is not None:
-            if n < free_units:
-                exempt = amount if budget is None else min(amount, budget)
-                if budget is not None:
-                    budget -= exempt
-                if exempt == amount:
-                    continue  # a free transaction: no fee at all
-                fee = rate * (amount - exempt)
-            else:
-                fee = rate * amount + fixed
-        else:
-            exempt = ZERO if budget is None else min(amount, budget)
-            if budget is not None:
-                budget -= exempt
-            fee = rate * (amount - exempt) + fixed
-        total += _clamp(fee, low, high)
-        charged += 1
-    return Quote(total, None, {"rate": str(spec["rate"]), "fixed_fee": str(fixed),
-                               "transactions": str(len(transactions)),
-                               "charged_transactions": str(charged)})
+    transactions = tuple(tx) if tx else ((quantity,) if quantity else ())
+    inputs = {"rate": str(spec["rate"]), "fixed_fee": str(fixed),
+              "transactions": str(len(transactions))}
+    if low is not None or high is not None:
+        amount, free = _percentage_per_transaction(transactions, rate, fixed, free_events,
+                                                   free_amount, low, high)
+        inputs["free_transactions"] = str(free)
+        for key, limit in (("min_per_transaction", low), ("max_per_transaction", high)):
+            if limit is not None:
+                inputs[key] = str(limit)
+        return Quote(amount, None, inputs)
+    amount, free_value, free_count = _percentage_aggregate(transactions, rate, fixed,
+                                                           free_events, free_amount)
+    inputs["free_value"] = str(free_value)
+    inputs["free_transactions"] = str(free_count)
+    return Quote(amount, None, inputs)
 
 
 MODELS: dict[str, Callable[[dict[str, Any], Decimal, Sequence[Decimal]], Quote]] = {

@@ -17,12 +17,19 @@ class Record:
     line: int
     order: dict[str, Any] | None = None
     issue: Diagnostic | None = None
+    pos: int = 0  # bytes of the source read so far (sources sized in bytes)
 
 
 class OrderSource(Protocol):
-    """Anything that streams `Record`s; `name` is shown in reports."""
+    """Anything that streams `Record`s; `name` is shown in reports.
+
+    `total` is the size when the source knows it (for the progress bar), counted in `unit`:
+    `"orders"`, or `"B"` for files read as bytes (records then carry `pos`).
+    """
 
     name: str
+    total: int | None
+    unit: str
 
     def records(self) -> Iterator[Record]:
         """Yield records in a stable order; never the whole history at once."""

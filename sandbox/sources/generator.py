@@ -97,6 +97,8 @@ class GeneratorSource:
         self.days = (end - start).days
         self.dist = distributions or load_distributions()
         self.name = f"generate:{count}:{seed}"
+        self.total: int | None = count
+        self.unit = "orders"
 
     def orders(self) -> Iterator[dict[str, Any]]:
         """The orders themselves (what `billplane generate` writes)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
+import os
 import sys
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, Any, cast
 
 from engine.errors import Diagnostic, Location, fail
 from sandbox.sources import Record
@@ -19,35 +19,61 @@ class JsonlSource:
     def __init__(self, path: str) -> None:
         self.path = path
         self.name = path
+        self.total: int | None = None
+        self.unit = "orders" if path == "-" else "B"
+        if path != "-":
+            try:
+                self.total = os.path.getsize(path)
+            except OSError as exc:
+                raise fail("source_unreadable", f"cannot read {path}: {exc.strerror}",
+                           Location(path)) from None
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> tuple[IO[bytes], IO[bytes]]:
+        """(lines to read, the file whose position is the progress)."""
         if self.path == "-":
-            return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+            return sys.stdin.buffer, sys.stdin.buffer
         try:
-            if self.path.endswith(".gz"):
-                return gzip.open(self.path, "rt", encoding="utf-8")
-            return open(self.path, encoding="utf-8")  # noqa: SIM115 - closed by records()
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed by records()
         except OSError as exc:
             raise fail("source_unreadable", f"cannot read {self.path}: {exc.strerror}",
                        Location(self.path)) from None
+        if self.path.endswith(".gz"):
+            return cast(IO[bytes], gzip.GzipFile(fileobj=raw)), raw
+        return raw, raw
 
     def records(self) -> Iterator[Record]:
         """Each non-blank line: an order, or an issue naming the line and what is wrong."""
-        with self._open() as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
+        handle, raw = self._open()
+        zipped = handle is not raw
+        tell: Callable[[], int] = raw.tell
+        pos = 0
+        try:
+            for number, data in enumerate(handle, start=1):
+                pos = tell() if zipped else pos + len(data)
+                if not data.strip():
                     continue
-                yield parse_line(text, number, self.path)
+                rec = parse_line(data, number, self.path)
+                yield Record(rec.line, rec.order, rec.issue, pos)
+        except (OSError, EOFError) as exc:  # e.g. a truncated .gz
+            raise fail("source_unreadable", f"cannot read {self.path}: {exc}",
+                       Location(self.path)) from None
+        finally:
+            if handle is not sys.stdin.buffer:
+                handle.close()
+                raw.close()
 
 
-def parse_line(text: str, number: int, file: str) -> Record:
+def parse_line(text: str | bytes, number: int, file: str) -> Record:
     """One JSONL line into a record; structural problems only (the engine checks the rest)."""
     where = Location(file, number, 1)
     try:
-        value = json.loads(text)
+        value: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         return Record(number, issue=Diagnostic(
             "bad_json", f"not valid JSON: {exc.msg}", Location(file, number, exc.colno)))
+    except UnicodeDecodeError as exc:
+        return Record(number, issue=Diagnostic(
+            "bad_json", f"not UTF-8 text (byte {exc.start + 1})", where))
     if not isinstance(value, dict):
         return Record(number, issue=Diagnostic(
             "bad_order", f"expected an order object, got {type(value).__name__}", where))

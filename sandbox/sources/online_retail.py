@@ -4,7 +4,7 @@ Both published shapes are read: comma-separated with `12/1/10 8:26` dates, and t
 `;`-separated sample with extra index columns, `12/06/2010 10:08` / `2/20/11 11:39` dates and
 `NA` for unknown customers. Dates are month-first in both (the data runs 2010-12 to 2011-12).
 
-Mapping (documented in docs/sandbox.md):
+Mapping (documented in sandbox/README.md):
 - every row becomes a line of sku `RETAIL-GOODS` (the catch-all retail product of the example
   price book) with the StockCode and Description as the line description, the StockCode in
   `attributes.stock_code`, and UnitPrice as the `unit_price` override; currency GBP;
@@ -13,19 +13,26 @@ Mapping (documented in docs/sandbox.md):
 - a cancellation (`C` prefix invoice, negative quantities) becomes a credit note: an order with
   positive quantities and `attributes.document = "credit_note"`, which the sandbox counts
   negatively in money aggregates (the engine never sees negative quantities);
-- a bad row is reported with its line number and left out; its invoice is still imported and
-  marked `attributes.incomplete = "true"`. Nothing is dropped silently.
+- a bad row is reported with the line number where its record starts and left out; its
+  invoice is still imported and marked `attributes.incomplete = "true"`. Nothing is dropped
+  silently.
+
+Streaming: a first pass notes where each invoice's last row is (a small index: one entry per
+invoice); the second pass yields each invoice as soon as its last row is read. In a full export
+an invoice's rows are contiguous, so one invoice is held at a time; a shuffled sample works too.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
 import pycountry
 
@@ -39,6 +46,9 @@ COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "
 ALIASES = {"EIRE": "IE", "CHANNEL ISLANDS": "GG", "RSA": "ZA", "USA": "US",
            "CZECH REPUBLIC": "CZ", "UNITED STATES": "US"}
 _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+_INVOICE = re.compile(r"[A-Z]?\d+\Z")
+_QUANTITY = re.compile(r"-?\d{1,9}\Z")
+_PRICE = re.compile(r"-?\d{1,12}(?:\.\d{1,10})?\Z")
 MAX_LINES = 1000
 
 
@@ -68,8 +78,58 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
+@dataclass
+class _Invoice:
+    """An invoice being read: its first row's line, its order once a good row came."""
+
+    line: int
+    order: dict[str, Any] | None = None
+    incomplete: bool = False
+    rows: int = 0  # good rows, including those beyond MAX_LINES that are not kept
+
+
+class _Reader:
+    """CSV records of a file with the physical line each starts on and the bytes read."""
+
+    def __init__(self, handle: IO[bytes], path: str) -> None:
+        self.handle = handle
+        self.path = path
+        self.pos = 0
+        self.undecodable: set[int] = set()
+        first = handle.readline()
+        self.pos = len(first)
+        head = first.decode("utf-8-sig", errors="replace")
+        self.delimiter = ";" if head.count(";") > head.count(",") else ","
+        self._first = head
+        self._lines = 0
+
+    def _text(self) -> Iterator[str]:
+        yield self._first
+        self._lines = 1
+        for data in self.handle:
+            self.pos += len(data)
+            self._lines += 1
+            try:
+                yield data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.undecodable.add(self._lines)
+                yield data.decode("utf-8", errors="replace")
+
+    def records(self) -> Iterator[tuple[int, int, list[str]]]:
+        """(first line, last line, fields) of each record, the header first."""
+        reader = csv.reader(self._text(), delimiter=self.delimiter)
+        done = 0
+        try:
+            for fields in reader:
+                yield done + 1, reader.line_num, fields
+                done = reader.line_num
+        except csv.Error as exc:
+            raise fail("bad_source", f"cannot read CSV: {exc}",
+                       Location(self.path, done + 1, 1)) from None
+
+
 class OnlineRetailSource:
-    """Orders from an Online Retail CSV; `issues` are reported as records with line numbers."""
+    """Orders from an Online Retail CSV; bad rows are issue records with line numbers."""
 
     def __init__(self, path: str, seller: str = "northwind-uk", sku: str = RETAIL_SKU,
                  **_: Any) -> None:
@@ -77,72 +137,101 @@ class OnlineRetailSource:
         self.name = path
         self.seller = seller
         self.sku = sku
-
-    def records(self) -> Iterator[Record]:
-        """Bad rows first (in line order), then one order per invoice by (date, invoice)."""
+        self.unit = "B"
+        self._width = 0
         try:
-            handle = open(self.path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+            self.total: int | None = os.path.getsize(path)
+        except OSError as exc:
+            raise fail("source_unreadable", f"cannot read {path}: {exc.strerror}",
+                       Location(path)) from None
+
+    def _open(self) -> tuple[IO[bytes], _Reader, Iterator[tuple[int, int, list[str]]],
+                             dict[str, int]]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the caller
         except OSError as exc:
             raise fail("source_unreadable", f"cannot read {self.path}: {exc.strerror}",
                        Location(self.path)) from None
-        with handle:
-            issues, invoices = self._read(handle)
-        yield from issues
-        for inv in sorted(invoices.values(), key=lambda o: (o["date"], o["id"])):
-            line = inv.pop("_line")
-            yield Record(line, order=inv)
-
-    def _read(self, handle: Any) -> tuple[list[Record], dict[str, dict[str, Any]]]:
-        head = handle.readline()
-        delimiter = ";" if head.count(";") > head.count(",") else ","
-        header = next(csv.reader([head], delimiter=delimiter))
+        reader = _Reader(handle, self.path)
+        rows = reader.records()
+        _, _, header = next(rows, (1, 1, []))
         missing = [c for c in COLUMNS if c not in header]
         if missing:
+            handle.close()
             raise fail("bad_source", f"not an Online Retail export: missing {missing}",
                        Location(self.path, 1, 1))
-        index = {c: header.index(c) for c in COLUMNS}
-        issues: list[Record] = []
-        invoices: dict[str, dict[str, Any]] = {}
-        reader = csv.reader(handle, delimiter=delimiter)
-        for fields in reader:
-            line = reader.line_num + 1  # the header was read before the reader started
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                issues.append(self._issue(line, "bad_row", f"expected {len(header)} fields, "
-                                          f"got {len(fields)}"))
-                continue
-            row = {c: fields[i].strip() for c, i in index.items()}
-            problem = self._add(row, line, invoices)
-            if problem:
-                issues.append(self._issue(line, *problem))
-                inv = invoices.get(row["InvoiceNo"])
-                if inv is not None:
-                    inv["attributes"]["incomplete"] = "true"
-        for number, inv in list(invoices.items()):
-            if not inv["lines"]:  # every row of it was bad: already reported row by row
-                del invoices[number]
-            elif len(inv["lines"]) > MAX_LINES:
-                issues.append(self._issue(inv["_line"], "too_many_lines",
-                                          f"invoice {number} has {len(inv['lines'])} lines "
-                                          f"(at most {MAX_LINES})"))
-                del invoices[number]
-        return issues, invoices
+        self._width = len(header)
+        return handle, reader, rows, {c: header.index(c) for c in COLUMNS}
 
-    def _issue(self, line: int, code: str, message: str) -> Record:
-        return Record(line, issue=Diagnostic(code, message, Location(self.path, line, 1)))
+    def _last_rows(self) -> dict[str, int]:
+        """Invoice number -> the line where its last record starts (first pass)."""
+        handle, _, rows, index = self._open()
+        at = index["InvoiceNo"]
+        last: dict[str, int] = {}
+        with handle:
+            for start, _, fields in rows:
+                if len(fields) > at:
+                    last[fields[at].strip()] = start
+        return last
 
-    def _add(self, row: dict[str, str], line: int,
-             invoices: dict[str, dict[str, Any]]) -> tuple[str, str] | None:
+    def records(self) -> Iterator[Record]:
+        """Bad rows as issues, in line order; each invoice as soon as its last row is read."""
+        last = self._last_rows()
+        handle, reader, rows, index = self._open()
+        width = self._width
+        at = index["InvoiceNo"]
+        open_: dict[str, _Invoice] = {}
+        with handle:
+            for start, end, fields in rows:
+                if not any(f.strip() for f in fields):
+                    continue
+                number = fields[at].strip() if len(fields) > at else ""
+                inv = open_.get(number)
+                if inv is None:
+                    inv = open_[number] = _Invoice(start)
+                problem = self._problem(fields, width, start, end, reader)
+                if problem is None:
+                    row = {c: fields[i].strip() for c, i in index.items()}
+                    problem = self._add(row, inv)
+                if problem is not None:
+                    inv.incomplete = True
+                    yield Record(start, issue=self._diagnostic(start, *problem), pos=reader.pos)
+                if last.get(number) == start:
+                    done = self._finish(number, open_.pop(number), reader.pos)
+                    if done is not None:
+                        yield done
+
+    def _problem(self, fields: list[str], width: int, start: int, end: int,
+                 reader: _Reader) -> tuple[str, str] | None:
+        if len(fields) != width:
+            return "bad_row", f"expected {width} fields, got {len(fields)}"
+        if reader.undecodable and any(n in reader.undecodable for n in range(start, end + 1)):
+            return "bad_encoding", "the row is not UTF-8 text"
+        return None
+
+    def _finish(self, number: str, inv: _Invoice, pos: int) -> Record | None:
+        if inv.order is None:  # every row of it was bad: already reported row by row
+            return None
+        if inv.rows > MAX_LINES:
+            return Record(inv.line, issue=self._diagnostic(
+                inv.line, "too_many_lines",
+                f"invoice {number} has {inv.rows} lines (at most {MAX_LINES})"), pos=pos)
+        if inv.incomplete:
+            inv.order["attributes"]["incomplete"] = "true"
+        return Record(inv.line, order=inv.order, pos=pos)
+
+    def _diagnostic(self, line: int, code: str, message: str) -> Diagnostic:
+        return Diagnostic(code, message, Location(self.path, line, 1))
+
+    def _add(self, row: dict[str, str], inv: _Invoice) -> tuple[str, str] | None:
         """Add one row to its invoice; return (code, message) when the row is bad."""
         number = row["InvoiceNo"]
-        if not re.fullmatch(r"[A-Z]?\d+", number):
+        if not _INVOICE.match(number):
             return "bad_invoice_number", f"InvoiceNo {number!r} is not a number"
         cancel = number.startswith("C")
-        try:
-            quantity = int(row["Quantity"])
-        except ValueError:
+        if not _QUANTITY.match(row["Quantity"]):
             return "bad_quantity", f"Quantity {row['Quantity']!r} is not a whole number"
+        quantity = int(row["Quantity"])
         if quantity == 0:
             return "bad_quantity", "Quantity is zero"
         if quantity < 0 and not cancel:
@@ -150,11 +239,10 @@ class OnlineRetailSource:
                                   "(a stock adjustment, not a sale or a cancellation)")
         if quantity > 0 and cancel:
             return "bad_cancellation", f"positive Quantity {quantity} on cancellation {number}"
-        try:
-            price = Decimal(row["UnitPrice"])
-        except InvalidOperation:
-            return "bad_price", f"UnitPrice {row['UnitPrice']!r} is not a number"
-        if not price.is_finite() or price < 0:
+        if not _PRICE.match(row["UnitPrice"]):
+            return "bad_price", f"UnitPrice {row['UnitPrice']!r} is not a decimal number"
+        price = Decimal(row["UnitPrice"])
+        if price < 0:
             return "bad_price", f"UnitPrice {row['UnitPrice']} must not be negative"
         date = parse_date(row["InvoiceDate"])
         if date is None:
@@ -165,11 +253,13 @@ class OnlineRetailSource:
         code = row["StockCode"]
         if not code:
             return "bad_stock_code", "StockCode is empty"
-        inv = invoices.get(number)
-        if inv is None:
-            inv = invoices[number] = self._order(number, date, row, country, cancel, line)
+        if inv.order is None:
+            inv.order = self._order(number, date, row, country, cancel)
+        inv.rows += 1
+        if inv.rows > MAX_LINES:  # reported when the invoice ends; not kept in memory
+            return None
         description = f"{code} {row['Description']}".strip()[:500]
-        inv["lines"].append({
+        inv.order["lines"].append({
             "sku": self.sku if self.sku else code,
             "quantity": str(abs(quantity)),
             "unit_price": f"{price.normalize():f}" if price else "0",
@@ -179,7 +269,7 @@ class OnlineRetailSource:
         return None
 
     def _order(self, number: str, date: dt.date, row: dict[str, str], country: str,
-               cancel: bool, line: int) -> dict[str, Any]:
+               cancel: bool) -> dict[str, Any]:
         customer = row["CustomerID"]
         if customer.endswith(".0"):
             customer = customer[:-2]
@@ -195,5 +285,4 @@ class OnlineRetailSource:
                          "country": country, "type": "consumer"},
             "lines": [],
             "attributes": attributes,
-            "_line": line,
         }

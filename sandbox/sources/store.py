@@ -1,9 +1,10 @@
 """The service's own store: the orders behind issued invoices, by invoice date range.
 
-A thin read-only adapter over the `invoice` table (api/tables.py) through SQLAlchemy, so the
-sandbox never imports the service. Rows stream with a server-side cursor where the database
-has one. Each order is tagged `attributes.issued_invoice` with its invoice number, which the
-PR check uses for "tax change on already-issued invoices".
+A thin read-only adapter over the `invoice` and `invoice_void` tables (api/tables.py) through
+SQLAlchemy, so the sandbox never imports the service. Rows stream with a server-side cursor
+where the database has one. Each order is tagged `attributes.issued_invoice` with its invoice
+number, which the PR check uses for "tax change on already-issued invoices". Voided invoices
+are left out: they were withdrawn, so no policy change can affect them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.errors import Diagnostic, Location, fail
 from sandbox.sources import Record
 
-_QUERY = "SELECT number, order_json FROM invoice WHERE 1 = 1 {where} ORDER BY date, number"
+INVOICES, VOIDS = "invoice", "invoice_void"
+_QUERY = ("SELECT i.number, i.order_json FROM {invoices} i WHERE NOT EXISTS (SELECT 1 FROM "
+          "{voids} v WHERE v.invoice_id = i.id) {where} ORDER BY i.date, i.number")
 
 
 def _date(value: str) -> dt.date | None:
@@ -40,11 +43,13 @@ class StoreSource:
         self.until = until
         self._since, self._until = _date(since), _date(until)
         self.batch = batch
+        self.total: int | None = None
+        self.unit = "orders"
         # never show credentials that a URL may carry
         self.name = url.split("@")[-1] if "@" in url else url
 
     def records(self) -> Iterator[Record]:
-        """One record per issued invoice, numbered in date order."""
+        """One record per issued invoice that is not voided, numbered in date order."""
         try:
             engine = create_engine(self.url)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -52,10 +57,11 @@ class StoreSource:
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch)
-                where = (" AND date >= :since" if self._since else "") + (
-                    " AND date < :until" if self._until else "")
+                where = (" AND i.date >= :since" if self._since else "") + (
+                    " AND i.date < :until" if self._until else "")
                 params = {k: v for k, v in (("since", self._since), ("until", self._until)) if v}
-                rows = result.execute(text(_QUERY.format(where=where)), params)
+                query = _QUERY.format(invoices=INVOICES, voids=VOIDS, where=where)
+                rows = result.execute(text(query), params)
                 for n, (number, order_json) in enumerate(rows, start=1):
                     yield self._record(n, number, order_json)
         except SQLAlchemyError as exc:

@@ -24,11 +24,15 @@ spec:
       type: one_off
       prices:
         - {currency: GBP, model: per_unit, unit_amount: 1.00}
+        - {currency: EUR, model: per_unit, unit_amount: 1.00}
+        - {currency: USD, model: per_unit, unit_amount: 1.00}
     - sku: WIDGET
       name: Widget
       type: one_off
       prices:
         - {currency: GBP, model: per_unit, unit_amount: 10.00}
+        - {currency: EUR, model: per_unit, unit_amount: 11.50}
+        - {currency: USD, model: per_unit, unit_amount: 12.25}
     - sku: SEAT
       name: Seat
       type: subscription
@@ -38,6 +42,16 @@ spec:
           tiers:
             - {up_to: 10, unit_amount: 10.00}
             - {up_to: null, unit_amount: 8.00}
+        - currency: EUR
+          model: graduated
+          tiers:
+            - {up_to: 10, unit_amount: 11.00}
+            - {up_to: null, unit_amount: 9.00}
+        - currency: USD
+          model: graduated
+          tiers:
+            - {up_to: 10, unit_amount: 12.00}
+            - {up_to: null, unit_amount: 10.00}
 """
 
 DISCOUNTS = """\
@@ -78,6 +92,14 @@ spec:
   jurisdiction: {country: DE}
   rates:
     - {rate: 19, effective: {from: 2007-01-01}}
+---
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: rest-of-world, owner: tax}
+spec:
+  tax: vat
+  jurisdiction: {country: "*"}
+  not_taxed: {code: outside_scope, reason: "Not registered for VAT in the customer's country"}
 """
 
 COUPON = """\
@@ -87,6 +109,31 @@ metadata: {name: welcome, owner: revops}
 spec:
   coupon: WELCOME10
   effect: {percent_off: 10}
+"""
+
+TERMS = """\
+apiVersion: billplane.dev/v1
+kind: CreditPolicy
+metadata: {name: shop-terms, owner: finance}
+spec:
+  when: "true"
+  terms: {net_days: 30}
+  early_payment: {days: 10, percent: 2}
+  credit_notes: {window_days: 180, max_percent: 100, approval_above_percent: 50}
+  reissue: {allowed: true, window_days: 30}
+  void: {window_days: 7}
+  reminders: [{days_after_due: 7}, {days_after_due: 21}]
+"""
+
+SERIES = """\
+apiVersion: billplane.dev/v1
+kind: InvoiceSeries
+metadata: {name: uk-invoices, owner: finance}
+spec:
+  seller: northwind-uk
+  series: NWUK
+  format: "NWUK-{year}-{number:06d}"
+  gapless: true
 """
 
 OWNERS = """\
@@ -104,11 +151,13 @@ spec:
 
 BASE_FILES = {"pricing/retail.yaml": PRICES, "tax/vat.yaml": TAX,
               "pricing/coupons.yaml": COUPON, "pricing/promos.yaml": DISCOUNTS,
-              "recognition/rules.yaml": RECOGNITION, "owners.yaml": OWNERS}
+              "recognition/rules.yaml": RECOGNITION, "credit/terms.yaml": TERMS,
+              "series/invoices.yaml": SERIES, "owners.yaml": OWNERS}
 
 
 def orders(count: int = 300, seed: int = 7) -> list[dict[str, Any]]:
-    """Varied orders over the test policies: skus, countries, dates, coupons, periods."""
+    """Varied orders over the test policies: currencies, skus, countries, dates, coupons,
+    periods, credit notes."""
     rnd = random.Random(seed)
     out = []
     for n in range(count):
@@ -124,7 +173,8 @@ def orders(count: int = 300, seed: int = 7) -> list[dict[str, Any]]:
                                   "end": (day + dt.timedelta(days=90)).isoformat()}
             lines.append(line)
         order: dict[str, Any] = {
-            "id": f"T-{n:04d}", "date": day.isoformat(), "currency": "GBP",
+            "id": f"T-{n:04d}", "date": day.isoformat(),
+            "currency": rnd.choice(["GBP", "GBP", "GBP", "EUR", "USD"]),
             "seller": "northwind-uk",
             "customer": {"id": f"C{rnd.randrange(40):02d}",
                          "country": rnd.choice(["GB", "GB", "GB", "DE", "FR"]),
@@ -133,6 +183,8 @@ def orders(count: int = 300, seed: int = 7) -> list[dict[str, Any]]:
         }
         if rnd.random() < 0.2:
             order["coupons"] = ["WELCOME10"]
+        if rnd.random() < 0.1:
+            order["attributes"] = {"document": "credit_note"}
         out.append(order)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -61,17 +62,121 @@ def test_templates_parse_and_run_billplane_ci() -> None:
     steps = gh["jobs"]["policy-check"]["steps"]
     assert steps[0]["with"]["fetch-depth"] == 0
     run = "\n".join(s.get("run", "") for s in steps)
-    assert "billplane ci --base origin/${{ github.base_ref }} --head HEAD" in run
-    assert any("upload-artifact" in s.get("uses", "") for s in steps)
-    assert any(s.get("with", {}).get("path") == "billplane-report/report.md" for s in steps)
+    assert 'billplane ci --base "origin/${{ github.base_ref }}" --head HEAD' in run
+    # billplane is not on PyPI: installed from where the repository variable says
+    assert 'pip install "$BILLPLANE_PACKAGE"' in run and "pip install billplane" not in run
+    upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
+    comment = next(s for s in steps if "sticky-pull-request-comment" in s.get("uses", ""))
+    assert upload["if"] == "always()" and comment["if"].startswith("always()")
+    assert comment["with"]["path"] == "billplane-report/report.md"
     gl = yaml.safe_load((TEMPLATES / "gitlab-ci.yml").read_text())
     script = "\n".join(gl["billplane-policy-check"]["script"])
-    assert "billplane ci --base" in script
+    assert 'billplane ci --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --head HEAD' in script
+    assert 'pip install "$BILLPLANE_PACKAGE"' in script
+    assert gl["billplane-policy-check"]["artifacts"]["when"] == "always"
     # the commands and options the templates use exist
     assert {"ci", "codeowners"} <= set(COMMANDS)
     args = build_parser().parse_args(["ci", "--base", "origin/main", "--head", "HEAD",
                                       "--jobs", "2", "--out", "billplane-report"])
     assert args.base == "origin/main" and args.jobs == 2
+
+
+def _gitlab_note_script() -> str:
+    gl = yaml.safe_load((TEMPLATES / "gitlab-ci.yml").read_text())
+    script = "\n".join(gl["billplane-policy-check"]["script"])
+    return script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+
+
+def test_gitlab_template_keeps_one_note_up_to_date(tmp_path: Path) -> None:
+    """The note script against a local stand-in for GitLab's notes API: the first pipeline
+    posts the note, the next ones update that note."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    notes: list[dict[str, Any]] = [{"id": 1, "body": "a reviewer's comment"}]
+    calls: list[str] = []
+
+    class Notes(http.server.BaseHTTPRequestHandler):
+        def _reply(self, value: Any) -> None:
+            data = json.dumps(value).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> dict[str, Any]:
+            assert self.headers["PRIVATE-TOKEN"] == "token"
+            return dict(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            calls.append("GET")
+            self._reply(notes)
+
+        def do_POST(self) -> None:  # noqa: N802
+            calls.append("POST")
+            notes.append({"id": len(notes) + 1, **self._body()})
+            self._reply(notes[-1])
+
+        def do_PUT(self) -> None:  # noqa: N802
+            calls.append("PUT " + self.path.rsplit("/", 1)[1])
+            note = next(n for n in notes if str(n["id"]) == self.path.rsplit("/", 1)[1])
+            note.update(self._body())
+            self._reply(note)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Notes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"CI_API_V4_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v4",
+           "CI_PROJECT_ID": "7", "CI_MERGE_REQUEST_IID": "3", "BILLPLANE_NOTE_TOKEN": "token",
+           "PATH": "/usr/bin:/bin"}
+    (tmp_path / "billplane-report").mkdir()
+    try:
+        for run in ("first", "second", "third"):
+            (tmp_path / "billplane-report" / "report.md").write_text(f"report of the {run} run")
+            subprocess.run([sys.executable, "-"], input=_gitlab_note_script(), text=True,
+                           cwd=tmp_path, env=env, check=True, timeout=30)
+    finally:
+        server.shutdown()
+    assert calls == ["GET", "POST", "GET", "PUT 2", "GET", "PUT 2"]
+    assert [n["body"] for n in notes] == [
+        "a reviewer's comment", "<!-- billplane-report -->\nreport of the third run"]
+
+
+def test_github_step_runs_without_a_history_file(needs_engine: Any, tmp_path: Path) -> None:
+    """The template's `billplane ci` step, run by bash in a checkout whose history file is
+    missing: the check still runs, says so, and writes every report."""
+    import os
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    base = make_repo(repo)
+    head = branch(repo, base, "vat-21", {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")})
+    git(repo, "update-ref", "refs/remotes/origin/main", base)
+    git(repo, "checkout", "-q", head)
+    gh = yaml.safe_load((TEMPLATES / "github-actions.yml").read_text())
+    step = next(s for s in gh["jobs"]["policy-check"]["steps"] if s.get("id") == "check")
+    script = step["run"].replace("${{ github.base_ref }}", "main")
+    billplane = shutil.which("billplane", path=str(Path(sys.executable).parent))
+    assert billplane, "the billplane console script is installed in this environment"
+    output = tmp_path / "github-output"
+    env = {**ENV, "PATH": f"{Path(billplane).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "GITHUB_OUTPUT": str(output), "BILLPLANE_ORDERS": "history/orders.jsonl",
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "order history history/orders.jsonl not found: replay skipped" in done.stdout
+    assert output.read_text() == "exit=0\n"
+    md = (repo / "billplane-report" / "report.md").read_text()
+    assert "replay skipped, impact thresholds could not be evaluated" in md
+    assert {p.name for p in (repo / "billplane-report").iterdir()} == {
+        "report.md", "report.json", "report.html"}
 
 
 @pytest.fixture()
@@ -99,23 +204,139 @@ def test_billplane_ci_end_to_end(needs_engine: Any, ci_repo: tuple[Path, str, st
     assert code == 0  # approvals are listed, not failures
     data = json.loads((out / "report.json").read_text())
     assert data["check"]["base"]["ok"] and data["check"]["head"]["ok"]
+    assert data["base_revision"] == base  # base is an ancestor of head: the merge base
     assert data["changed_paths"] == ["tax/vat.yaml"]
     replayed = data["replay"]
-    # A: 100.00 net; VAT 20.00 -> 21.00. B (Germany) is pruned.
+    # A: 100.00 net; VAT 20.00 -> 21.00. B (Germany: 5% promo, 19% VAT: 113.05) is pruned,
+    # but evaluated under base for the totals: a threshold reads a percentage of the history
     assert replayed["counts"]["changed"] == 1 and replayed["counts"]["skipped"] == 1
+    assert replayed["counts"]["evaluated_base_only"] == 1
+    assert replayed["totals_cover"] == "all"
     [gbp] = replayed["totals"]
     assert (gbp["base"]["total"], gbp["head"]["total"], gbp["delta"]["total"]) == (
-        "120.00", "121.00", "1.00")
-    assert gbp["change_percent"] == "0.83"  # 1.00 / 120.00
-    assert data["metrics"]["total_change_percent"] == "0.83"
-    assert [a["team"] for a in data["approvals"]] == ["@acme/tax"]  # owner; 0.83% <= 1%
+        "233.05", "234.05", "1.00")
+    assert gbp["change_percent"] == "0.43"  # 1.00 / 233.05
+    assert data["metrics"]["total_change_percent"] == "0.43"
+    assert data["metrics"]["changed_orders_percent"] == "50.00"
+    assert [a["team"] for a in data["approvals"]] == ["@acme/tax"]  # owner; 0.43% <= 1%
     md = (out / "report.md").read_text()
     assert md == capsys.readouterr().out
-    assert "| GBP | 120.00 | 121.00 | +1.00 | +0.83% | +1.00 |" in md
+    assert "| GBP | 2 | 233.05 | 234.05 | +1.00 | +0.43% | +1.00 | 0.00 |" in md
     assert "**@acme/tax**: owns tax/vat.yaml" in md
+    assert md.index("### Required approvals") < md.index("### Largest changes")
     assert (out / "report.html").exists()
     assert main(["ci", "--repo", str(repo), "--base", base, "--head", head, "--orders",
                  history, "--out", str(out), "--fail-on-approvals"]) == 1
+
+
+def test_ci_compares_with_the_merge_base(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
+                                         tmp_path: Path) -> None:
+    """A branch that only touches ownership, checked against a target that changed VAT since
+    the branch was cut: only the ownership file is the change, nothing is replayed."""
+    repo, base, vat_21, history = ci_repo
+    feature = branch(repo, base, "owners-only", {"owners.yaml": OWNERS.replace(
+        '"@acme/revops"}', '"@acme/revops"}\n    - {paths: ["owners.yaml"], team: '
+        '"@acme/platform"}')})
+    git(repo, "update-ref", "refs/heads/target", vat_21)  # the target moved on
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", "target", "--head", feature,
+                 "--orders", history, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["base_revision"] == base
+    assert data["changed_paths"] == ["owners.yaml"]
+    assert data["replay"]["counts"]["changed"] == 0
+    assert data["approvals"] == []  # base ownership: owners.yaml had no owner yet
+    md = (out / "report.md").read_text()
+    assert f"Base: the merge base `{base[:12]}` of `target`" in md
+    # compared with the target's tip instead, the VAT change would look like part of it
+    assert main(["ci", "--repo", str(repo), "--base", "target", "--head", feature,
+                 "--orders", history, "--out", str(out), "--no-merge-base"]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["changed_paths"] == ["owners.yaml", "tax/vat.yaml"]
+
+
+def test_ci_without_history_requires_threshold_approvals(needs_engine: Any,
+                                                         ci_repo: tuple[Path, str, str, str],
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, base, head, _ = ci_repo
+    monkeypatch.delenv("BILLPLANE_ORDERS", raising=False)
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["replay"] is None and data["metrics"] is None
+    assert data["approvals"] == [
+        {"team": "@acme/finance", "reasons": [
+            "total_change_percent above 1 could not be evaluated: no order history was "
+            "replayed (approval required to be safe)"]},
+        {"team": "@acme/tax", "reasons": [
+            "owns tax/vat.yaml", "tax_change_issued above 0 could not be evaluated: no order "
+            "history was replayed (approval required to be safe)"]}]
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"## Policy check: `{base}` → `{head}`\n")
+    assert "replay skipped, impact thresholds could not be evaluated" in md
+    page = (out / "report.html").read_text()
+    assert "@acme/finance" in page and "could not be evaluated" in page
+    # a change no invoice can see (a PolicyTest) needs no threshold approval without history
+    tests_only = branch(repo, base, "tests-only", {"tests/shop.yaml": (
+        "apiVersion: billplane.dev/v1\nkind: PolicyTest\nmetadata: {name: shop, owner: qa}\n"
+        "spec:\n  cases:\n    - name: ten widgets\n      order: {id: T1, date: '2011-02-01', "
+        "currency: GBP, seller: northwind-uk, customer: {id: C1, country: GB}, lines: "
+        "[{sku: WIDGET, quantity: '10'}]}\n      expect: {totals.total: '120.00'}\n")})
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", tests_only,
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["approvals"] == [] and data["metrics"]["total_change_percent"] == "0"
+
+
+def test_ci_reports_a_missing_history_file(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
+                                           tmp_path: Path) -> None:
+    repo, base, head, _ = ci_repo
+    out = tmp_path / "out"
+    missing = tmp_path / "nope.jsonl"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", str(missing), "--out", str(out)]) == 1
+    data = json.loads((out / "report.json").read_text())
+    assert data["failures"] == [f"replay failed: {missing}: source_unreadable: cannot read "
+                                f"{missing}: No such file or directory"]
+    assert "@acme/finance" in [a["team"] for a in data["approvals"]]
+    assert "### ❌ Check failed" in (out / "report.md").read_text()
+
+
+def test_ci_markdown_capped_approvals_first() -> None:
+    from ci.report import render_md
+
+    paths = [f"tax/country-{i:05d}/vat-rates-and-exemptions.yaml" for i in range(5000)]
+    data = {"base": "origin/main", "head": "HEAD", "base_revision": "a" * 40,
+            "check": {"base": {"ok": True}, "head": {"ok": True}},
+            "tests": {"passed": 1, "failed": 0, "coverage": {"percent": 100}, "cases": []},
+            "replay": None, "failures": [], "notes": ["Base: the merge base."],
+            "changed_paths": paths,
+            "approvals": [{"team": "@acme/tax", "reasons": [f"owns {p}" for p in paths]
+                           + ["tax_change_issued = 5 is above 0"]}]}
+    md = render_md(data)
+    assert len(md) < 10_000
+    assert md.index("### Required approvals") < md.index("Changed policy files (5000)")
+    assert ("- **@acme/tax**: owns 5000 changed files: tax/country-00000/vat-rates-and-"
+            "exemptions.yaml") in md
+    assert "and 4995 more; tax_change_issued = 5 is above 0" in md
+    assert "- … and 4960 more (report.json has them all)" in md
+    # with a replay as well, the approvals stay whole and right after the money summary
+    from sandbox.report_md import COMMENT_LIMIT
+
+    data["replay"] = _report_with_rows(3000)
+    md = render_md(data)
+    assert len(md) <= COMMENT_LIMIT
+    assert md.index("| GBP |") < md.index("### Required approvals") < md.index(
+        "### Largest changes")
+    assert "tax_change_issued = 5 is above 0" in md
+
+
+def _report_with_rows(n: int) -> dict[str, Any]:
+    from test_reports import _big_report
+
+    return _big_report(n)
 
 
 def test_billplane_ci_fails_when_head_does_not_load(needs_engine: Any,
@@ -139,3 +360,17 @@ def test_codeowners_command(needs_engine: Any, ci_repo: tuple[Path, str, str, st
     assert main(["codeowners", str(repo / "policies"), "--prefix", "policies"]) == 0
     assert "/policies/tax/** @acme/tax" in capsys.readouterr().out
     assert ENV and git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+
+def test_codeowners_from_inside_the_policy_folder(needs_engine: Any,
+                                                  ci_repo: tuple[Path, str, str, str],
+                                                  capsys: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = ci_repo[0]
+    monkeypatch.chdir(repo / "policies")
+    assert main(["codeowners", "."]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:] == ["/policies/tax/** @acme/tax", "/policies/pricing/** @acme/revops"]
+    monkeypatch.chdir(repo)
+    assert main(["codeowners", "./policies/../policies"]) == 0
+    assert capsys.readouterr().out.splitlines()[2:] == lines[2:]

@@ -25,6 +25,9 @@ def test_import_case(case: Path) -> None:
     records = list(open_source(str(DATA / spec["file"])).records())
     issues = {r.line: r.issue.code for r in records if r.issue}
     assert issues == {int(k): v for k, v in (spec["issues"] or {}).items()}
+    messages = {r.line: r.issue.message for r in records if r.issue}
+    for line, message in (spec.get("messages") or {}).items():
+        assert messages[int(line)] == message
     for r in records:
         if r.issue:
             assert r.issue.location.line == r.line and r.issue.location.file.endswith(spec["file"])
@@ -37,6 +40,8 @@ def test_import_case(case: Path) -> None:
         assert len(o["lines"]) == exp["lines"]
         if "line1_description" in exp:
             assert o["lines"][1]["description"] == exp["line1_description"]
+        if "incomplete" in exp:
+            assert (o["attributes"].get("incomplete") == "true") is exp["incomplete"]
 
 
 def test_bad_rows_mark_invoice_and_cancellation_is_credit_note() -> None:
@@ -121,24 +126,27 @@ def _store_rows(url: str) -> None:
 
     engine = create_engine(url)
     with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS invoice_void_sandbox_test"))
         conn.execute(text("DROP TABLE IF EXISTS invoice_sandbox_test"))
-        conn.execute(text("CREATE TABLE invoice_sandbox_test (number VARCHAR(100), "
+        conn.execute(text("CREATE TABLE invoice_sandbox_test (id INTEGER, number VARCHAR(100), "
                           "date DATE, order_json TEXT)"))
-        for number, day in (("UK-1", "2026-01-05"), ("UK-2", "2026-02-05"),
-                            ("UK-3", "2026-03-05")):
+        conn.execute(text("CREATE TABLE invoice_void_sandbox_test (invoice_id INTEGER)"))
+        for n, (number, day) in enumerate((("UK-1", "2026-01-05"), ("UK-2", "2026-02-05"),
+                                           ("UK-3", "2026-03-05"), ("UK-5", "2026-03-06"))):
             order = {"id": f"O-{number}", "date": day, "attributes": {"channel": "web"}}
-            conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (:n, :d, :o)"),
-                         {"n": number, "d": day, "o": json.dumps(order)})
-        conn.execute(text("INSERT INTO invoice_sandbox_test VALUES ('UK-4', '2026-02-07', "
+            conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (:i, :n, :d, :o)"),
+                         {"i": n + 1, "n": number, "d": day, "o": json.dumps(order)})
+        conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (9, 'UK-4', '2026-02-07', "
                           "'{broken')"))
+        conn.execute(text("INSERT INTO invoice_void_sandbox_test VALUES (4)"))  # UK-5 voided
     engine.dispose()
 
 
 def _read_store(url: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     import sandbox.sources.store as store
 
-    monkeypatch.setattr(store, "_QUERY", store._QUERY.replace("FROM invoice ",
-                                                              "FROM invoice_sandbox_test "))
+    monkeypatch.setattr(store, "INVOICES", "invoice_sandbox_test")
+    monkeypatch.setattr(store, "VOIDS", "invoice_void_sandbox_test")
     return list(open_source(f"{url}?from=2026-02-01&until=2026-04-01").records())
 
 
@@ -168,21 +176,25 @@ def test_store_source_reads_the_service_invoice_table(tmp_path: Path) -> None:
 
     from sqlmodel import Session, SQLModel, create_engine
 
-    from api.tables import Invoice
+    from api.tables import Invoice, InvoiceVoid
 
     url = f"sqlite:///{tmp_path / 'service.db'}"
     engine = create_engine(url)
     SQLModel.metadata.create_all(engine)
     now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     with Session(engine) as session:
-        for seq, day in ((1, dt.date(2026, 1, 31)), (2, dt.date(2026, 2, 1))):
+        for seq, day in ((1, dt.date(2026, 1, 31)), (2, dt.date(2026, 2, 1)),
+                         (3, dt.date(2026, 2, 2))):
             order = {"id": f"O{seq}", "date": day.isoformat()}
-            session.add(Invoice(number=f"UK-{seq}", series="UK", seq=seq, order_id=f"O{seq}",
-                                customer_id="C", date=day, currency="GBP", total="1.00",
-                                revision="r", digest="d", issued_at=now, actor="t",
+            session.add(Invoice(id=seq, number=f"UK-{seq}", series="UK", seq=seq,
+                                order_id=f"O{seq}", customer_id="C", date=day, currency="GBP",
+                                total="1.00", revision="r", digest="d", issued_at=now, actor="t",
                                 order_json=json.dumps(order), invoice_json="{}"))
+        session.commit()
+        session.add(InvoiceVoid(invoice_id=3, reason="duplicate", created_at=now, actor="t"))
         session.commit()
     engine.dispose()
     records = list(open_source(f"{url}?from=2026-02-01").records())
+    # UK-1 is before the range; UK-3 was voided
     assert [(r.order["id"], r.order["attributes"]["issued_invoice"]) for r in records
             if r.order] == [("O2", "UK-2")]

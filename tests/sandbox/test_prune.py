@@ -52,6 +52,14 @@ def test_other_tax_fields_select_every_date_of_both_countries() -> None:
     assert reverse.everything
 
 
+def test_group_jurisdictions_select_every_order() -> None:
+    # `EU` looks like a country code but covers every member state; `*` covers every country
+    for group in ("EU", "*"):
+        pred = impact(_b(("TaxRule", "g", _tax(OLD, country=group))),
+                      _b(("TaxRule", "g", _tax(OLD, country=group, inclusive=True))))
+        assert pred.everything
+
+
 def test_price_coupon_recognition_and_unknown() -> None:
     book = {"products": [{"sku": "A", "prices": [1]}, {"sku": "B", "type": "subscription",
                                                        "prices": [2]}]}

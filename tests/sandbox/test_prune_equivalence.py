@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_repo import DISCOUNTS, PRICES, RECOGNITION, TAX, branch
+from sandbox_repo import DISCOUNTS, PRICES, RECOGNITION, SERIES, TAX, TERMS, branch
 
 from sandbox.engine_port import RevisionSpec
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import build
+from sandbox.report import build, metrics
 
 CHANGES = {
     "tax-rate": {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")},
@@ -24,6 +24,14 @@ CHANGES = {
                         "  effect: {percent_off: 15}\n"},
     "recognition-method": {"recognition/rules.yaml":
                            RECOGNITION.replace("ratable_monthly", "ratable_daily")},
+    # terms and numbering change no amount on the invoice, but they change the invoice
+    "early-payment": {"credit/terms.yaml": TERMS.replace("{days: 10, percent: 2}",
+                                                         "{days: 14, percent: 3}")},
+    "reminders": {"credit/terms.yaml": TERMS.replace("{days_after_due: 21}",
+                                                     "{days_after_due: 28}")},
+    "void-window": {"credit/terms.yaml": TERMS.replace("void: {window_days: 7}",
+                                                       "void: {window_days: 5}")},
+    "series": {"series/invoices.yaml": SERIES.replace("series: NWUK", "series: NWGB")},
 }
 
 
@@ -31,13 +39,17 @@ def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The parts of a report that must not depend on pruning."""
     c = report["counts"]
     return {
-        "changed": c["changed"], "newly_failing": c["newly_failing"],
-        "newly_passing": c["newly_passing"],
+        **{k: c[k] for k in ("changed", "newly_failing", "newly_passing",
+                             "no_longer_evaluates", "now_evaluates", "error_changed")},
         "delta": [(t["currency"], t["delta"]) for t in report["totals"]],
-        "largest": report["largest"],
-        **{k: report[k] for k in ("by_customer", "by_product", "by_jurisdiction", "by_period",
-                                  "validations", "rules")},
+        **{k: report[k] for k in ("largest", "by_customer", "by_product", "by_jurisdiction",
+                                  "by_month", "revenue_by_period", "validations", "fields",
+                                  "rules", "evaluation")},
     }
+
+
+def _sans_skipped(totals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in t.items() if k != "skipped"} for t in totals]
 
 
 def _run(repo: Path, base: str, head: str, orders: str, prune: bool, **kw: Any) -> Any:
@@ -56,8 +68,74 @@ def test_pruned_equals_full(needs_engine: Any, policy_repo: tuple[Path, str], hi
     assert full["counts"]["changed"] > 0, "the change must affect some orders"
     assert _comparable(pruned) == _comparable(full)
     assert full["counts"]["skipped"] == 0
+    # every currency of the history is in the totals, replayed or not
+    assert [t["currency"] for t in pruned["totals"]] == ["EUR", "GBP", "USD"]
+    assert [t["currency"] for t in full["totals"]] == ["EUR", "GBP", "USD"]
     if change in ("tax-rate", "tier-bound", "coupon-discount", "recognition-method"):
         assert pruned["counts"]["skipped"] > 0, pruned["pruning"]
+        assert pruned["totals_cover"] == "replayed"
+        # with base totals the pruned replay's totals and percentages are the full replay's
+        whole = _run(repo, base, head, history, prune=True, base_totals=True)
+        assert whole["totals_cover"] == "all"
+        assert _sans_skipped(whole["totals"]) == _sans_skipped(full["totals"])
+        assert _comparable(whole) == _comparable(full)
+        assert metrics(whole) == metrics(full)
+        assert "total_change_percent" not in metrics(pruned)
+        assert metrics(pruned)["changed_orders_percent"] == metrics(full)[
+            "changed_orders_percent"]
+
+
+@pytest.mark.parametrize(("change", "fields"), [
+    ("early-payment", {"payment.early_payment.amount", "payment.early_payment.percent",
+                       "payment.early_payment.until"}),
+    ("reminders", {"payment.reminders[]"}),
+    ("void-window", {"payment.void.until", "payment.void.window_days"}),
+    ("series", {"series"}),
+])
+def test_terms_and_series_changes_are_visible(needs_engine: Any, policy_repo: tuple[Path, str],
+                                              history: str, change: str,
+                                              fields: set[str]) -> None:
+    repo, base = policy_repo
+    head = branch(repo, base, f"change-{change}", CHANGES[change])
+    full = _run(repo, base, head, history, prune=False)
+    evaluated = full["counts"]["evaluated"] - full["counts"]["errors_both"]
+    assert full["counts"]["changed"] == evaluated  # every invoice changes
+    assert {f["field"] for f in full["fields"]} == fields
+    assert all(f["orders"] == evaluated for f in full["fields"])
+    assert all(Decimal(v) == 0 for t in full["totals"] for v in t["delta"].values())
+    name = "uk-invoices" if change == "series" else "shop-terms"
+    assert full["rules"] == {name: evaluated}
+
+
+def test_early_payment_change_in_numbers(needs_engine: Any, policy_repo: tuple[Path, str],
+                                         history: str) -> None:
+    repo, base = policy_repo
+    head = branch(repo, base, "change-early-payment", CHANGES["early-payment"])
+    full = _run(repo, base, head, history, prune=False)
+    d = next(d for d in full["largest"] if d["order"] == "T-0000")
+    total = Decimal(d["head_total"])
+    assert total == Decimal(d["base_total"])
+    base_amount, head_amount, delta = d["fields"]["payment.early_payment.amount"]
+    # 2% and 3% off the total, rounded to the cent
+    assert Decimal(base_amount) == (total * Decimal("0.98")).quantize(Decimal("0.01"))
+    assert Decimal(head_amount) == (total * Decimal("0.97")).quantize(Decimal("0.01"))
+    assert Decimal(delta) == Decimal(head_amount) - Decimal(base_amount)
+    until = d["fields"]["payment.early_payment.until"]
+    assert until[2] == "+4 days"
+    assert d["fields"]["payment.early_payment.percent"] == ["2", "3", "1"]
+
+
+def test_reformatted_rate_is_no_change_pruned_or_not(needs_engine: Any,
+                                                     policy_repo: tuple[Path, str],
+                                                     history: str) -> None:
+    repo, base = policy_repo
+    head = branch(repo, base, "rate-20.0", {"tax/vat.yaml": TAX.replace("rate: 20,",
+                                                                        "rate: 20.0,")})
+    full = _run(repo, base, head, history, prune=False)
+    pruned = _run(repo, base, head, history, prune=True)
+    assert full["counts"]["changed"] == pruned["counts"]["changed"] == 0
+    assert _comparable(pruned) == _comparable(full)
+    assert pruned["pruning"]["description"] == "no change can affect any invoice"
 
 
 def test_revision_against_itself_has_no_differences(needs_engine: Any,

@@ -22,18 +22,26 @@ from sandbox.report import build
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 
 
+def _doc(i: int, tax: str, total: str) -> dict[str, Any]:
+    net = str(Decimal(total) - Decimal(tax))
+    return {"doc": {"currency": "GBP", "customer": {"id": f"CUSTOMER-{i:06d}", "country": "GB"},
+                    "totals": {"subtotal": net, "discount": "0.00", "net": net, "tax": tax,
+                               "total": total},
+                    "lines": [{"sku": f"SKU-{i}", "net": net, "tax_total": tax, "total": total,
+                               "tax": [{"rule": "uk-vat", "jurisdiction": "GB", "amount": tax}]}],
+                    "violations": []},
+            "trace": [{"path": "lines[0].tax[0].amount", "rule": "uk-vat"}]}
+
+
 def _big_report(n: int) -> dict[str, Any]:
     agg = Aggregate(top_n=n)
     for i in range(n):
-        d = {"order": f"ORDER-{i:06d}", "date": "2011-02-01", "currency": "GBP",
-             "customer": f"CUSTOMER-{i:06d}", "sign": 1, "outcome": "",
-             "totals": {"total": ["10.00", "11.00", "1.00"], "tax": ["1.00", "2.00", "1.00"]},
-             "magnitude": Decimal(i), "rules": ["uk-vat"]}
-        facts = {"currency": "GBP", "totals": {"tax": "1.00"},
-                 "lines": [{"sku": f"SKU-{i}", "net": "1.00", "tax": []}],
-                 "recognition": {}, "violations": []}
-        agg.counts["evaluated"] += 1
-        agg.add_diff(d, facts, facts, {})
+        order = {"id": f"ORDER-{i:06d}", "date": "2011-02-01", "currency": "GBP",
+                 "customer": {"id": f"CUSTOMER-{i:06d}"}}
+        # order i's tax (and total) rises by i pence
+        agg.add_order(order, _doc(i, "1.00", "10.00"),
+                      _doc(i, f"{Decimal('1.00') + Decimal(i) / 100:.2f}",
+                           f"{Decimal('10.00') + Decimal(i) / 100:.2f}"), record=i + 1)
     result = ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
                           {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1)
     return build(result)
@@ -43,10 +51,13 @@ def test_markdown_fits_comment_limit_with_note() -> None:
     report = _big_report(5000)
     text = report_md.render(report)
     assert len(text) <= report_md.COMMENT_LIMIT
-    assert text.index("**5000** of 5000") < text.index("### Largest changes")  # summary first
-    assert "_Showing 25 of 5000 rows" in text
-    # the largest change (magnitude 4999) comes first
-    assert text.index("ORDER-004999") < text.index("ORDER-004998")
+    # order 0 does not change: 4999 do
+    assert text.index("**4999** of 5000") < text.index("### Largest changes")  # summary first
+    assert "_Showing 25 of 4999 rows" in text
+    # the largest change (49.99) comes first
+    assert text.index("| ORDER-004999 | 2011-02-01 | CUSTOMER-004999 | tax | +49.99 | +49.99 |"
+                      " uk-vat |") < text.index("ORDER-004998")
+    assert report["totals"][0]["delta"]["total"] == "124975.00"  # 0.01 x (0 + ... + 4999)
 
 
 def test_markdown_hard_limit() -> None:
@@ -71,7 +82,7 @@ def test_reports_written_and_consistent(needs_engine: Any, policy_repo: tuple[Pa
     page = paths["html"].read_text()
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page and "<link rel=\"stylesheet\"" not in page
-    gbp = report["totals"][0]
+    gbp = next(t for t in report["totals"] if t["currency"] == "GBP")
     assert f'data-figure="total-delta-GBP">{gbp["delta"]["total"]}<' in page
 
 
@@ -101,14 +112,15 @@ def test_html_report_in_headless_chromium(needs_engine: Any, policy_repo: tuple[
         browser.get(paths["html"].resolve().as_uri())
         from selenium.webdriver.common.by import By
 
-        gbp = report["totals"][0]
+        gbp = next(t for t in report["totals"] if t["currency"] == "GBP")
         assert browser.find_element(By.CSS_SELECTOR, '[data-figure="total-delta-GBP"]').text \
             == gbp["delta"]["total"]
         assert browser.find_element(By.CSS_SELECTOR, '[data-figure="count-changed"]').text \
             == str(report["counts"]["changed"])
-        bars = browser.find_elements(By.CSS_SELECTOR, "#chart-tax-period-GBP rect")
-        assert len(bars) == len([p for p in report["by_period"] if p["currency"] == "GBP"])
-        assert browser.find_elements(By.CSS_SELECTOR, "#chart-tax-jurisdiction-GBP rect")
+        bars = browser.find_elements(By.CSS_SELECTOR, "#chart-tax-month-GBP rect")
+        assert len(bars) == len([p for p in report["by_month"] if p["currency"] == "GBP"])
+        for chart in ("tax-jurisdiction", "total-jurisdiction", "total-month"):
+            assert browser.find_elements(By.CSS_SELECTOR, f"#chart-{chart}-GBP rect"), chart
         # sorting by a column runs the page's script without errors
         browser.find_element(By.CSS_SELECTOR, "table.sortable th").click()
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
@@ -120,5 +132,7 @@ def test_html_report_in_headless_chromium(needs_engine: Any, policy_repo: tuple[
         browser.quit()
     assert (ARTIFACTS / "replay-report.png").stat().st_size > 10_000
     page = report_html.render(report)
-    assert page.count("<svg") == 2  # tax by period and by jurisdiction
-    assert "Recognised revenue change by period, GBP: no change." in page  # VAT leaves net
+    # per currency: tax and total by month and by jurisdiction; VAT leaves net and revenue
+    assert page.count("<svg") == 4 * len(report["totals"]) == 12
+    assert "Recognised revenue change by recognition period, GBP: no change." in page
+    assert "Revenue (net) change by jurisdiction, GBP: no change." in page
