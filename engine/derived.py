@@ -109,11 +109,14 @@ _LINE_FIELD = {"subtotal": "subtotal", "discount": "discount", "net": "net", "ta
 def totals_entries(totals: dict[str, Decimal], texts: dict[str, str],
                    line_docs: list[dict[str, Any]], append: Append) -> None:
     """Each of `totals`: the sum of the corresponding line field."""
+    count = len(line_docs)
     for key, field in _LINE_FIELD.items():
         append(_sum(f"totals.{key}", f"lines[].{field}", totals[key], texts[key],
-                    {_field_path(p, field): line[field] for p, line in enumerate(line_docs)}))
+                    dict(zip(_field_paths(count, field), [line[field] for line in line_docs],
+                             strict=True))))
 
 
-@lru_cache(maxsize=16384)
-def _field_path(position: int, field: str) -> str:
-    return f"lines[{position}].{field}"
+@lru_cache(maxsize=256)
+def _field_paths(count: int, field: str) -> tuple[str, ...]:
+    """`lines[0].<field>` .. `lines[count - 1].<field>`."""
+    return tuple(f"lines[{position}].{field}" for position in range(count))
