@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.evaluate import evaluate  # noqa: E402
-from engine.loader import load_bundle  # noqa: E402
+from engine.loader import digest_of, load_bundle  # noqa: E402
 
 ORDER: dict[str, Any] = {
     "id": "BENCH-1", "date": "2026-03-15", "currency": "GBP", "seller": "northwind-uk",
@@ -137,6 +137,7 @@ def _price(sku: str, q: Decimal, line: dict[str, Any]) -> tuple[str, Decimal | N
 
 EU = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
       "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+SELLER_CURRENCY = {"northwind-uk": "GBP", "northwind-ie": "EUR", "northwind-us": "USD"}
 RECOGNITION = {"subscription": "ratable_daily", "usage": "usage", "one_off": "point_in_time",
                "service": "point_in_time"}
 
@@ -240,7 +241,7 @@ def _violations(order: dict[str, Any], total: Decimal, max_percent: Decimal
     if (customer.get("type") == "business" or order["currency"] == "USD") and not complete:
         found.append(("error", "billing-address", "missing_billing_address",
                           "The billing address needs line1, city and postcode"))
-    if order["currency"] not in ("GBP", "EUR", "USD"):
+    if order["currency"] != SELLER_CURRENCY.get(order["seller"]):
         found.append(("error", "currency-supported", "unsupported_currency",
                       "The seller does not invoice in this currency"))
     if max_percent > 30 and "discount" not in order.get("approvals", ()):
@@ -257,7 +258,7 @@ def _violations(order: dict[str, Any], total: Decimal, max_percent: Decimal
             for sev, r, c, m in sorted(found)]
 
 
-def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
+def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str, Any]:
     """The bench order's invoice by hand: every section of the document except the trace."""
     date = dt.date.fromisoformat(order["date"])
     enterprise = order["customer"].get("segment") == "enterprise"
@@ -320,7 +321,8 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
             "discounts": [{"rule": n, "scope": s, "amount": f"{a:.2f}", "coupon":
                            "THANKYOU50" if n == "thank-you-credit" else ""}
                           for n, s, a in r["disc"]],
-            "discount_total": f"{disc:.2f}", "net": f"{net:.2f}", "tax": taxes,
+            "discount_total": f"{disc:.2f}", "subtotal": f"{r['amount']:.2f}",
+            "discount": f"{disc:.2f}", "net": f"{net:.2f}", "tax": taxes,
             "tax_total": f"{tax:.2f}", "total": f"{net + tax:.2f}",
             "period": dict(sorted(period.items())) if period else None,
             "recognition": method})
@@ -338,7 +340,7 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         journal.append(("recognition", period_name, "revenue", Z, per_period[period_name]))
     canonical = json.dumps(order, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     as_of = order["date"]
-    decision = hashlib.sha256(f"{revision}\n{canonical}\n{as_of}".encode()).hexdigest()
+    decision = hashlib.sha256(f"{revision}\n{digest}\n{canonical}\n{as_of}".encode()).hexdigest()
     return {
         "schema": "billplane.invoice/v1", "order_id": order["id"], "date": order["date"],
         "currency": order["currency"], "seller": order["seller"],
@@ -360,7 +362,8 @@ def floor_invoice(order: dict[str, Any], revision: str) -> dict[str, Any]:
         "recognition": {
             "schedule": [dict(item, amount=f"{item['amount']:.2f}") for item in schedule],
             "journal": [{"entry": e, "period": p, "account": a, "debit": f"{d:.2f}",
-                         "credit": f"{c:.2f}"} for e, p, a, d, c in journal]},
+                         "credit": f"{c:.2f}"} for e, p, a, d, c in journal],
+            "allocations": []},
         "violations": _violations(order, totals["total"], max_percent),
         "provenance": {"decision_id": decision, "as_of": as_of},
     }
@@ -441,12 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = policy_files(args.policies)
     revision = "bench"
-    floor_doc = floor_invoice(ORDER, revision)
+    digest = digest_of(files)  # provenance: the floor stamps the same policy tree
+    floor_doc = floor_invoice(ORDER, revision, digest)
     print(f"policies: {args.policies}; order: {len(ORDER['lines'])} lines; one process, one core;"
           f" best of 5 interleaved rounds")
 
     def run_floor() -> Any:
-        return floor_invoice(ORDER, revision)
+        return floor_invoice(ORDER, revision, digest)
 
     contenders: dict[str, Callable[[], Any]] = {"floor": run_floor}
     bundles = {}

@@ -4,7 +4,9 @@ Due date = invoice date + net days (or the last day of the invoice month + net d
 `end_of_month`). Installments split the total exactly, the remainder on the first.
 Credit notes are permitted unless a policy restricts them (corrections are credit notes);
 reissue and void are permitted only when the policy says so. The API enforces the windows
-and limits exposed here.
+and limits exposed here. A credit hold (exposure + total above the limit, or no limit in the
+order currency) is an error violation that blocks issuance, unless the order carries the
+approval the policy's `credit_limit.approval` names (then a warning records the release).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
-from engine.model import Order, TraceEntry
-from engine.money import exponent, fmt, quantize
+from engine.errors import Location, fail
+from engine.model import DERIVED, Order, TraceEntry, Violation
+from engine.money import exponent, fmt, formatter, quantize
 
 HUNDRED = Decimal(100)
+HELD_WHEN = "exposure + total > limit"
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -98,19 +102,54 @@ def _hold(doc: PolicyDoc, order: Order, total: Decimal, trace: list[TraceEntry]
     if not limit_spec:
         return None
     currency = order.currency
+    money = formatter(currency)
     limits = limit_spec.get("amount") or {}
-    if currency not in limits:
-        # a policy that limits credit but names no limit in this currency cannot clear it
-        return {"reason": "no_credit_limit_for_currency", "currency": currency,
-                "exposure": fmt(order.exposure, currency), "total": fmt(total, currency)}
-    limit = Decimal(str(limits[currency]))
-    trace.append(TraceEntry("payment.hold", doc.name, doc.where, order.exposure + total,
-                            {"exposure": fmt(order.exposure, currency),
-                             "total": fmt(total, currency), "limit": fmt(limit, currency)}))
-    if order.exposure + total <= limit:
+    exposure, total_text = money(order.exposure), money(total)
+    limit = Decimal(str(limits[currency])) if currency in limits else None
+    check = {"exposure": exposure, "total": total_text,
+             "limit": "" if limit is None else money(limit), "held_when": HELD_WHEN}
+    if limit is not None and order.exposure + total <= limit:
+        # no hold: the check is still on record, with no amount of its own
+        trace.append(TraceEntry("payment.hold", doc.name, doc.where, None,
+                                dict(check, result="within the limit")))
         return None
-    return {"reason": "credit_limit_exceeded", "limit": fmt(limit, currency),
-            "exposure": fmt(order.exposure, currency), "total": fmt(total, currency)}
+    # a policy that limits credit but names no limit in this currency cannot clear it
+    reason = "no_credit_limit_for_currency" if limit is None else "credit_limit_exceeded"
+    if limit is not None:
+        trace.append(TraceEntry("payment.hold.limit", doc.name, doc.where, limit, check))
+    trace.append(TraceEntry("payment.hold.exposure", "order", "order.customer.exposure",
+                            order.exposure, {}))
+    trace.append(TraceEntry("payment.hold.total", DERIVED, "", total,
+                            {"formula": "totals.total", "totals.total": total_text}))
+    approval = limit_spec.get("approval")
+    return {"reason": reason, "currency": currency,
+            "limit": None if limit is None else money(limit),
+            "exposure": exposure, "total": total_text,
+            "approval": None if approval is None else str(approval),
+            "approved": approval is not None and approval in order.approvals}
+
+
+def hold_violation(bundle: Bundle, payment: dict[str, Any]) -> Violation | None:
+    """The violation a credit hold raises: an error blocking issuance, or a warning when the
+    order carries the approval the policy names for releasing it."""
+    hold = payment.get("hold")
+    if not hold:
+        return None
+    doc = bundle.docs[payment["policy"]]
+    if hold["reason"] == "credit_limit_exceeded":
+        why = (f"exposure {hold['exposure']} + invoice {hold['total']} exceeds the credit limit"
+               f" {hold['limit']} {hold['currency']}")
+    else:
+        why = f"the credit limit names no amount in {hold['currency']}"
+    approval = hold["approval"]
+    if hold["approved"]:
+        return Violation(doc.name, "warning", "credit_hold_approved",
+                         f"credit hold ({hold['reason']}): {why}; released by the"
+                         f" '{approval}' approval", doc.where)
+    release = (f"; the '{approval}' approval releases it" if approval
+               else "; the policy names no approval that releases it")
+    return Violation(doc.name, "error", "credit_hold",
+                     f"credit hold ({hold['reason']}): {why}{release}", doc.where)
 
 
 def _installments(doc: PolicyDoc | None, order: Order, total: Decimal, due: dt.date,
@@ -129,10 +168,15 @@ def _installments(doc: PolicyDoc | None, order: Order, total: Decimal, due: dt.d
     for i, amount in enumerate(parts):
         day = add_months(due, i * interval)
         out.append({"number": i + 1, "due_date": day.isoformat(), "amount": fmt(amount, currency)})
-        trace.append(TraceEntry(f"payment.installments[{i}].amount",
-                                doc.name if doc else "order", doc.where if doc else "", amount,
-                                {"total": fmt(total, currency), "count": str(count),
-                                 "interval_months": str(interval)}))
+        path = f"payment.installments[{i}].amount"
+        if doc is None:  # no policy: one payment of the total
+            entry = TraceEntry(path, DERIVED, "", amount,
+                               {"formula": "totals.total", "totals.total": fmt(total, currency)})
+        else:
+            entry = TraceEntry(path, doc.name, doc.where, amount,
+                               {"total": fmt(total, currency), "count": str(count),
+                                "interval_months": str(interval)})
+        trace.append(entry)
     return out
 
 
@@ -140,6 +184,11 @@ def payment_terms(bundle: Bundle, order: Order, total: Decimal, scope: Any,
                   trace: list[TraceEntry]) -> dict[str, Any]:
     """The `payment` object of the invoice (docs/invoice.md), amounts as decimal strings."""
     currency = order.currency
+    if order.exposure < 0:
+        raise fail("negative_exposure",
+                   f"customer.exposure {order.exposure:f} is negative; exposure is the"
+                   " customer's open receivables, zero or more",
+                   Location("order.customer.exposure"))
     doc = select_policy(bundle, scope)
     spec = doc.spec if doc else {}
     terms = spec.get("terms") or {}

@@ -7,10 +7,10 @@ from typing import Any
 
 from engine.bundle import Bundle
 from engine.context import CelScope
-from engine.credit import payment_terms
+from engine.credit import hold_violation, payment_terms
 from engine.discounts import apply_discounts
-from engine.errors import fail
-from engine.invoice import TOTAL_KEYS, Invoice, build_document, totals_of
+from engine.errors import BillplaneError, fail
+from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
 from engine.money import exponent, fmt
 from engine.order import parse_order
@@ -18,7 +18,7 @@ from engine.pricing import price_lines
 from engine.recognition import recognise
 from engine.series import select_series
 from engine.tax import apply_taxes, tax_summary
-from engine.validation import SEVERITY_ORDER, validate
+from engine.validation import unsupported_currency, validate
 
 
 def _as_of(value: str | None, order: Order) -> str:
@@ -41,7 +41,14 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
         scope = CelScope(bundle, parsed, backend)
     except ValueError as exc:  # an unknown backend name
         raise fail("unknown_backend", str(exc)) from None
-    lines = price_lines(bundle, parsed, scope, trace)
+    try:
+        lines = price_lines(bundle, parsed, scope, trace)
+    except BillplaneError as exc:
+        # a product without a price in a currency the seller does not invoice in: say so
+        cause = unsupported_currency(bundle, parsed)
+        if cause is None:
+            raise
+        raise BillplaneError([*exc.diagnostics, cause]) from None
     scope.set_line_amounts(lines, exponent(currency))
     apply_discounts(bundle, parsed, lines, scope, trace)
 
@@ -49,26 +56,19 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
-    for key in TOTAL_KEYS:
-        trace.append(TraceEntry(f"totals.{key}", "totals", "", totals[key],
-                                {"of": f"sum of lines[].{_LINE_FIELD[key]}"}))
 
     payment = payment_terms(bundle, parsed, totals["total"], scope, trace)
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
     series = select_series(bundle, parsed, scope)
-    violations: list[Violation] = validate(bundle, parsed, lines, totals, scope)
-    if tax_warnings:
-        violations = sorted(violations + tax_warnings, key=lambda v: (
-            SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code))
+    held = hold_violation(bundle, payment)
+    # the tax stage's warnings and a credit hold join the ValidationRule results, sorted
+    violations: list[Violation] = validate(bundle, parsed, lines, totals, scope,
+                                           [*tax_warnings, held] if held else tax_warnings)
 
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,
         series=series, violations=violations, trace=trace, tax_summary=summary)
     return Invoice(document, violations, trace, parsed, lines, totals)
-
-
-_LINE_FIELD = {"subtotal": "amount - included tax", "discount": "discount_total", "net": "net",
-               "tax": "tax_total", "total": "total"}
 
 
 def explain(invoice: Invoice) -> str:
@@ -81,14 +81,16 @@ def explain(invoice: Invoice) -> str:
     groups: dict[str, list[TraceEntry]] = {}
     for entry in invoice.trace:
         groups.setdefault(entry.path.split(".", 1)[0], []).append(entry)
-    # lines in index order first, then the other sections as they were produced
+    # lines in index order first, then the other sections in document order
     heads = sorted((h for h in groups if h.startswith("lines[")), key=lambda h: int(h[6:-1]))
-    heads += [h for h in groups if not h.startswith("lines[")]
+    heads += sorted((h for h in groups if not h.startswith("lines[")),
+                    key=_section_rank)
     for head in heads:
         out.append("")
         out.append(_heading(head, doc))
         for entry in groups[head]:
-            amount = "" if entry.amount is None else fmt(entry.amount, currency)
+            amount = (entry.text if entry.text is not None else
+                      "" if entry.amount is None else fmt(entry.amount, currency))
             where = f" ({entry.where})" if entry.where else ""
             out.append(f"  {entry.path:<34} {amount:>14}  <- {entry.rule}{where}")
             if entry.inputs:
@@ -98,11 +100,20 @@ def explain(invoice: Invoice) -> str:
         out.append("")
         out.append("violations:")
         for v in invoice.violations:
-            out.append(f"  {v.severity}: {v.code} [{v.rule}] {v.message}")
+            where = f" ({v.where})" if v.where else ""
+            out.append(f"  {v.severity}: {v.code} [{v.rule}]{where} {v.message}")
     out.append("")
     out.append("blocked: issuance refused (error violations)" if invoice.blocked
                else "issuable")
     return "\n".join(out)
+
+
+_SECTIONS = ["tax_summary", "totals", "payment", "recognition"]
+
+
+def _section_rank(head: str) -> int:
+    name = head.split("[", 1)[0]
+    return _SECTIONS.index(name) if name in _SECTIONS else len(_SECTIONS)
 
 
 def _heading(head: str, doc: dict[str, Any]) -> str:

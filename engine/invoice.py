@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
 
 from engine.bundle import Bundle
+from engine.derived import Append, line_entries, summary_entries, totals_entries
 from engine.model import Order, PricedLine, TraceEntry, Violation
 from engine.money import ZERO, exponent, formatter
 from engine.pricing.lines import description
@@ -50,10 +51,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def decision_id(revision: str, order_raw: Any, as_of: str) -> str:
-    """sha256 over the policy revision, the canonical order and `as_of`."""
+def decision_id(revision: str, bundle_digest: str, order_raw: Any, as_of: str) -> str:
+    """sha256 over the policy revision, the bundle digest, the canonical order and `as_of`
+    (the digest tells apart policy trees loaded without a revision)."""
     digest = hashlib.sha256()
     digest.update(revision.encode("utf-8"))
+    digest.update(b"\n")
+    digest.update(bundle_digest.encode("utf-8"))
     digest.update(b"\n")
     digest.update(canonical(order_raw))
     digest.update(b"\n")
@@ -62,11 +66,12 @@ def decision_id(revision: str, order_raw: Any, as_of: str) -> str:
 
 
 def totals_of(lines: list[PricedLine]) -> dict[str, Decimal]:
-    """Invoice totals as sums of line fields; the subtotal is tax-exclusive (net + discount)."""
+    """Invoice totals as sums of line fields, subtotal and discount exclusive of tax (so
+    net = subtotal - discount on one basis, also for prices that include tax)."""
     subtotal = discount = tax = ZERO
     for line in lines:
-        subtotal += line.amount - line.included_tax
-        discount += line.discount_total
+        subtotal += line.amount - line.included_tax - line.discount_included_tax
+        discount += line.discount_total - line.discount_included_tax
         tax += line.tax_total
     net = subtotal - discount
     return {"subtotal": subtotal, "discount": discount, "net": net, "tax": tax,
@@ -82,9 +87,10 @@ def unit_text(value: Decimal | None, digits: int) -> str | None:
     return f"{value:f}"
 
 
-def line_document(line: PricedLine, currency: str, digits: int
-                  ) -> dict[str, Any]:
-    """One entry of `lines` in the invoice document."""
+def line_document(line: PricedLine, currency: str, digits: int,
+                  append: Append | None = None, position: int = 0) -> dict[str, Any]:
+    """One entry of `lines` in the invoice document; with `append`, the trace entries of its
+    derived amounts (`position` is its place in `lines`)."""
     fmt = formatter(currency)
     ol = line.order_line
     discount_total = ZERO
@@ -94,6 +100,8 @@ def line_document(line: PricedLine, currency: str, digits: int
         discounts.append({"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
                           "coupon": d.coupon})
     net = line.amount - discount_total - line.included_tax
+    in_discount = line.discount_included_tax
+    discount = discount_total - in_discount
     tax_total = ZERO
     taxes = []
     for t in line.taxes:
@@ -104,7 +112,7 @@ def line_document(line: PricedLine, currency: str, digits: int
                       "inclusive": t.inclusive, "reverse_charge": t.reverse_charge,
                       "exemption": t.exemption})
     period = ol.period
-    return {
+    doc = {
         "index": ol.index,
         "sku": ol.sku,
         "description": description(line),
@@ -115,6 +123,8 @@ def line_document(line: PricedLine, currency: str, digits: int
         "amount": fmt(line.amount),
         "discounts": discounts,
         "discount_total": fmt(discount_total),
+        "subtotal": fmt(net + discount),
+        "discount": fmt(discount),
         "net": fmt(net),
         "tax": taxes,
         "tax_total": fmt(tax_total),
@@ -123,6 +133,30 @@ def line_document(line: PricedLine, currency: str, digits: int
                    if period else None),
         "recognition": line.recognition,
     }
+    if append is not None:
+        line_entries(position, doc, (discount_total, discount, net + discount, net, tax_total,
+                                     net + tax_total), fmt(in_discount) if in_discount else "",
+                     append)
+    return doc
+
+
+def _unit_amount_entries(bundle: Bundle, lines: list[PricedLine], docs: list[dict[str, Any]],
+                         trace: list[TraceEntry]) -> None:
+    """A trace entry for each unit amount: the price it came from (pricing traces `amount`)."""
+    for position, (line, doc) in enumerate(zip(lines, docs, strict=True)):
+        if line.unit_amount is None:
+            continue
+        path = f"lines[{position}].unit_amount"
+        ol = line.order_line
+        if ol.unit_price is not None:
+            entry = TraceEntry(path, "order", f"order.lines[{ol.index}].unit_price",
+                               line.unit_amount, {}, doc["unit_amount"])
+        else:
+            book = bundle.docs.get(line.price_rule)
+            entry = TraceEntry(path, line.price_rule, book.where if book else "",
+                               line.unit_amount, {"sku": ol.sku, "model": line.model},
+                               doc["unit_amount"])
+        trace.append(entry)
 
 
 def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any]]:
@@ -134,13 +168,14 @@ def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any
     """
     fmt = formatter(currency)
     return [{"path": t.path, "rule": t.rule, "where": t.where,
-             "amount": None if t.amount is None else fmt(t.amount),
+             "amount": t.text if t.text is not None else
+             None if t.amount is None else fmt(t.amount),
              "inputs": t.inputs}
             for t in trace]
 
 
 def violation_document(v: Violation) -> dict[str, Any]:
-    """One entry of `violations`."""
+    """One entry of `violations` (the rule id locates it; file:line moves with every edit)."""
     return {"rule": v.rule, "severity": v.severity, "code": v.code, "message": v.message}
 
 
@@ -182,10 +217,19 @@ def build_document(
     trace: list[TraceEntry],
     tax_summary: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Assemble the invoice document of docs/invoice.md."""
+    """Assemble the invoice document of docs/invoice.md; appends the trace entries of the
+    derived amounts (line sums, tax summary, totals) before writing the trace."""
     currency = order.currency
     digits = exponent(currency)
     customer = order.customer
+    append = trace.append
+    line_docs = [line_document(line, currency, digits, append, position)
+                 for position, line in enumerate(lines)]
+    _unit_amount_entries(bundle, lines, line_docs, trace)
+    summary_entries(lines, line_docs, tax_summary, append)
+    money = formatter(currency)
+    totals_doc = {k: money(totals[k]) for k in TOTAL_KEYS}
+    totals_entries(totals, totals_doc, line_docs, append)
     return {
         "schema": SCHEMA,
         "order_id": order.id,
@@ -196,14 +240,15 @@ def build_document(
                      "region": customer.get("region", ""),
                      "type": customer.get("type", "")},
         "series": series,
-        "lines": [line_document(line, currency, digits) for line in lines],
+        "lines": line_docs,
         "tax_summary": tax_summary,
-        "totals": {k: formatter(currency)(totals[k]) for k in TOTAL_KEYS},
+        "totals": totals_doc,
         "payment": payment,
         "recognition": recognition,
         "violations": [violation_document(v) for v in violations],
         "provenance": {"revision": bundle.revision, "digest": bundle.digest,
-                       "decision_id": decision_id(bundle.revision, order.raw, as_of),
+                       "decision_id": decision_id(bundle.revision, bundle.digest, order.raw,
+                                                  as_of),
                        "as_of": as_of, "engine": ENGINE},
         "trace": trace_document(trace, currency),
     }

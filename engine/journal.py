@@ -1,8 +1,13 @@
 """Journal entries for an invoice and its recognition schedule (double entry, balanced).
 
-On the invoice date: debit receivable (total), credit deferred revenue (net) and tax payable
-(tax). In each recognition period: debit deferred revenue, credit revenue. Debits equal
-credits because total = net + tax and the schedule sums to the net.
+Accounts (docs/invoice.md): `receivable` and `unbilled_receivable` (the contract asset) are
+assets, `deferred_revenue` (the contract liability) and `tax_payable` liabilities, `revenue`
+income. Revenue recognised in a period before the invoice period is earned before it is billed:
+debit unbilled receivable, credit revenue, in that period. On the invoice date: debit receivable
+(total), credit unbilled receivable (what was recognised before), deferred revenue (the rest of
+the net) and tax payable (tax). In each later recognition period (the invoice period included):
+debit deferred revenue, credit revenue. Every entry balances, and for an invoice of
+non-negative amounts no account's balance ever goes below zero.
 """
 
 from __future__ import annotations
@@ -10,43 +15,75 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.model import Order, TraceEntry
+from engine.model import DERIVED, Order, TraceEntry
 from engine.money import exponent, formatter, minor_text
 
 ZERO = Decimal(0)
+# (entry, period, account, debit side?, amount text, trace inputs)
+_Row = tuple[str, str, str, bool, str, dict[str, str]]
 
 
 def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, Decimal],
-                    trace: list[TraceEntry]) -> list[dict[str, Any]]:
-    """Entries in order: the invoice entry, then one pair per recognition period (sorted).
+                    trace: list[TraceEntry],
+                    members: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Entries by period: recognition before the invoice period, the invoice entry, then the
+    recognition of the invoice period and later ones.
 
-    `per_period` is the recognised amount per `YYYY-MM`, in integer minor units.
+    `per_period` is the recognised amount per `YYYY-MM`, in integer minor units; `members`
+    names, per period, the schedule amounts (document path -> text) it sums, for the trace.
     """
     currency = order.currency
     e = exponent(currency)
     money = formatter(currency)
     text = minor_text(e)
     zero = text(0)
-    period = f"{order.date.year:04d}-{order.date.month:02d}"
-    # (entry, period, account, side, amount text); the other side is zero
-    rows = [("invoice", period, "receivable", True, money(totals["total"])),
-            ("invoice", period, "deferred_revenue", False, money(totals["net"]))]
-    if totals["tax"]:
-        rows.append(("invoice", period, "tax_payable", False, money(totals["tax"])))
-    for month in sorted(per_period):
+    invoiced = f"{order.date.year:04d}-{order.date.month:02d}"
+    members = members or {}
+    months = sorted(per_period)
+    rows: list[_Row] = []
+
+    def recognised(month: str, account: str) -> None:
         amount = text(per_period[month])
-        rows.append(("recognition", month, "deferred_revenue", True, amount))
-        rows.append(("recognition", month, "revenue", False, amount))
+        debit = f"recognition.journal[{len(rows)}].debit"
+        rows.append(("recognition", month, account, True, amount,
+                     {"formula": f"sum of recognition.schedule[].amount in {month}",
+                      **members.get(month, {})}))
+        rows.append(("recognition", month, "revenue", False, amount,
+                     {"formula": debit, debit: amount}))
+
+    earlier = [m for m in months if m < invoiced]
+    for month in earlier:
+        recognised(month, "unbilled_receivable")
+    total, net, tax = money(totals["total"]), money(totals["net"]), money(totals["tax"])
+    rows.append(("invoice", invoiced, "receivable", True, total,
+                 {"formula": "totals.total", "totals.total": total}))
+    deferred = {"formula": "totals.net", "totals.net": net}
+    if earlier:
+        unbilled = {f"recognition.journal[{2 * k}].debit": rows[2 * k][4]
+                    for k in range(len(earlier))}
+        path = f"recognition.journal[{len(rows)}].credit"
+        units = sum(per_period[m] for m in earlier)
+        rows.append(("invoice", invoiced, "unbilled_receivable", False, text(units),
+                     {"formula": "sum of recognition.journal[].debit to unbilled_receivable"
+                                 f" before {invoiced}", **unbilled}))
+        deferred = {"formula": f"totals.net - {path}", "totals.net": net, path: text(units)}
+        net = text(int(totals["net"].scaleb(e)) - units)
+    rows.append(("invoice", invoiced, "deferred_revenue", False, net, deferred))
+    if totals["tax"]:
+        rows.append(("invoice", invoiced, "tax_payable", False, tax,
+                     {"formula": "totals.tax", "totals.tax": tax}))
+    for month in months[len(earlier):]:
+        recognised(month, "deferred_revenue")
     out = []
     append = trace.append
-    for k, (kind, when, account, debit, amount) in enumerate(rows):
+    for k, (kind, when, account, debit, amount, inputs) in enumerate(rows):
         out.append({"entry": kind, "period": when, "account": account,
                     "debit": amount if debit else zero, "credit": zero if debit else amount})
-        # a zero debit is traced on the credit side (both sides read zero then)
-        value = Decimal(amount)
-        side = "debit" if debit and value else "credit"
-        append(TraceEntry(f"recognition.journal[{k}].{side}", "journal", "", value,
-                          {"account": account, "period": when}))
+        # a row carries its amount on one side, the other is zero; a zero row is traced on
+        # the credit side
+        side = "debit" if debit and amount != zero else "credit"
+        append(TraceEntry(f"recognition.journal[{k}].{side}", DERIVED, "", Decimal(amount),
+                          {**inputs, "account": account, "period": when}, amount))
     return out
 
 

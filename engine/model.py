@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+DERIVED = "derived"
+"""Trace rule of an amount computed from other amounts of the document (docs/invoice.md)."""
+DEFAULT = "default"
+"""Trace rule of an amount the engine's default produced where no policy applies."""
+PSEUDO_RULES = frozenset({"order", DERIVED, DEFAULT})
+"""Trace rules that name no policy document (never the cause of a policy change)."""
+
 
 @dataclass(frozen=True)
 class Period:
@@ -57,10 +64,13 @@ class TraceEntry:
     """Why an amount is what it is: the rule that produced it and the inputs it used."""
 
     path: str  # where in the invoice, e.g. "lines[0].amount"
-    rule: str  # rule id (metadata.name), or "order" for values taken from the order
-    where: str  # "file:line" of the rule
+    # rule id (metadata.name); "order" for values taken from the order, DERIVED for amounts
+    # computed from other amounts of the document, DEFAULT for the engine's defaults
+    rule: str
+    where: str  # "file:line" of the rule; for "order", the order field
     amount: Decimal | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # the amount as the document writes it, when already formatted
 
 
 @dataclass

@@ -1,66 +1,36 @@
 """The recognition stage: per-line revenue schedules by month and their journal entries.
 
 Method per line: the product's `recognition:` rule, else the first RecognitionRule (priority,
-then name) whose `applies_to` holds, else point in time at the order date. A product with
-`components` splits the line's net over its obligations by standalone selling price in the
-order currency; each obligation uses its own rule. Every split is exact: shares are computed
-as fractions and rounded by largest remainder (ties to the earlier part), so each line's
-schedule sums to its net.
+then name) whose `applies_to` holds, else point in time at the order date. Lines of one order
+bundle (`attributes.bundle`) first share the bundle's net by standalone selling price
+(`engine.allocation`). A product with `components` splits the line's net (or allocation) over
+its obligations by standalone selling price in the order currency; each obligation uses its
+own rule. Every split is exact: shares are computed as fractions and rounded by largest
+remainder (ties to the earlier part), so each line's schedule sums to its net, or to its
+allocation when bundled.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
+from engine.allocation import Weight, allocate_bundles, allocate_exact, split_units
 from engine.bundle import Bundle, PolicyDoc
 from engine.credit import add_months
 from engine.errors import Location, fail
 from engine.journal import journal_entries
-from engine.model import Order, PricedLine, TraceEntry
+from engine.model import DEFAULT, Order, PricedLine, TraceEntry
 from engine.money import exponent, formatter, minor_text
 
 POINT_IN_TIME = "point_in_time"
-Weight = Fraction | int
 Weights = list[tuple[str, Weight]]
 _INDEX_KEY = "recognition.rules"
 _ORDER_KEY = "recognition.ordered"
-
-
-def _split_units(units: int, weights: Sequence[Weight]) -> list[int]:
-    """Split integer `units` by exact weights with largest remainder (ties to the earlier)."""
-    sign, units = (-1 if units < 0 else 1), abs(units)
-    ints: Sequence[int]
-    if all(type(w) is int for w in weights):
-        ints = cast(Sequence[int], weights)
-    else:
-        # integer arithmetic on a common denominator: exact and far cheaper than Fractions
-        den = math.lcm(*(w.denominator for w in weights))
-        ints = [w.numerator * (den // w.denominator) for w in weights]
-    whole = sum(ints)
-    if whole == 0:
-        ints, whole = [1] * len(ints), len(ints)
-    parts = [units * w // whole for w in ints]
-    left = units - sum(parts)
-    if left:
-        # the largest remainders get one unit more; equal remainders go to the earlier part
-        ranked = sorted(range(len(ints)), key=lambda i: (-(units * ints[i] % whole), i))
-        for i in ranked[:left]:
-            parts[i] += 1
-    return [-p for p in parts] if sign < 0 else parts
-
-
-def allocate_exact(total: Decimal, weights: Sequence[Weight], currency: str) -> list[Decimal]:
-    """Split `total` (already in minor units) by exact weights with largest remainder."""
-    if not weights:
-        return []
-    e = exponent(currency)
-    return [Decimal(p).scaleb(-e) for p in _split_units(int(total.scaleb(e)), weights)]
 
 
 def month_of(day: dt.date) -> str:
@@ -144,9 +114,26 @@ def _ratable_monthly(line: PricedLine, order: Order, doc: PolicyDoc | None) -> W
     return [(_month_label(first + k), 1) for k in range(count)]
 
 
+def month_equivalents(start: dt.date, end: dt.date) -> Fraction:
+    """Months in [start, end): whole anniversary months (start + k months, clamped to the
+    month's end) plus the days left as a fraction of the next anniversary month's days."""
+    whole = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, whole) > end:
+        whole -= 1
+    last, following = add_months(start, whole), add_months(start, whole + 1)
+    return whole + Fraction((end - last).days, (following - last).days)
+
+
 def _ratable_prorated(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
     start, end = _period(line, "ratable_monthly_prorated")
-    return [(month_of(a), Fraction((b - a).days, days)) for a, b, days in _months(start, end)]
+    months = _months(start, end)
+    full = sum(1 for a, b, days in months if (b - a).days == days)
+    part_days = sum((b - a).days for a, b, days in months if (b - a).days != days)
+    # a calendar month inside the period is one month; the partial first and last months
+    # share what is left of the period's month-equivalents in proportion to their days
+    left = month_equivalents(start, end) - full
+    return [(month_of(a), 1 if (b - a).days == days else left * (b - a).days / part_days)
+            for a, b, days in months]
 
 
 def _milestone(line: PricedLine, order: Order, doc: PolicyDoc | None) -> Weights:
@@ -225,11 +212,11 @@ def recognition_rule(bundle: Bundle, line: PricedLine, scope: Callable[[], Any]
     return None
 
 
-def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc | None
-                 ) -> list[tuple[str, PolicyDoc | None, Decimal]]:
+def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc | None,
+                 net: Decimal) -> list[tuple[str, PolicyDoc | None, Decimal]]:
     components = (line.product or {}).get("components") or []
     if not components:
-        return [("", doc, line.net)]
+        return [("", doc, net)]
     weights = []
     for comp in components:
         ssp = comp.get("ssp") or {}
@@ -239,7 +226,7 @@ def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc 
                        f" selling price in {order.currency}",
                        Location(f"order.lines[{line.order_line.index}].sku"))
         weights.append(_weight(ssp[order.currency]))
-    amounts = allocate_exact(line.net, weights, order.currency)
+    amounts = allocate_exact(net, weights, order.currency)
     return [(str(comp["name"]), rule_named(bundle, comp["recognition"])
              if comp.get("recognition") else doc, amount)
             for comp, amount in zip(components, amounts, strict=True)]
@@ -247,7 +234,8 @@ def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc 
 
 def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
               trace: list[TraceEntry], scope: Any = None) -> dict[str, Any]:
-    """`{"schedule": [...], "journal": [...]}`; sets each line's recognition method."""
+    """`{"schedule": [...], "journal": [...], "allocations": [...]}`; sets each line's
+    recognition method."""
     currency = order.currency
     e = exponent(currency)
     text = minor_text(e)
@@ -266,31 +254,40 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
 
     schedule: list[dict[str, Any]] = []
     per_period: dict[str, int] = {}
+    members: dict[str, dict[str, str]] = {}  # per period, the schedule amounts it sums
     append = trace.append
-    for line in lines:
+    allocated, allocations = allocate_bundles(lines, currency, trace)
+    for position, line in enumerate(lines):
         doc = recognition_rule(bundle, line, get_scope)
         line.recognition = str(doc.spec["method"]) if doc else POINT_IN_TIME
         line.recognition_rule = doc.name if doc else ""
         index = line.order_line.index
-        for obligation, odoc, amount in _obligations(bundle, order, line, doc):
+        net = allocated.get(position, line.net) if allocated else line.net
+        for obligation, odoc, amount in _obligations(bundle, order, line, doc, net):
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
-            rule, where = (odoc.name, odoc.where) if odoc else ("order", "")
+            rule, where = (odoc.name, odoc.where) if odoc else (DEFAULT, "")
             sums: dict[str, Weight] = {}
             for period, weight in METHODS[method](line, order, odoc):
                 sums[period] = sums[period] + weight if period in sums else weight
             periods = sorted(sums)
             weights = [sums[p] for p in periods]
-            units = _split_units(int(amount.scaleb(e)), weights)
+            units = split_units(int(amount.scaleb(e)), weights)
             whole = str(sum(weights))
             amount_text = money(amount)
             for period, weight, part in zip(periods, weights, units, strict=True):
+                path = f"recognition.schedule[{len(schedule)}].amount"
+                part_text = text(part)
                 append(TraceEntry(
-                    f"recognition.schedule[{len(schedule)}].amount", rule, where,
-                    Decimal(part).scaleb(-e),
+                    path, rule, where, Decimal(part).scaleb(-e),
                     {"method": method, "obligation_amount": amount_text,
-                     "weight": str(weight), "of": whole}))
+                     "weight": str(weight), "of": whole}, part_text))
                 schedule.append({"line": index, "obligation": obligation,
-                                 "period": period, "amount": text(part)})
-                per_period[period] = per_period.get(period, 0) + part
-    journal = journal_entries(order, per_period, totals, trace)
-    return {"schedule": schedule, "journal": journal}
+                                 "period": period, "amount": part_text})
+                if period in per_period:
+                    per_period[period] += part
+                    members[period][path] = part_text
+                else:
+                    per_period[period] = part
+                    members[period] = {path: part_text}
+    journal = journal_entries(order, per_period, totals, trace, members)
+    return {"schedule": schedule, "journal": journal, "allocations": allocations}

@@ -6,32 +6,47 @@ violation. `error` violations block issuance, `warning` ones annotate the invoic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from engine.bundle import Bundle
+from engine.errors import Diagnostic, Location
 from engine.model import Order, PricedLine, Violation
 from engine.money import to_minor
 
 SEVERITY_ORDER = {"error": 0, "warning": 1}
-_CURRENCIES_KEY = "validation.currencies"
+_CURRENCIES_KEY = "validation.seller_currencies"
 
 
-def _currencies(bundle: Bundle) -> dict[str, frozenset[Any]]:
-    """Per sku, the currencies it has some price in (any date); built once per bundle."""
+def seller_currencies(bundle: Bundle) -> dict[str, frozenset[str]]:
+    """Per seller, the currencies its InvoiceSeries declare (`currencies`); built once per
+    bundle."""
     found = bundle.index.get(_CURRENCIES_KEY)
     if found is None:
-        found = {sku: frozenset(p.get("currency") for p in product.get("prices") or ())
-                 for sku, product in bundle.products.items()}
-        bundle.index[_CURRENCIES_KEY] = found
+        sets: dict[str, set[str]] = {}
+        for doc in bundle.kind("InvoiceSeries"):
+            if doc.spec.get("currencies"):
+                sets.setdefault(str(doc.spec["seller"]), set()).update(
+                    str(c) for c in doc.spec["currencies"])
+        found = bundle.index[_CURRENCIES_KEY] = {k: frozenset(v) for k, v in sets.items()}
     return found
 
 
 def currency_supported(bundle: Bundle, order: Order) -> bool:
-    """True when every line's product has some price (any date) in the order currency."""
-    known = _currencies(bundle)
-    empty: frozenset[Any] = frozenset()
-    return all(order.currency in known.get(line.sku, empty) for line in order.lines)
+    """True when an InvoiceSeries of the order's seller lists the order currency."""
+    return order.currency in seller_currencies(bundle).get(order.seller, frozenset())
+
+
+def unsupported_currency(bundle: Bundle, order: Order) -> Diagnostic | None:
+    """Why the seller cannot invoice in the order currency, when its series say which
+    currencies it does invoice in and this is not one of them; else None."""
+    declared = seller_currencies(bundle).get(order.seller)
+    if declared is None or order.currency in declared:
+        return None
+    return Diagnostic("unsupported_currency",
+                      f"seller {order.seller} invoices in {', '.join(sorted(declared))},"
+                      f" not {order.currency}", Location("order.currency"))
 
 
 def max_discount_percent(lines: list[PricedLine]) -> int:
@@ -63,13 +78,15 @@ def invoice_view(bundle: Bundle, order: Order, lines: list[PricedLine],
 
 
 def validate(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
-             scope: Any) -> list[Violation]:
-    """Violations of every ValidationRule, sorted by (severity, rule, code)."""
+             scope: Any, extra: Sequence[Violation] = ()) -> list[Violation]:
+    """Violations of every ValidationRule plus `extra` (e.g. a credit hold), sorted by
+    (severity, rule, code)."""
     docs = bundle.kind("ValidationRule")
+    found = list(extra)
     if not docs:
-        return []
+        found.sort(key=_severity_rule_code)
+        return found
     view = invoice_view(bundle, order, lines, totals)
-    found = []
     for doc in docs:
         if not scope.validation_true(doc, "spec.when", view):
             continue
@@ -83,5 +100,9 @@ def validate(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict
             message=str(spec.get("message") or f"{doc.name}: assertion failed"),
             where=doc.where,
         ))
-    found.sort(key=lambda v: (SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code))
+    found.sort(key=_severity_rule_code)
     return found
+
+
+def _severity_rule_code(v: Violation) -> tuple[int, str, str]:
+    return SEVERITY_ORDER.get(v.severity, 9), v.rule, v.code

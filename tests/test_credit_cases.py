@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from test_tax_support import build, case_files, read_case
 
-from engine.credit import add_months, payment_terms, split_even
+from engine.credit import add_months, hold_violation, payment_terms, split_even
+from engine.errors import BillplaneError
+from engine.invoice import violation_document
 from engine.model import TraceEntry
 
 FILES = case_files("credit")
@@ -34,8 +36,22 @@ def test_credit_case(path: Path) -> None:
     bundle, order, _, scope = build(case)
     trace: list[TraceEntry] = []
     total = Decimal(str(case["total"]))
+    if "error" in case:
+        with pytest.raises(BillplaneError) as info:
+            payment_terms(bundle, order, total, scope, trace)
+        assert info.value.code == case["error"]["code"]
+        assert str(info.value.diagnostics[0].location) == case["error"]["location"]
+        return
     payment = payment_terms(bundle, order, total, scope, trace)
     _subset(payment, case["expect"], "payment")
+    held = hold_violation(bundle, payment)
+    # a hold always raises a violation (an error unless released by the named approval)
+    assert (held is None) == (payment["hold"] is None)
+    if "violations" in case:
+        got = [violation_document(held)] if held else []
+        assert got == case["violations"]
+    if held is not None:  # located at the policy that holds the invoice (each case has one)
+        assert held.where == "case.yaml:1"
     # installments always sum exactly to the total
     assert sum(Decimal(i["amount"]) for i in payment["installments"]) == total
     traced = {t.path for t in trace}
@@ -56,3 +72,36 @@ def test_split_even_puts_the_remainder_on_the_first() -> None:
                                                        Decimal("33.33")]
     assert split_even(Decimal("1000"), 3, "JPY") == [Decimal("334"), Decimal("333"),
                                                      Decimal("333")]
+
+
+EU_ORDER: dict[str, Any] = {
+    "id": "EX-EU-2001", "date": "2026-03-01", "currency": "EUR", "seller": "northwind-ie",
+    "customer": {"id": "C-DE-B2B", "name": "Rheinwerk GmbH", "country": "DE",
+                 "type": "business", "tax_id": "DE136695976", "segment": "smb",
+                 "address": {"line1": "Rheinallee 1", "city": "Mainz", "postcode": "55116",
+                             "country": "DE"},
+                 "exposure": "5800.00"},
+    "lines": [{"sku": "SEAT-MONTHLY", "quantity": "12",
+               "period": {"start": "2026-03-01", "end": "2026-04-01"}},
+              {"sku": "API-CALLS", "quantity": "20000"}],
+}
+
+
+def test_a_credit_hold_blocks_issuance_unless_approved() -> None:
+    # the example smb-terms: EUR limit 6000.00; 5800.00 + 431.00 (reverse charged) is above it
+    from api.sources import DirectorySource, load_from
+    from engine.evaluate import evaluate, explain
+
+    bundle = load_from(DirectorySource(Path(__file__).resolve().parent.parent / "policies"))
+    invoice = evaluate(bundle, EU_ORDER)
+    assert invoice.document["payment"]["hold"]["reason"] == "credit_limit_exceeded"
+    assert invoice.blocked
+    assert [(v.severity, v.code, v.rule, v.where) for v in invoice.violations] == [
+        ("error", "credit_hold", "smb-terms", "credit/terms.yaml:21")]
+    assert "error: credit_hold [smb-terms] (credit/terms.yaml:21)" in explain(invoice)
+    approved = evaluate(bundle, dict(EU_ORDER, approvals=["credit"]))
+    assert not approved.blocked
+    assert [(v.severity, v.code) for v in approved.violations] == [
+        ("warning", "credit_hold_approved")]
+    within = dict(EU_ORDER, customer=dict(EU_ORDER["customer"], exposure="5569.00"))
+    assert evaluate(bundle, within).violations == []

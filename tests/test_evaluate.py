@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_trace_coverage import check_trace
 
 from engine.errors import BillplaneError
 from engine.evaluate import evaluate, explain
 from engine.loader import load_bundle
+from engine.model import DERIVED
 
 POLICIES = {
     "pricing/book.yaml": b"""
@@ -156,12 +158,25 @@ def test_canonical_json_form(bundle: Any) -> None:
 def test_decision_id_by_hand(bundle: Any) -> None:
     doc = evaluate(bundle, ORDER, as_of="2026-03-20").document
     canonical = json.dumps(ORDER, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    want = hashlib.sha256(f"rev-1\n{canonical}\n2026-03-20".encode()).hexdigest()
+    want = hashlib.sha256(
+        f"rev-1\n{bundle.digest}\n{canonical}\n2026-03-20".encode()).hexdigest()
     provenance = doc["provenance"]
     assert provenance["decision_id"] == want
     assert provenance["as_of"] == "2026-03-20" and provenance["revision"] == "rev-1"
     default = evaluate(bundle, ORDER).document["provenance"]
     assert default["as_of"] == "2026-03-15" and default["decision_id"] != want
+
+
+def test_decision_id_tells_apart_policy_trees_without_a_revision() -> None:
+    # two directories loaded without a git revision: same order, different policies
+    changed = dict(POLICIES, **{"tax/uk.yaml": POLICIES["tax/uk.yaml"].replace(
+        b"label: UK VAT", b"label: VAT (UK)")})
+    first, second = load_bundle(POLICIES, ""), load_bundle(changed, "")
+    assert first.digest != second.digest
+    ids = {evaluate(b, ORDER).document["provenance"]["decision_id"] for b in (first, second)}
+    assert len(ids) == 2
+    assert evaluate(load_bundle(POLICIES, ""), ORDER).document["provenance"]["decision_id"] \
+        in ids  # the same tree gives the same id
 
 
 def _d(text: str) -> Decimal:
@@ -199,12 +214,13 @@ def test_every_line_amount_is_traced_to_an_existing_rule(bundle: Any) -> None:
             assert traced[(f"lines[{i}].discounts[{k}].amount", d["amount"])] == d["rule"]
     for key, value in doc["totals"].items():
         assert (f"totals.{key}", value) in traced
-    names = set(bundle.docs)
+    names = set(bundle.docs) | {DERIVED}
     for entry in doc["trace"]:
         if entry["path"].startswith(("lines[", "tax_summary")):
             assert entry["rule"] in names
-        if entry["rule"] in names:
+        if entry["rule"] in bundle.docs:
             assert entry["where"].startswith(bundle.docs[entry["rule"]].location.file + ":")
+    check_trace(bundle, doc)
 
 
 def test_explain_names_rules_and_amounts(bundle: Any) -> None:

@@ -40,12 +40,20 @@ def test_recognition_case(path: Path) -> None:
         assert result["journal"] == expect["journal"]
     if "methods" in expect:
         assert [line.recognition for line in lines] == expect["methods"]
-    # invariants: each line's schedule sums to its net; the journal balances
+    assert result["allocations"] == expect.get("allocations", [])
+    # invariants: each line's schedule sums to its net (a bundled line's: to its allocation,
+    # and a bundle's allocations to the bundle's net); the journal balances
     per_line: dict[int, Decimal] = defaultdict(Decimal)
     for entry in result["schedule"]:
         per_line[entry["line"]] += Decimal(entry["amount"])
+    allocated = {a["line"]: Decimal(a["amount"]) for a in result["allocations"]}
+    bundles: dict[str, Decimal] = defaultdict(Decimal)
+    for a in result["allocations"]:
+        bundles[a["bundle"]] += Decimal(a["amount"]) - Decimal(a["net"])
+    assert set(bundles.values()) <= {Decimal(0)}
     for line in lines:
-        assert per_line[line.order_line.index] == line.net
+        index = line.order_line.index
+        assert per_line[index] == allocated.get(index, line.net)
     assert balanced(result["journal"])
     receivable = [e for e in result["journal"] if e["account"] == "receivable"]
     assert [Decimal(e["debit"]) for e in receivable] == [totals(lines, tax)["total"]]
@@ -57,3 +65,17 @@ def test_without_a_scope_rules_are_matched_on_a_scope_of_their_own() -> None:
     bundle, order, lines, _ = build(case)
     recognise(bundle, order, lines, totals(lines), [])
     assert [line.recognition for line in lines] == case["expect"]["methods"]
+
+
+def test_month_equivalents_count_anniversary_months_then_days() -> None:
+    import datetime as dt
+    from fractions import Fraction
+
+    from engine.recognition import month_equivalents
+
+    d = dt.date.fromisoformat
+    assert month_equivalents(d("2026-01-15"), d("2026-04-15")) == 3
+    assert month_equivalents(d("2026-01-15"), d("2026-04-20")) == Fraction(19, 6)  # 5/30
+    assert month_equivalents(d("2026-01-31"), d("2026-03-31")) == 2  # 02-28 is a month on
+    assert month_equivalents(d("2026-02-10"), d("2026-03-05")) == Fraction(23, 28)
+    assert month_equivalents(d("2024-02-29"), d("2025-02-28")) == 12

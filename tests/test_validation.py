@@ -5,8 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from test_tax_support import build, totals
 
+from engine.errors import BillplaneError
+from engine.evaluate import evaluate
+from engine.loader import load_bundle
 from engine.validation import invoice_view, max_discount_percent, validate
 
 RULES = """\
@@ -59,12 +63,28 @@ spec:
   code: unsupported_currency
   assert: "invoice.currency_supported"
   message: Currency not supported
+---
+apiVersion: billplane.dev/v1
+kind: InvoiceSeries
+metadata: {name: s-gbp}
+spec: {seller: s, series: S, format: "S-{number}", currencies: [GBP]}
+---
+apiVersion: billplane.dev/v1
+kind: InvoiceSeries
+metadata: {name: s-eur}
+spec: {seller: s, series: SE, format: "SE-{number}", currencies: [EUR], priority: 200,
+       when: "order.currency == 'EUR'"}
+---
+apiVersion: billplane.dev/v1
+kind: InvoiceSeries
+metadata: {name: t-any}
+spec: {seller: t, series: T, format: "T-{number}"}
 """
 
 
 def _case(customer: dict[str, Any], lines: list[dict[str, Any]], currency: str = "GBP",
-          approvals: tuple[str, ...] = ()) -> dict[str, Any]:
-    order = {"id": "O", "date": "2026-03-01", "currency": currency, "seller": "s",
+          approvals: tuple[str, ...] = (), seller: str = "s") -> dict[str, Any]:
+    order = {"id": "O", "date": "2026-03-01", "currency": currency, "seller": seller,
              "customer": {"id": "C", "country": "GB", **customer},
              "lines": [{"sku": spec["sku"], "quantity": "1"} for spec in lines]}
     if approvals:
@@ -118,14 +138,34 @@ def test_exactly_thirty_percent_is_not_above_thirty() -> None:
     assert _violations(case) == []
 
 
-def test_currency_supported_needs_a_price_for_every_line() -> None:
-    # BOTH has a (past) EUR price, GBP-ONLY has none: any date counts, every line must have one
-    both = _case({"type": "consumer"}, [{"sku": "BOTH", "amount": "1.00"}], currency="EUR")
-    assert _violations(both) == []
-    mixed = _case({"type": "consumer"}, [{"sku": "BOTH", "amount": "1.00"},
-                                         {"sku": "GBP-ONLY", "amount": "1.00"}], currency="EUR")
-    assert _violations(mixed) == [("error", "d-currency", "unsupported_currency",
-                                   "Currency not supported")]
+def test_currency_supported_is_what_the_sellers_series_declare() -> None:
+    # seller s declares GBP and EUR over two series; prices play no part (GBP-ONLY in EUR)
+    for currency in ("GBP", "EUR"):
+        ok = _case({"type": "consumer"}, [{"sku": "GBP-ONLY", "amount": "1.00"}],
+                   currency=currency)
+        assert _violations(ok) == []
+    unsupported = [("error", "d-currency", "unsupported_currency", "Currency not supported")]
+    usd = _case({"type": "consumer"}, [{"sku": "BOTH", "amount": "1.00"}], currency="USD")
+    assert _violations(usd) == unsupported
+    # a seller whose series declare no currencies, and a seller without a series, invoice in
+    # none: the check has nothing to go on
+    for seller in ("t", "nobody"):
+        case = _case({"type": "consumer"}, [{"sku": "BOTH", "amount": "1.00"}], seller=seller)
+        assert _violations(case) == unsupported
+
+
+def test_an_unpriced_currency_the_seller_does_not_invoice_in_names_both() -> None:
+    bundle = load_bundle({"case.yaml": RULES.encode("utf-8")})
+    order = _case({"type": "consumer"}, [{"sku": "GBP-ONLY"}], currency="USD")["order"]
+    with pytest.raises(BillplaneError) as info:
+        evaluate(bundle, order)
+    assert [(d.code, str(d.location)) for d in info.value.diagnostics] == [
+        ("unsupported_currency", "order.currency"), ("no_price", "order.lines[0].sku")]
+    assert info.value.diagnostics[0].message == "seller s invoices in EUR, GBP, not USD"
+    # a seller that declares nothing gets the pricing error alone
+    with pytest.raises(BillplaneError) as info:
+        evaluate(bundle, dict(order, seller="t"))
+    assert [d.code for d in info.value.diagnostics] == ["no_price"]
 
 
 def test_invoice_view_fields_in_minor_units() -> None:
