@@ -13,6 +13,7 @@ from engine.bundle import Bundle, PolicyDoc
 from engine.cel.backend import CelBackend, CelCompileError, Context, get_backend
 from engine.checks import SourceDoc, run_checks
 from engine.errors import BillplaneError, Diagnostic, Location, shown
+from engine.model import PSEUDO_RULES
 from engine.scalarpos import position_in_scalar
 from engine.yamldoc import location_of, parse_documents, to_plain, value_location
 
@@ -104,6 +105,13 @@ def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None
                 "invalid_name",
                 f"metadata.name {shown(name)} must be lowercase letters, digits and '-', in "
                 "'/'-separated parts",
+                _value_at(raw, ["metadata", "name"]), name))
+            ok = False
+        elif name in PSEUDO_RULES:
+            errors.append(Diagnostic(
+                "reserved_name",
+                f"metadata.name {name!r} is reserved: the trace uses it for amounts no rule "
+                f"produced ({', '.join(sorted(PSEUDO_RULES))})",
                 _value_at(raw, ["metadata", "name"]), name))
             ok = False
     elif metadata is None:

@@ -19,10 +19,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from engine.model import PSEUDO_RULES
+
 TOTALS = ("subtotal", "discount", "net", "tax", "total")
 IGNORED = frozenset({"provenance", "trace"})
-# pseudo rules of the trace (sums and journal entries), never a policy document
-DERIVED_RULES = frozenset({"totals", "journal", "order"})
+# pseudo rules of the trace (values from the order, sums, engine defaults), never a policy
+DERIVED_RULES = PSEUDO_RULES
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?\Z")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _INDEX = re.compile(r"\[\d+\]")
