@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, cast
 
 from engine.errors import Location, fail
-from engine.model import DERIVED, PricedLine, TraceEntry
+from engine.model import DERIVED, PricedLine, TraceEntry, trace_entry
 from engine.money import exponent, minor_text
 
 Weight = Fraction | int
@@ -119,16 +119,16 @@ def allocate_bundles(lines: list[PricedLine], currency: str, trace: list[TraceEn
                      "ssp": ssp_text, "net": net_text, "amount": part_text})
         index = lines[position].order_line.index
         if position in stated:
-            append(TraceEntry(f"{here}.ssp", "order", f"order.lines[{index}].attributes.ssp",
-                              Decimal(s).scaleb(-e), {}, ssp_text))
+            append(trace_entry(f"{here}.ssp", "order", f"order.lines[{index}].attributes.ssp",
+                              None, {}, ssp_text))
         else:
-            append(TraceEntry(f"{here}.ssp", DERIVED, "", Decimal(s).scaleb(-e),
+            append(trace_entry(f"{here}.ssp", DERIVED, "", None,
                               {"formula": f"lines[{position}].subtotal",
                                f"lines[{position}].subtotal": ssp_text}, ssp_text))
-        append(TraceEntry(f"{here}.net", DERIVED, "", Decimal(n).scaleb(-e),
+        append(trace_entry(f"{here}.net", DERIVED, "", None,
                           {"formula": f"lines[{position}].net",
                            f"lines[{position}].net": net_text}, net_text))
-        append(TraceEntry(f"{here}.amount", DERIVED, "", amounts[position],
+        append(trace_entry(f"{here}.amount", DERIVED, "", amounts[position],
                           {"formula": f"share: bundle_net x {here}.ssp / bundle_ssp",
                            "bundle": bundle, "bundle_net": text(whole_net),
                            f"{here}.ssp": ssp_text, "bundle_ssp": text(whole_ssp)}, part_text))

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import Location, fail
-from engine.model import DERIVED, Order, TraceEntry, Violation
+from engine.model import DERIVED, Order, TraceEntry, Violation, trace_entry
 from engine.money import exponent, fmt, formatter, quantize
 
 HUNDRED = Decimal(100)
@@ -110,16 +110,16 @@ def _hold(doc: PolicyDoc, order: Order, total: Decimal, trace: list[TraceEntry]
              "limit": "" if limit is None else money(limit), "held_when": HELD_WHEN}
     if limit is not None and order.exposure + total <= limit:
         # no hold: the check is still on record, with no amount of its own
-        trace.append(TraceEntry("payment.hold", doc.name, doc.where, None,
+        trace.append(trace_entry("payment.hold", doc.name, doc.where, None,
                                 dict(check, result="within the limit")))
         return None
     # a policy that limits credit but names no limit in this currency cannot clear it
     reason = "no_credit_limit_for_currency" if limit is None else "credit_limit_exceeded"
     if limit is not None:
-        trace.append(TraceEntry("payment.hold.limit", doc.name, doc.where, limit, check))
-    trace.append(TraceEntry("payment.hold.exposure", "order", "order.customer.exposure",
+        trace.append(trace_entry("payment.hold.limit", doc.name, doc.where, limit, check))
+    trace.append(trace_entry("payment.hold.exposure", "order", "order.customer.exposure",
                             order.exposure, {}))
-    trace.append(TraceEntry("payment.hold.total", DERIVED, "", total,
+    trace.append(trace_entry("payment.hold.total", DERIVED, "", total,
                             {"formula": "totals.total", "totals.total": total_text}))
     approval = limit_spec.get("approval")
     return {"reason": reason, "currency": currency,
@@ -170,10 +170,10 @@ def _installments(doc: PolicyDoc | None, order: Order, total: Decimal, due: dt.d
         out.append({"number": i + 1, "due_date": day.isoformat(), "amount": fmt(amount, currency)})
         path = f"payment.installments[{i}].amount"
         if doc is None:  # no policy: one payment of the total
-            entry = TraceEntry(path, DERIVED, "", amount,
+            entry = trace_entry(path, DERIVED, "", amount,
                                {"formula": "totals.total", "totals.total": fmt(total, currency)})
         else:
-            entry = TraceEntry(path, doc.name, doc.where, amount,
+            entry = trace_entry(path, doc.name, doc.where, amount,
                                {"total": fmt(total, currency), "count": str(count),
                                 "interval_months": str(interval)})
         trace.append(entry)
@@ -202,7 +202,7 @@ def payment_terms(bundle: Bundle, order: Order, total: Decimal, scope: Any,
         early = {"until": (order.date + dt.timedelta(days=int(ep["days"]))).isoformat(),
                  "percent": percent_text(percent), "amount": fmt(amount, currency)}
         assert doc is not None
-        trace.append(TraceEntry("payment.early_payment.amount", doc.name, doc.where, amount,
+        trace.append(trace_entry("payment.early_payment.amount", doc.name, doc.where, amount,
                                 {"total": fmt(total, currency), "percent": early["percent"]}))
     void = _window(order, spec.get("void"), False)
     reissue = _window(order, spec.get("reissue"), False)

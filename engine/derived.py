@@ -15,14 +15,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from engine.model import DERIVED, PricedLine, TraceEntry
+from engine.model import DERIVED, PricedLine, TraceEntry, trace_entry
 
 Append = Callable[[TraceEntry], None]
 
 
 def _sum(path: str, what: str, amount: Decimal, text: str, operands: dict[str, str]
          ) -> TraceEntry:
-    return TraceEntry(path, DERIVED, "", amount, {"formula": f"sum of {what}", **operands}, text)
+    return trace_entry(path, DERIVED, "", amount, {"formula": f"sum of {what}", **operands}, text)
 
 
 @lru_cache(maxsize=4096)
@@ -50,7 +50,7 @@ def line_entries(position: int, doc: dict[str, Any], amounts: tuple[Decimal, ...
      total_formula) = _line_paths(position)
     operands = {_item_path(position, "discounts", k): d["amount"]
                 for k, d in enumerate(doc["discounts"])}
-    append(TraceEntry(discount_path, DERIVED, "", discount_total,
+    append(trace_entry(discount_path, DERIVED, "", discount_total,
                       {"formula": discounts_formula, **operands}, doc["discount_total"]))
     # tax included in the price is not part of the net; reverse-charged tax is not charged
     net_inputs = {"formula": net_formula, amount_path: doc["amount"],
@@ -63,19 +63,19 @@ def line_entries(position: int, doc: dict[str, Any], amounts: tuple[Decimal, ...
             net_inputs["formula"] += f" - {path}"
         if not t["reverse_charge"]:
             charged[path] = t["amount"]
-    append(TraceEntry(net_path, DERIVED, "", net, net_inputs, doc["net"]))
+    append(trace_entry(net_path, DERIVED, "", net, net_inputs, doc["net"]))
     # the discount exclusive of tax: a discount of a price that includes tax contains tax,
     # which the tax stage works out (`discount_included_tax`)
     ex_discount = ({"formula": f"{discount_path} - discount_included_tax",
                     discount_path: doc["discount_total"], "discount_included_tax": in_discount}
                    if in_discount else
                    {"formula": discount_path, discount_path: doc["discount_total"]})
-    append(TraceEntry(ex_discount_path, DERIVED, "", discount, ex_discount, doc["discount"]))
-    append(TraceEntry(subtotal_path, DERIVED, "", subtotal,
+    append(trace_entry(ex_discount_path, DERIVED, "", discount, ex_discount, doc["discount"]))
+    append(trace_entry(subtotal_path, DERIVED, "", subtotal,
                       {"formula": subtotal_formula, net_path: doc["net"],
                        ex_discount_path: doc["discount"]}, doc["subtotal"]))
-    append(TraceEntry(tax_path, DERIVED, "", tax_total, charged, doc["tax_total"]))
-    append(TraceEntry(total_path, DERIVED, "", total,
+    append(trace_entry(tax_path, DERIVED, "", tax_total, charged, doc["tax_total"]))
+    append(trace_entry(total_path, DERIVED, "", total,
                       {"formula": total_formula, net_path: doc["net"],
                        tax_path: doc["tax_total"]}, doc["total"]))
 

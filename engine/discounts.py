@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.bundle import Bundle, PolicyDoc
-from engine.model import Discount, Order, PricedLine, TraceEntry
+from engine.model import Discount, Order, PricedLine, TraceEntry, trace_entry
 from engine.money import HUNDRED, ZERO, allocate, quantize
 from engine.pricing.proration import add_months
 
@@ -169,6 +169,6 @@ def apply_discounts(bundle: Bundle, order: Order, lines: list[PricedLine], scope
             line.discounts.append(Discount(doc.name, amount, rule_scope, coupon))
             taken[i] += amount
             k = len(line.discounts) - 1
-            trace.append(TraceEntry(
+            trace.append(trace_entry(
                 f"lines[{line.order_line.index}].discounts[{k}].amount", doc.name, doc.where,
                 amount, {"scope": rule_scope, "base": str(base), **effect}))

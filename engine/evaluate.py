@@ -12,7 +12,7 @@ from engine.discounts import apply_discounts
 from engine.errors import BillplaneError, fail
 from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
-from engine.money import exponent, fmt
+from engine.money import exponent
 from engine.order import parse_order
 from engine.pricing import price_lines
 from engine.recognition import recognise
@@ -80,7 +80,7 @@ def explain(invoice: Invoice) -> str:
            f" (revision {provenance['revision'] or '-'}, as of {provenance['as_of']})"]
     groups: dict[str, list[TraceEntry]] = {}
     for entry in invoice.trace:
-        groups.setdefault(entry.path.split(".", 1)[0], []).append(entry)
+        groups.setdefault(entry["path"].split(".", 1)[0], []).append(entry)
     # lines in index order first, then the other sections in document order
     heads = sorted((h for h in groups if h.startswith("lines[")), key=lambda h: int(h[6:-1]))
     heads += sorted((h for h in groups if not h.startswith("lines[")),
@@ -89,12 +89,12 @@ def explain(invoice: Invoice) -> str:
         out.append("")
         out.append(_heading(head, doc))
         for entry in groups[head]:
-            amount = (entry.text if entry.text is not None else
-                      "" if entry.amount is None else fmt(entry.amount, currency))
-            where = f" ({entry.where})" if entry.where else ""
-            out.append(f"  {entry.path:<34} {amount:>14}  <- {entry.rule}{where}")
-            if entry.inputs:
-                inputs = ", ".join(f"{k}={v}" for k, v in entry.inputs.items())
+            amount = entry["amount"]
+            amount = "" if amount is None else str(amount)
+            where = f" ({entry['where']})" if entry["where"] else ""
+            out.append(f"  {entry['path']:<34} {amount:>14}  <- {entry['rule']}{where}")
+            if entry["inputs"]:
+                inputs = ", ".join(f"{k}={v}" for k, v in entry["inputs"].items())
                 out.append(f"  {'':<34} {'':>14}     {inputs}")
     if invoice.violations:
         out.append("")

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
 
 from engine.bundle import Bundle
 from engine.derived import Append, line_entries, summary_entries, totals_entries
-from engine.model import Order, PricedLine, TraceEntry, Violation
+from engine.model import Order, PricedLine, TraceEntry, Violation, trace_entry
 from engine.money import ZERO, exponent, formatter
 from engine.pricing.lines import description
 
@@ -149,29 +149,29 @@ def _unit_amount_entries(bundle: Bundle, lines: list[PricedLine], docs: list[dic
         path = f"lines[{position}].unit_amount"
         ol = line.order_line
         if ol.unit_price is not None:
-            entry = TraceEntry(path, "order", f"order.lines[{ol.index}].unit_price",
+            entry = trace_entry(path, "order", f"order.lines[{ol.index}].unit_price",
                                line.unit_amount, {}, doc["unit_amount"])
         else:
             book = bundle.docs.get(line.price_rule)
-            entry = TraceEntry(path, line.price_rule, book.where if book else "",
+            entry = trace_entry(path, line.price_rule, book.where if book else "",
                                line.unit_amount, {"sku": ol.sku, "model": line.model},
                                doc["unit_amount"])
         trace.append(entry)
 
 
-def trace_document(trace: list[TraceEntry], currency: str) -> list[dict[str, Any]]:
-    """The `trace` array: amounts as currency strings, inputs as given.
+def trace_document(trace: list[TraceEntry], currency: str) -> list[TraceEntry]:
+    """The `trace` array: the entries themselves, each amount as a currency string.
 
-    Stages record inputs as strings (the TraceEntry contract); the dicts are shared, not
-    copied, since copying them was the largest cost of document assembly. `canonical()` still
-    writes any stray Decimal or date as a string.
+    Entries are made in their document form (`engine.model.trace_entry`); only amounts given
+    as Decimals are formatted here. Inputs are strings already (the trace_entry contract);
+    `canonical()` still writes any stray Decimal or date as a string.
     """
     fmt = formatter(currency)
-    return [{"path": t.path, "rule": t.rule, "where": t.where,
-             "amount": t.text if t.text is not None else
-             None if t.amount is None else fmt(t.amount),
-             "inputs": t.inputs}
-            for t in trace]
+    for entry in trace:
+        amount = entry["amount"]
+        if amount.__class__ is Decimal:
+            entry["amount"] = fmt(amount)
+    return trace
 
 
 def violation_document(v: Violation) -> dict[str, Any]:

@@ -82,8 +82,8 @@ def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, 
         # a row carries its amount on one side, the other is zero; a zero row is traced on
         # the credit side
         side = "debit" if debit and amount != zero else "credit"
-        append(TraceEntry(f"recognition.journal[{k}].{side}", DERIVED, "", Decimal(amount),
-                          {**inputs, "account": account, "period": when}, amount))
+        append({"path": f"recognition.journal[{k}].{side}", "rule": DERIVED, "where": "",
+                "amount": amount, "inputs": {**inputs, "account": account, "period": when}})
     return out
 
 

@@ -59,18 +59,22 @@ class Order:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class TraceEntry:
-    """Why an amount is what it is: the rule that produced it and the inputs it used."""
+TraceEntry = dict[str, Any]
+"""Why an amount is what it is, as the invoice's `trace` array holds it: `path` (where in the
+invoice, e.g. "lines[0].amount"), `rule` (rule id (metadata.name); "order" for values taken
+from the order, DERIVED for amounts computed from other amounts of the document, DEFAULT for
+the engine's defaults), `where` ("file:line" of the rule; for "order", the order field),
+`amount` (the amount as the document writes it, or None) and `inputs` (what it was made of,
+as strings)."""
 
-    path: str  # where in the invoice, e.g. "lines[0].amount"
-    # rule id (metadata.name); "order" for values taken from the order, DERIVED for amounts
-    # computed from other amounts of the document, DEFAULT for the engine's defaults
-    rule: str
-    where: str  # "file:line" of the rule; for "order", the order field
-    amount: Decimal | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
-    text: str | None = None  # the amount as the document writes it, when already formatted
+
+def trace_entry(path: str, rule: str, where: str, amount: Decimal | None = None,
+                inputs: dict[str, Any] | None = None, text: str | None = None) -> TraceEntry:
+    """A trace entry; `text` is the amount as the document writes it. Without `text` the
+    Decimal `amount` stays until `engine.invoice.trace_document` formats it."""
+    return {"path": path, "rule": rule, "where": where,
+            "amount": amount if text is None else text,
+            "inputs": {} if inputs is None else inputs}
 
 
 @dataclass

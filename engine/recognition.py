@@ -277,10 +277,9 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
             for period, weight, part in zip(periods, weights, units, strict=True):
                 path = f"recognition.schedule[{len(schedule)}].amount"
                 part_text = text(part)
-                append(TraceEntry(
-                    path, rule, where, Decimal(part).scaleb(-e),
-                    {"method": method, "obligation_amount": amount_text,
-                     "weight": str(weight), "of": whole}, part_text))
+                append({"path": path, "rule": rule, "where": where, "amount": part_text,
+                        "inputs": {"method": method, "obligation_amount": amount_text,
+                                   "weight": str(weight), "of": whole}})
                 schedule.append({"line": index, "obligation": obligation,
                                  "period": period, "amount": part_text})
                 if period in per_period:

@@ -18,7 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
-from engine.model import Order, PricedLine, TaxCharge, TraceEntry, Violation
+from engine.model import Order, PricedLine, TaxCharge, TraceEntry, Violation, trace_entry
 from engine.money import exponent, fmt, formatter, quantize
 from engine.tax_match import (
     candidate_rules,
@@ -232,8 +232,8 @@ def apply_taxes(
             inputs["discount_included_tax"] = money(share)
         path = f"lines[{item.position}].tax[{k}]"
         where = doc.where
-        append(TraceEntry(f"{path}.amount", doc.name, where, charge.amount, inputs))
-        append(TraceEntry(f"{path}.taxable", doc.name, where, charge.taxable,
+        append(trace_entry(f"{path}.amount", doc.name, where, charge.amount, inputs))
+        append(trace_entry(f"{path}.taxable", doc.name, where, charge.taxable,
                           {"base": base, "included_tax": money(line.included_tax)}))
     return [f.warning for f in known.values() if f.warning is not None]
 

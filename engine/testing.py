@@ -218,7 +218,7 @@ def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any]
 def rules_of(invoice: Any) -> set[str]:
     """Rule ids (and `sku:`/`series:` references) an evaluated invoice used."""
     doc = invoice.document
-    found = {entry.rule for entry in getattr(invoice, "trace", []) or []}
+    found = {entry["rule"] for entry in getattr(invoice, "trace", []) or []}
     for line in doc.get("lines") or []:
         found.add(f"sku:{line.get('sku', '')}")
         found |= {d.get("rule", "") for d in line.get("discounts") or []}

@@ -54,7 +54,7 @@ def test_credit_case(path: Path) -> None:
         assert held.where == "case.yaml:1"
     # installments always sum exactly to the total
     assert sum(Decimal(i["amount"]) for i in payment["installments"]) == total
-    traced = {t.path for t in trace}
+    traced = {t["path"] for t in trace}
     for k in range(len(payment["installments"])):
         assert f"payment.installments[{k}].amount" in traced
 

@@ -83,7 +83,7 @@ def test_discount_case(path: Path, backend: str) -> None:
     for line in lines:
         assert line.amount - line.discount_total >= 0
     # every discount has its trace entry, pointing at its rule
-    paths = {(t.path, t.rule, t.amount) for t in trace}
+    paths = {(t["path"], t["rule"], t["amount"]) for t in trace}
     for i, line in enumerate(lines):
         for k, d in enumerate(line.discounts):
             assert (f"lines[{i}].discounts[{k}].amount", d.rule, d.amount) in paths

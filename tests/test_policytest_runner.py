@@ -14,7 +14,7 @@ from api.cli.main import main
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.expect import matches, parse_path
-from engine.model import TraceEntry
+from engine.model import trace_entry
 from engine.testing import render_text, run_policy_tests
 
 # --- a hand-built bundle and a fake evaluator ---------------------------------------------
@@ -59,7 +59,7 @@ def _fake(bundle: Bundle, order: dict[str, Any], as_of: str | None = None) -> An
         raise BillplaneError(Diagnostic("no_tax_rate", "no rate", rule="de-vat"))
     if order.get("raise") == "bug":
         raise ZeroDivisionError("division by zero")
-    trace = [TraceEntry("lines[0].amount", "core-prices", "p.yaml:1", Decimal("250.00"))]
+    trace = [trace_entry("lines[0].amount", "core-prices", "p.yaml:1", Decimal("250.00"))]
     return SimpleNamespace(document=DOCUMENT, trace=trace, lines=[])
 
 

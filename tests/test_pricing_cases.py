@@ -62,8 +62,8 @@ def test_pricing_case(path: Path) -> None:
     if "model" in want:
         assert line.model == want["model"]
     [entry] = trace
-    assert entry.path == "lines[0].amount" and entry.rule == "book"
-    assert entry.amount == line.amount
+    assert entry["path"] == "lines[0].amount" and entry["rule"] == "book"
+    assert entry["amount"] == line.amount
 
 
 def test_cases_exist() -> None:

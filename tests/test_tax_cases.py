@@ -75,10 +75,10 @@ def test_tax_case(path: Path) -> None:
         for key, value in expect["totals"].items():
             assert got_totals[key] == value, (key, got_totals)
     # every charge is traced with its rule, and an exemption's reason with it
-    by_path = {t.path: t for t in trace}
+    by_path = {t["path"]: t for t in trace}
     for i, line in enumerate(lines):
         for k, charge in enumerate(line.taxes):
             entry = by_path[f"lines[{i}].tax[{k}].amount"]
-            assert entry.rule == charge.rule
-            assert entry.inputs.get("reason", "") == charge.reason
-            assert entry.inputs["exemption"] == charge.exemption
+            assert entry["rule"] == charge.rule
+            assert entry["inputs"].get("reason", "") == charge.reason
+            assert entry["inputs"]["exemption"] == charge.exemption

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.bundle import Bundle
 from engine.errors import BillplaneError, Diagnostic, Location
-from engine.model import Order, OrderLine, PricedLine, TraceEntry
+from engine.model import Order, OrderLine, PricedLine, TraceEntry, trace_entry
 from engine.money import quantize
 from engine.pricing.catalog import Entry, catalog, find_price
 from engine.pricing.models import Quote, quote
@@ -126,7 +126,7 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
         if result.amount != amount:
             inputs["unrounded"] = str(result.amount)
             inputs["rounding"] = entry.rounding
-        trace.append(TraceEntry(f"lines[{line.index}].amount", entry.book.name,
+        trace.append(trace_entry(f"lines[{line.index}].amount", entry.book.name,
                                 entry.book.where, amount, inputs))
     if errors:
         raise BillplaneError(errors)
