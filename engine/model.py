@@ -99,6 +99,9 @@ class TaxCharge:
     reason: str = ""  # the exemption's reason text, as the rule declares it
 
 
+_ZERO = Decimal(0)
+
+
 @dataclass
 class PricedLine:
     order_line: OrderLine
@@ -121,7 +124,14 @@ class PricedLine:
 
     @property
     def discount_total(self) -> Decimal:
-        return sum((d.amount for d in self.discounts), Decimal(0))
+        # read for every line by several stages: most lines have no discount or one
+        discounts = self.discounts
+        if not discounts:
+            return _ZERO
+        total = discounts[0].amount
+        for d in discounts[1:]:
+            total += d.amount
+        return total
 
     @property
     def net(self) -> Decimal:
@@ -130,7 +140,11 @@ class PricedLine:
 
     @property
     def tax_total(self) -> Decimal:
-        return sum((t.amount for t in self.taxes if not t.reverse_charge), Decimal(0))
+        total = _ZERO
+        for t in self.taxes:
+            if not t.reverse_charge:
+                total += t.amount
+        return total
 
 
 @dataclass
