@@ -14,6 +14,7 @@ from api import errors
 from api.auth import KeyRing, create_key, split_token
 from api.db import Database
 from api.deps import Services
+from api.inputs import refuse_unstorable_text
 from api.issuing import AfterAllocate
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from api.policy import Follower, PolicyState
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
             db.dispose()
 
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
-                  dependencies=[Depends(errors.reject_unknown_query)],
+                  dependencies=[Depends(errors.reject_unknown_query),
+                                Depends(refuse_unstorable_text)],
                   description="Evaluate and issue invoices under versioned billing policies.")
     app.state.services = svc
     errors.install(app)
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(errors.UnexpectedErrors)  # outermost of ours: nothing gets past it
     return app
 
 

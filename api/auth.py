@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -44,10 +45,14 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_PREFIX = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
 def split_token(token: str) -> tuple[str, str] | None:
-    """`bpk_<prefix>_<secret>` -> (prefix, secret)."""
+    """`bpk_<prefix>_<secret>` -> (prefix, secret); the prefix is 1-32 letters or digits."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+    if (len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _PREFIX.fullmatch(parts[1])
+            or not parts[2]):
         return None
     return parts[1], parts[2]
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.errors import BillplaneError
 
@@ -112,17 +113,46 @@ def install(app: FastAPI) -> None:
         return envelope(exc.status_code, code, str(exc.detail),
                         headers=dict(exc.headers) if exc.headers else None)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # log the type and route only: the exception text may quote the request
-        log.error("internal error %s on %s %s", type(exc).__name__, request.method,
-                  request.url.path)
-        return envelope(500, "internal_error", "internal error; the request changed nothing")
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(BillplaneError, on_billplane)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+
+
+class UnexpectedErrors:
+    """Turns any exception no handler claimed into the 500 envelope and one log line.
+
+    Starlette's own last-resort handler re-raises after answering, so the server would log a
+    traceback, and an exception's text may quote the request (a database error quotes its
+    bound parameters: the whole order). Here the exception ends: the log line names its type
+    and the route template only.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:  # noqa: BLE001 - the last resort: answered, logged, ended
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            log.error("internal error %s on %s %s", type(exc).__name__, scope.get("method", ""),
+                      route)
+            if not started:
+                response = envelope(500, "internal_error", "internal error (a retry with the same"
+                                    " Idempotency-Key is safe)")
+                await response(scope, receive, send)
 
 
 def _methods_for(request: Request) -> set[str]:

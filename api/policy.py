@@ -197,8 +197,8 @@ class Follower(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 self.state.poll()
-            except Exception:  # noqa: BLE001 - the follower must survive a bad poll
-                log.exception("policy poll failed")
+            except Exception as exc:  # noqa: BLE001 - the follower must survive a bad poll
+                log.error("policy poll failed: %s", type(exc).__name__)
 
     def stop(self) -> None:
         self.stopped.set()
