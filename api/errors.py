@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.redact import safe_details, safe_message
 from engine.errors import BillplaneError
 
 log = logging.getLogger("billplane.api")
@@ -75,7 +76,7 @@ def envelope(status: int, code: str, message: str, details: Any = None,
 
 def billplane_details(exc: BillplaneError) -> list[dict[str, Any]]:
     """Diagnostics as details; messages name fields and rules, not customer values."""
-    return [d.to_dict() for d in exc.diagnostics]
+    return safe_details(exc.diagnostics)
 
 
 def install(app: FastAPI) -> None:
@@ -88,7 +89,7 @@ def install(app: FastAPI) -> None:
     async def on_billplane(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BillplaneError)
         status = STATUS_BY_CODE.get(exc.code, 422)
-        first = exc.diagnostics[0].message if exc.diagnostics else exc.code
+        first = safe_message(exc.diagnostics[0]) if exc.diagnostics else exc.code
         return envelope(status, exc.code, first, billplane_details(exc))
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:

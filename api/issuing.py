@@ -143,7 +143,7 @@ def load(session: Session, number: str, lock: bool = False
         stmt = stmt.with_for_update()
     row = session.exec(stmt).first()
     if row is None:
-        raise ApiError("invoice_not_found", f"no invoice numbered {number!r}")
+        raise ApiError("invoice_not_found", "no invoice has this number")
     notes = list(session.exec(select(CreditNote).where(CreditNote.invoice_id == row.id)
                               .order_by(CreditNote.id)))  # type: ignore[arg-type]
     void = session.exec(select(InvoiceVoid).where(InvoiceVoid.invoice_id == row.id)).first()

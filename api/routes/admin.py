@@ -85,7 +85,7 @@ def revoke(prefix: str, svc: SvcDep,
     with svc.db.write() as s:
         row = s.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
         if row is None:
-            raise ApiError("key_not_found", f"no key with prefix {prefix!r}")
+            raise ApiError("key_not_found", "no key has this prefix")
         if row.revoked_at is None:
             row.revoked_at = now
             s.add(row)
