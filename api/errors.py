@@ -40,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "already_voided": 409,
     "activation_refused": 409,
     "activation_unavailable": 409,
+    "revision_mismatch": 409,
     "payload_too_large": 413,
     "no_active_policy": 503,
     "webhook_disabled": 404,

@@ -26,6 +26,10 @@ class Settings:
     branch: str = "main"
     subdir: str = "policies"
     poll_interval: float = 30.0
+    # how often a process checks the store's active revision (activations by other processes)
+    policy_sync_seconds: float = 1.0
+    # serve a policy directory with uncommitted changes (its revision is marked +dirty)
+    allow_dirty: bool = False
     backend: str = "cel-expr"
     # sandbox mode lets evaluate take a `ref` (a git ref of the followed repository)
     sandbox: bool = False
@@ -58,6 +62,9 @@ class Settings:
         s.subdir = env.get("BILLPLANE_SUBDIR", s.subdir)
         if env.get("BILLPLANE_POLL_INTERVAL"):
             s.poll_interval = float(env["BILLPLANE_POLL_INTERVAL"])
+        if env.get("BILLPLANE_POLICY_SYNC_SECONDS"):
+            s.policy_sync_seconds = float(env["BILLPLANE_POLICY_SYNC_SECONDS"])
+        s.allow_dirty = env.get("BILLPLANE_ALLOW_DIRTY", "") in ("1", "true", "yes")
         s.backend = env.get("BILLPLANE_BACKEND", s.backend)
         s.sandbox = env.get("BILLPLANE_SANDBOX", "") in ("1", "true", "yes")
         s.webhook_secret = env.get("BILLPLANE_WEBHOOK_SECRET", "")

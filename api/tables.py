@@ -109,7 +109,7 @@ class AuditEntry(SQLModel, table=True):
 
 
 class PolicyActivation(SQLModel, table=True):
-    """A revision that became active (the policy history)."""
+    """A revision that became active (the policy history), with its commit's metadata."""
 
     __tablename__ = "policy_activation"
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +118,30 @@ class PolicyActivation(SQLModel, table=True):
     activated_at: dt.datetime = Field(sa_column=_ts())
     actor: str = Field(max_length=200)
     source: str = Field(default="", max_length=500)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    dirty: bool = False
+    commit_author: str = Field(default="", max_length=300)
+    committed_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    commit_subject: str = Field(default="", max_length=500)
+    # JSON list of {"trailer": "Approved-by", "by": "Name <email>"}
+    approvals: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+
+
+class PolicyState(SQLModel, table=True):
+    """The one row every server process follows: the active revision, the followed branch
+    head last looked at, and the last refusal. Activation rewrites it in a transaction."""
+
+    __tablename__ = "policy_state"
+    id: int = Field(default=1, primary_key=True)
+    activation_id: int | None = Field(default=None, foreign_key="policy_activation.id")
+    revision: str = Field(default="", max_length=100)
+    digest: str = Field(default="", max_length=64)
+    source: str = Field(default="", max_length=500)
+    activated_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    head: str = Field(default="", max_length=100)
+    refused_revision: str = Field(default="", max_length=100)
+    refused_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    refused_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -62,7 +62,8 @@ def bench_app() -> Any:
             return True, ""
 
     settings = Settings.from_env(database_url=os.environ["BENCH_DATABASE_URL"],
-                                 policies=ROOT / "policies", bootstrap_admin_key=ADMIN_KEY)
+                                 policies=ROOT / "policies", bootstrap_admin_key=ADMIN_KEY,
+                                 allow_dirty=True)
     return create_app(settings, port=ThroughputEngine())
 
 

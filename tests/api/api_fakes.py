@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from api.port import resolve_ref
+from api.port import directory_revision, resolve_ref
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError, Diagnostic, Location
 
@@ -48,7 +48,11 @@ class FakeEngine:
     """Implements api.port.EnginePort without the real engine."""
 
     def load_directory(self, path: Path) -> Bundle:
-        return fake_bundle("dir:fake")
+        # a real directory gets its real revision (git commit, +dirty); else a fixed one
+        if not path.is_dir():
+            return fake_bundle("dir:fake")
+        data = b"".join(f.read_bytes() for f in sorted(path.rglob("*.yaml")))
+        return fake_bundle(directory_revision(path), tests_ok=b"FAILING-TEST" not in data)
 
     def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle:
         import git

@@ -7,6 +7,7 @@ Expected amounts are the hand-worked ones of policies/tests/pricing.yaml (case 1
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def real(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
         pytest.skip(f"the example policies do not pass their PolicyTests yet: {why[:200]}")
     clock = Clock()
     clock.now = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", policies=POLICIES,
+    copy = tmp_path / "policies"  # outside git: its revision is its content's digest
+    shutil.copytree(POLICIES, copy)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", policies=copy,
                         clock=clock)
     app = create_app(settings, port=engine)
     with app.state.services.db.write() as s:
