@@ -115,11 +115,12 @@ class Database:
         with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def transact(self, work: Callable[[Session], Any]) -> Any:
+    def transact(self, work: Callable[[Session], Any], key: str = "") -> Any:
         """`work(session)` in a write transaction, committed together with the work of
         concurrent callers (one commit, one disk sync for all); each caller's work runs in
-        its own savepoint, so its failure undoes only its own writes and is raised to it."""
-        return self._batcher.run(work)
+        its own savepoint, so its failure undoes only its own writes and is raised to it.
+        `key` orders work within a batch (the first lock it takes, e.g. its series)."""
+        return self._batcher.run(work, key)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -43,6 +43,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "revision_mismatch": 409,
     "payload_too_large": 413,
     "no_active_policy": 503,
+    "store_busy": 503,
     "webhook_disabled": 404,
 }
 

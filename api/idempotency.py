@@ -94,14 +94,15 @@ Action = Callable[[Session], tuple[int, "dict[str, Any] | bytes"]]
 
 
 def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.datetime,
-        action: Action) -> Outcome:
+        action: Action, key: str = "") -> Outcome:
     """Run `action` in one write transaction, remembering its response under `req`.
 
     The action may answer with a dict or with response bytes already encoded as `encode`
-    would encode them. Concurrent calls may share one commit (`Database.transact`).
+    would encode them. Concurrent calls may share one commit (`Database.transact`, ordered
+    by `key`).
     """
     if req is None:
-        status, body = db.transact(action)
+        status, body = db.transact(action, key)
         return Outcome(status, _bytes(body))
 
     def work(s: Session) -> Outcome:
@@ -127,7 +128,7 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
 
     for _ in range(3):
         try:
-            outcome: Outcome = db.transact(work)
+            outcome: Outcome = db.transact(work, key)
             return outcome
         except IntegrityError:
             # another request with this key committed first: answer with its response

@@ -173,7 +173,8 @@ def issue(body: IssueRequest, svc: SvcDep,
         return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
                                   principal.actor, now, svc.after_allocate)
 
-    outcome = idempotency.run(svc.db, req, ttl, now, action)
+    series = str(invoice.document.get("series") or "default")
+    outcome = idempotency.run(svc.db, req, ttl, now, action, key=series)
     if not outcome.replayed:
         svc.metrics.issued.inc()
     return _json(outcome)
