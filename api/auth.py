@@ -40,6 +40,11 @@ class Principal:
     def actor(self) -> str:
         return f"key:{self.prefix}"
 
+    @property
+    def scope(self) -> str:
+        """Whose Idempotency-Keys these are: this API key's."""
+        return f"key:{self.key_id}"
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -160,7 +160,8 @@ def issue(body: IssueRequest, svc: SvcDep,
     svc.maybe_purge()
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, "POST /v1/invoices", body.model_dump())
+    req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
+                                  body.model_dump())
     if req is not None and (hit := idempotency.lookup(svc.db, req, ttl, now)) is not None:
         return _json(hit)
     bundle = active_policy(svc).bundle
@@ -240,8 +241,8 @@ def create_credit_note(
     """Credit part of an invoice, as its payment terms permit."""
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, f"POST /v1/invoices/{number}/credit-notes",
-                                  body.model_dump())
+    req = idempotency.request_for(idempotency_key, principal.scope,
+                                  f"POST /v1/invoices/{number}/credit-notes", body.model_dump())
 
     def action(session: Any) -> tuple[int, dict[str, Any]]:
         return 201, corrections.credit_note(session, svc.port, number, body.amount,
@@ -260,8 +261,8 @@ def void_invoice(
     """Void an invoice within its void window, before any credit note."""
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, f"POST /v1/invoices/{number}/void",
-                                  body.model_dump())
+    req = idempotency.request_for(idempotency_key, principal.scope,
+                                  f"POST /v1/invoices/{number}/void", body.model_dump())
 
     def action(session: Any) -> tuple[int, dict[str, Any]]:
         return 200, corrections.void(session, number, body.reason, principal.actor, now)

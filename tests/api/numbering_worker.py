@@ -49,7 +49,8 @@ def work(url: str, engine: RealEngine, bundle: Any, orders: list[dict[str, Any]]
         o = {**orders[(worker + n) % len(orders)], "id": f"W{worker}-T{thread}-{n}"}
         invoice = engine.evaluate(bundle, o, None)
         series = str(invoice.document["series"])
-        req = idempotency.request_for(o["id"], "numbering-test", {"order": o})
+        req = idempotency.request_for(o["id"], "key:1", "numbering-test",
+                                            {"order": o})
         while True:
             doomed = rng.random() < ROLLBACK_RATE
 

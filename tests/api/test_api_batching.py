@@ -131,7 +131,8 @@ def test_concurrent_issuers_with_rollbacks_leave_no_gap_on_sqlite(tmp_path: Path
 
 def test_same_key_twice_in_one_batch_replays_the_first_response(tmp_path: Path) -> None:
     db = _db(tmp_path)
-    req = idempotency.request_for("k-1", "POST /v1/invoices", {"order": order(1)})
+    req = idempotency.request_for("k-1", "key:1", "POST /v1/invoices",
+                                  {"order": order(1)})
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(
             lambda _: idempotency.run(db, req, TTL, NOW, _issue_action(1)), range(4)))
