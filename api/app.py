@@ -19,7 +19,7 @@ from api.issuing import AfterAllocate
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from api.policy import Follower, PolicyState
 from api.port import EnginePort, RealEngine
-from api.routes import admin, health, invoices, policy
+from api.routes import admin, credit_notes, health, invoices, policy
 from api.settings import Settings
 from api.tables import ApiKey
 
@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
                   description="Evaluate and issue invoices under versioned billing policies.")
     app.state.services = svc
     errors.install(app)
-    for router in (invoices.router, policy.router, admin.router, health.router):
+    for router in (invoices.router, credit_notes.router, policy.router, admin.router,
+                   health.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

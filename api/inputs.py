@@ -1,4 +1,7 @@
-"""Text the store can hold: request strings with a NUL or a lone surrogate are refused.
+"""Request input rules: strict request models, and text the store can hold.
+
+Request models refuse fields they do not declare (a typo must not be ignored silently).
+Request strings with a NUL or a lone surrogate are refused.
 
 PostgreSQL refuses NUL in text, and a lone UTF-16 surrogate (JSON allows `"\\ud800"`) cannot
 be encoded as UTF-8 by either database or in a response. Such input is a 422 naming where it
@@ -13,8 +16,16 @@ import re
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict
 
 from api.errors import ApiError
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields are a 422, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -38,6 +38,8 @@ class Settings:
     idempotency_ttl: dt.timedelta = dt.timedelta(hours=24)
     # a same-key request waits this long for the first one to finish
     idempotency_wait: float = 30.0
+    # an order dated more than this many days after the issue date is not issued
+    max_order_days_ahead: int = 1
     max_body_bytes: int = 1_000_000
     max_lines: int = 1000
     # auth cache: a verified key is trusted for this many seconds (revocation in this
@@ -69,6 +71,8 @@ class Settings:
         s.sandbox = env.get("BILLPLANE_SANDBOX", "") in ("1", "true", "yes")
         s.webhook_secret = env.get("BILLPLANE_WEBHOOK_SECRET", "")
         s.bootstrap_admin_key = env.get("BILLPLANE_BOOTSTRAP_ADMIN_KEY", "")
+        if env.get("BILLPLANE_MAX_ORDER_DAYS_AHEAD"):
+            s.max_order_days_ahead = int(env["BILLPLANE_MAX_ORDER_DAYS_AHEAD"])
         if env.get("BILLPLANE_IDEMPOTENCY_TTL_HOURS"):
             s.idempotency_ttl = dt.timedelta(hours=float(env["BILLPLANE_IDEMPOTENCY_TTL_HOURS"]))
         for key, value in overrides.items():

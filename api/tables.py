@@ -56,17 +56,51 @@ class Invoice(SQLModel, table=True):
 
 
 class CreditNote(SQLModel, table=True):
-    """A credit note against an issued invoice, numbered in the credit-note series."""
+    """A credit note against an issued invoice, numbered in the credit-note series: its
+    amount (tax included), the net/tax split, and whether it settles the invoice in full."""
 
     __tablename__ = "credit_note"
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=100, unique=True)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     amount: str = Field(max_length=40)
+    net: str = Field(default="", max_length=40)
+    tax: str = Field(default="", max_length=40)
+    # JSON list of the invoice's tax lines' shares: {rule, jurisdiction, rate, taxable, amount}
+    tax_lines: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    settles: bool = False
     reason: str = Field(default="", max_length=500)
     approved: bool = False
+    approved_by: str = Field(default="", max_length=200)
+    request_id: int | None = None
     created_at: dt.datetime = Field(sa_column=_ts())
     actor: str = Field(max_length=200)
+
+
+class CreditRequest(SQLModel, table=True):
+    """A credit note above the invoice's approval threshold, waiting for another principal
+    with the approve permission (see CreditDecision)."""
+
+    __tablename__ = "credit_request"
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    amount: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+    requested_by: str = Field(max_length=200)
+    requester_key: int
+    requested_at: dt.datetime = Field(sa_column=_ts())
+
+
+class CreditDecision(SQLModel, table=True):
+    """The approval or rejection of a credit note request (one per request)."""
+
+    __tablename__ = "credit_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="credit_request.id", unique=True)
+    decision: str = Field(max_length=16)
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    at: dt.datetime = Field(sa_column=_ts())
 
 
 class InvoiceVoid(SQLModel, table=True):

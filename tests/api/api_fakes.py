@@ -2,8 +2,8 @@
 
 Arithmetic simple enough to check by hand: net = sum(quantity x unit_price), VAT 20 %,
 series "T" formatted "T-{year}-{number:05d}", credit notes allowed for 30 days up to 100 %
-with approval above 50 %, void allowed for 7 days. A business customer without a tax id is
-an error violation (blocks issuance).
+with approval above 50 %, void allowed for 7 days (the service counts windows from the issue
+date). A business customer without a tax id is an error violation (blocks issuance).
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class FakeEngine:
             "currency": order["currency"], "series": "T",
             "customer": {"id": customer.get("id", "")},
             "totals": {"net": _money(net), "tax": _money(tax), "total": _money(net + tax)},
+            "tax_summary": [{"rule": "vat", "jurisdiction": "GB", "rate": "20",
+                             "taxable": _money(net), "amount": _money(tax),
+                             "reverse_charge": False}],
             "payment": {
                 "credit_notes": {"allowed": True, "window_days": 30,
                                  "until": (date + dt.timedelta(days=30)).isoformat(),

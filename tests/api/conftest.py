@@ -66,17 +66,19 @@ class Service:
         self.app = create_app(self.settings, port=port or FakeEngine(),
                               after_allocate=after_allocate)
         self.svc = self.app.state.services
-        self.client = TestClient(self.app)
+        # entered once: one event loop for all requests instead of one each
+        self._client = TestClient(self.app)
+        self.client = self._client.__enter__()
         self.keys: dict[str, str] = {}
         with self.svc.db.write() as s:
-            for role in ("billing", "auditor", "admin"):
+            for role in ("billing", "auditor", "approver", "admin"):
                 self.keys[role] = create_key(s, self.settings, role, role, "test")[1]
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"} if role in self.keys else {}
 
     def close(self) -> None:
-        self.client.close()
+        self._client.__exit__(None, None, None)
         self.svc.db.dispose()
 
 

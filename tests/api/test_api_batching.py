@@ -146,10 +146,14 @@ def test_issued_bytes_are_the_encoded_resource() -> None:
     invoice = FakeEngine().evaluate(fake_bundle("rev-1"), order(1, customer="Zoë"), None)
     canonical = json.dumps(invoice.document, sort_keys=True, separators=(",", ":"),
                            ensure_ascii=False).encode()
-    got = issuing.issued_bytes(canonical, "T-2026-00001", "T", NOW, "rev-1")
-    expected: dict[str, Any] = {"number": "T-2026-00001", "series": "T", "status": "issued",
-                "issued_at": "2026-03-16T09:30:00Z", "revision": "rev-1",
-                "invoice": invoice.document, "credit_notes": [], "void": None}
+    got = issuing.issued_bytes(canonical, "T-2026-00001", "T", NOW, "rev-1", invoice.document)
+    # windows of 30 and 7 days from the issue date, 2026-03-16
+    expected: dict[str, Any] = {
+        "number": "T-2026-00001", "series": "T", "status": "issued",
+        "issue_date": "2026-03-16", "issued_at": "2026-03-16T09:30:00Z", "revision": "rev-1",
+        "invoice": invoice.document, "credit_notes": [], "void": None,
+        "windows": {"credit_notes": {"allowed": True, "until": "2026-04-15"},
+                    "void": {"allowed": True, "until": "2026-03-23"}}}
     assert got == idempotency.encode(expected)
 
 

@@ -46,15 +46,23 @@ def test_blocked_invoice_is_refused_with_its_violations(service: Service) -> Non
 
 
 def test_list_filters_and_cursor(service: Service) -> None:
+    import datetime as dt
+
     h = service.auth("billing")
-    service.client.post(ISSUE, json={"order": order(1, "C-1", "2026-01-10")}, headers=h)
-    service.client.post(ISSUE, json={"order": order(2, "C-2", "2026-02-10")}, headers=h)
-    service.client.post(ISSUE, json={"order": order(3, "C-1", "2026-03-10")}, headers=h)
+    for n, customer, day in ((1, "C-1", 10), (2, "C-2", 11), (3, "C-1", 12)):
+        service.clock.now = dt.datetime(2026, 3, day, 23, 30, tzinfo=dt.UTC)
+        r = service.client.post(ISSUE, json={"order": order(n, customer, "2026-02-28")},
+                                headers=h)
+        assert r.status_code == 201, r.text
     by_customer = service.client.get(ISSUE, params={"customer": "C-1"}, headers=h).json()
     assert [i["order_id"] for i in by_customer["items"]] == ["ORD-1", "ORD-3"]
-    by_date = service.client.get(ISSUE, params={"date_from": "2026-02-01",
-                                                "date_to": "2026-03-10"}, headers=h).json()
-    assert [i["order_id"] for i in by_date["items"]] == ["ORD-2", "ORD-3"]
+    # the date range is the issue date's (the orders all date from February)
+    by_date = service.client.get(ISSUE, params={"date_from": "2026-03-11",
+                                                "date_to": "2026-03-12"}, headers=h).json()
+    assert [(i["order_id"], i["issue_date"], i["order_date"]) for i in by_date["items"]] == [
+        ("ORD-2", "2026-03-11", "2026-02-28"), ("ORD-3", "2026-03-12", "2026-02-28")]
+    none = service.client.get(ISSUE, params={"date_to": "2026-03-09"}, headers=h).json()
+    assert none["items"] == []
     page1 = service.client.get(ISSUE, params={"limit": 2}, headers=h).json()
     assert [i["order_id"] for i in page1["items"]] == ["ORD-1", "ORD-2"]
     page2 = service.client.get(ISSUE, params={"limit": 2, "cursor": page1["next_cursor"]},
@@ -63,6 +71,44 @@ def test_list_filters_and_cursor(service: Service) -> None:
     assert page2["next_cursor"] is None
     by_rev = service.client.get(ISSUE, params={"revision": "other"}, headers=h).json()
     assert by_rev["items"] == []
+    issued = service.client.get(ISSUE, params={"status": "issued"}, headers=h).json()
+    assert [i["status"] for i in issued["items"]] == ["issued"] * 3
+
+
+def test_numbers_and_issue_dates_come_from_the_issuing_day(service: Service) -> None:
+    import datetime as dt
+
+    h = service.auth("billing")
+    service.clock.now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+    late = service.client.post(ISSUE, json={"order": order(1, date="2024-01-15")}, headers=h)
+    assert late.status_code == 201, late.text
+    body = late.json()
+    assert (body["number"], body["issue_date"], body["invoice"]["date"]) == (
+        "T-2026-00001", "2026-12-02", "2024-01-15")
+    # one day ahead is tolerated (time zones); further ahead is not supplied yet
+    ahead = service.client.post(ISSUE, json={"order": order(2, date="2026-12-03")}, headers=h)
+    assert ahead.status_code == 201 and ahead.json()["number"] == "T-2026-00002"
+    future = service.client.post(ISSUE, json={"order": order(3, date="2030-01-01")}, headers=h)
+    assert future.status_code == 422
+    assert future.json()["code"] == "order_date_in_future"
+    assert future.json()["details"] == [{"loc": ["body", "order", "date"], "type": "in_future"}]
+    service.clock.now = dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+    new_year = service.client.post(ISSUE, json={"order": order(4, date="2026-12-31")},
+                                   headers=h)
+    assert new_year.json()["number"] == "T-2027-00003"
+
+
+def test_auditors_read_the_order_an_invoice_came_from(service: Service) -> None:
+    o = order(5)
+    o["customer"]["name"] = "Ada Lovelace"
+    number = service.client.post(ISSUE, json={"order": o},
+                                 headers=service.auth("billing")).json()["number"]
+    got = service.client.get(f"{ISSUE}/{number}", headers=service.auth("billing"))
+    assert "Ada Lovelace" not in got.text  # the invoice document carries no customer name
+    r = service.client.get(f"{ISSUE}/{number}/order", headers=service.auth("auditor"))
+    assert r.status_code == 200 and r.json() == {"invoice": number, "order": o}
+    assert service.client.get(f"{ISSUE}/{number}/order",
+                              headers=service.auth("billing")).status_code == 403
 
 
 def test_invalid_order_is_an_envelope_without_customer_data(sqlite_service: Service) -> None:
