@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api import errors
+from api import errors, openapi
 from api.auth import KeyRing, create_key, split_token
 from api.db import Database
 from api.deps import Services
@@ -71,11 +71,16 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
             db.dispose()
 
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
+                  generate_unique_id_function=openapi.operation_id,
                   dependencies=[Depends(errors.reject_unknown_query),
                                 Depends(refuse_unstorable_text)],
-                  description="Evaluate and issue invoices under versioned billing policies.")
+                  description="Evaluate and issue invoices under versioned billing policies."
+                              " Text anywhere in a request must not contain NUL characters"
+                              " (U+0000) or lone surrogates: such a request is a 422"
+                              " `invalid_text` naming where.")
     app.state.services = svc
     errors.install(app)
+    openapi.install(app)
     for router in (invoices.router, credit_notes.router, policy.router, admin.router,
                    health.router):
         app.include_router(router)

@@ -11,14 +11,32 @@ carry these characters as `\\u0000` or `\\udXXX` escapes, so the common case cos
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError
+
+ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def _calendar_day(text: str) -> str:
+    try:
+        dt.date.fromisoformat(text)  # 2026-02-30 matches the pattern but is no day
+    except ValueError:
+        raise ValueError("not a calendar date") from None  # its own words: no value quoted
+    return text
+
+
+# a calendar date written YYYY-MM-DD (a string: the engine takes dates as text), which is
+# what JSON Schema's `format: date` (RFC 3339 full-date) describes
+IsoDate = Annotated[str, StringConstraints(pattern=ISO_DATE),
+                    WithJsonSchema({"type": "string", "format": "date"}),
+                    AfterValidator(_calendar_day)]
 
 
 class StrictModel(BaseModel):

@@ -58,6 +58,7 @@ _BY_CODE = {
     "missing_service_period": "the line needs its service period for its recognition rule",
     "missing_milestone": "the line needs the dates of its recognition rule's milestones",
     "missing_ssp": "a component of the sku has no standalone selling price in this currency",
+    "date_out_of_range": "a date computed from the order falls after 9999-12-31",
 }
 GENERIC = "is not valid"
 _UNLOCATED_INPUT_CODES = frozenset({"invalid_as_of"})

@@ -42,6 +42,8 @@ class Settings:
     max_order_days_ahead: int = 1
     max_body_bytes: int = 1_000_000
     max_lines: int = 1000
+    # the longest service period of an order line (about ten years)
+    max_period_days: int = 3660
     # auth cache: a verified key is trusted for this many seconds (revocation in this
     # process is immediate; other processes see it after at most this long)
     key_cache_seconds: float = 5.0

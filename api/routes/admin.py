@@ -11,13 +11,14 @@ from sqlmodel import col, select
 from api.auth import Principal, create_key, revoke_key
 from api.deps import SvcDep, allowed
 from api.errors import ApiError, error_responses
+from api.inputs import StrictModel
 from api.issuing import _iso
 from api.tables import ApiKey, AuditEntry
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-class KeyRequest(BaseModel):
+class KeyRequest(StrictModel):
     """A key to create."""
 
     role: Literal["billing", "auditor", "approver", "admin"]

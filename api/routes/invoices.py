@@ -15,21 +15,20 @@ from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
 from api.errors import ApiError, error_responses
-from api.inputs import StrictModel
+from api.inputs import IsoDate, StrictModel
 from api.port import InvoiceLike
 from api.tables import CreditNote, Invoice, InvoiceVoid
 from engine.bundle import Bundle
 from engine.errors import BillplaneError
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
-DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 class EvaluateRequest(StrictModel):
     """An order to evaluate (see the order schema), optionally as of a date."""
 
     order: dict[str, Any]
-    as_of: str | None = Field(default=None, pattern=DATE)
+    as_of: IsoDate | None = None
     ref: str | None = Field(default=None, max_length=200,
                             description="sandbox mode only: a git ref of the followed repository")
 
@@ -38,7 +37,7 @@ class IssueRequest(StrictModel):
     """An order to issue an invoice for."""
 
     order: dict[str, Any]
-    as_of: str | None = Field(default=None, pattern=DATE)
+    as_of: IsoDate | None = None
 
 
 class Evaluation(BaseModel):
@@ -125,9 +124,11 @@ def _json(outcome: idempotency.Outcome) -> Response:
 def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
               as_of: str | None) -> InvoiceLike:
     lines = order.get("lines")
-    if isinstance(lines, list) and len(lines) > svc.settings.max_lines:
-        raise ApiError("too_many_lines",
-                       f"an order has at most {svc.settings.max_lines} lines", status=422)
+    if isinstance(lines, list):
+        if len(lines) > svc.settings.max_lines:
+            raise ApiError("too_many_lines",
+                           f"an order has at most {svc.settings.max_lines} lines", status=422)
+        _limit_periods(lines, svc.settings.max_period_days)
     try:
         invoice = svc.port.evaluate(bundle, order, as_of)
     except BillplaneError:
@@ -137,11 +138,23 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
     return invoice
 
 
-def _date(text: str, name: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise ApiError("invalid_request", f"{name} is not a calendar date") from exc
+def _limit_periods(lines: list[Any], max_days: int) -> None:
+    """A service period longer than `max_days` is refused: revenue schedules grow with the
+    period, and no contract here runs for centuries."""
+    for i, line in enumerate(lines):
+        period = line.get("period") if isinstance(line, dict) else None
+        if not isinstance(period, dict):
+            continue
+        try:
+            start = dt.date.fromisoformat(period["start"])
+            end = dt.date.fromisoformat(period["end"])
+        except (KeyError, TypeError, ValueError):
+            continue  # the engine reports what is wrong with it
+        if (end - start).days > max_days:
+            raise ApiError("period_too_long",
+                           f"a line's service period is at most {max_days} days",
+                           details=[{"loc": ["body", "order", "lines", i, "period"],
+                                     "type": "too_long"}])
 
 
 def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> None:
@@ -251,10 +264,8 @@ STATUS = "^(issued|partially_credited|credited|voided)$"
 def list_invoices(
     svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))],
     customer: Annotated[str | None, Query(max_length=100)] = None,
-    date_from: Annotated[str | None, Query(pattern=DATE,
-                                           description="issue date, inclusive")] = None,
-    date_to: Annotated[str | None, Query(pattern=DATE,
-                                         description="issue date, inclusive")] = None,
+    date_from: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
+    date_to: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
     status: Annotated[str | None, Query(pattern=STATUS)] = None,
     revision: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -270,9 +281,9 @@ def list_invoices(
     if customer is not None:
         stmt = stmt.where(Invoice.customer_id == customer)
     if date_from is not None:
-        stmt = stmt.where(col(Invoice.issued_at) >= _day_start(_date(date_from, "date_from")))
+        stmt = stmt.where(col(Invoice.issued_at) >= _day_start(dt.date.fromisoformat(date_from)))
     if date_to is not None:
-        after = _date(date_to, "date_to") + dt.timedelta(days=1)
+        after = dt.date.fromisoformat(date_to) + dt.timedelta(days=1)
         stmt = stmt.where(col(Invoice.issued_at) < _day_start(after))
     if revision is not None:
         stmt = stmt.where(Invoice.revision == revision)

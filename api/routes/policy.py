@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
 from api.errors import ApiError, billplane_details, error_responses
+from api.inputs import StrictModel
 from api.issuing import _iso
 from api.tables import PolicyActivation
 from engine.errors import BillplaneError
@@ -64,7 +65,7 @@ class HistoryItem(BaseModel):
     commit: CommitMeta | None
 
 
-class ActivateRequest(BaseModel):
+class ActivateRequest(StrictModel):
     """A revision (commit, tag or branch of the followed repository) to activate."""
 
     revision: str = Field(min_length=1, max_length=200)

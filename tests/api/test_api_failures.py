@@ -88,23 +88,36 @@ def test_an_unexpected_error_is_a_500_envelope_and_one_line_without_data(
 
 @pytest.mark.slow
 def test_a_served_process_logs_no_traceback_and_no_customer_data(tmp_path: Path) -> None:
+    import sqlite3
+
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies)
-    served = Served(["--policies", str(policies), "--database-url",
-                     f"sqlite:///{tmp_path / 's.db'}"], tmp_path / "serve.log")
+    store = tmp_path / "s.db"
+    served = Served(["--policies", str(policies), "--database-url", f"sqlite:///{store}"],
+                    tmp_path / "serve.log")
     try:
         o = json.loads(UK_CONSUMER.read_text())
-        o["date"] = "9999-12-31"  # an input the engine cannot date its payment terms from
+        o["date"] = "9999-12-31"  # its payment terms would fall after the last day
         r = served.request("POST", "/v1/invoices/evaluate", json={"order": o},
                            headers=served.admin)
-        assert r.status_code == 500 and r.json()["code"] == "internal_error"
-        assert "Priya" not in r.text
+        assert (r.status_code, r.json()["code"]) == (422, "date_out_of_range")
         o = json.loads(UK_CONSUMER.read_text())
         o["customer"]["id"] = "C-\u0000-1"
         r = served.request("POST", ISSUE, json={"order": o}, headers=served.admin)
         assert r.status_code == 422 and r.json()["code"] == "invalid_text"
+        # the store loses a table under the running server: the insert of the invoice
+        # (order, customer and all as parameters) fails in the database
+        with sqlite3.connect(store) as conn:
+            conn.execute("DROP TABLE invoice_void")
+            conn.execute("DROP TABLE credit_note")
+            conn.execute("DROP TABLE credit_request")
+            conn.execute("DROP TABLE invoice")
+        o = json.loads(UK_CONSUMER.read_text())
+        r = served.request("POST", ISSUE, json={"order": o}, headers=served.admin)
+        assert r.status_code == 500 and r.json()["code"] == "internal_error"
+        assert "Priya" not in r.text
     finally:
         logged = served.stop()
-    assert "internal error OverflowError on POST /v1/invoices/evaluate" in logged
+    assert "internal error OperationalError on POST /v1/invoices" in logged
     assert "Traceback" not in logged
     assert "Priya" not in logged and "OX1" not in logged
