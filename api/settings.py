@@ -13,6 +13,16 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _positive_int(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return value
+
+
 @dataclass
 class Settings:
     """Everything `create_app` needs; `from_env()` reads BILLPLANE_* variables."""
@@ -73,8 +83,12 @@ class Settings:
         s.sandbox = env.get("BILLPLANE_SANDBOX", "") in ("1", "true", "yes")
         s.webhook_secret = env.get("BILLPLANE_WEBHOOK_SECRET", "")
         s.bootstrap_admin_key = env.get("BILLPLANE_BOOTSTRAP_ADMIN_KEY", "")
-        if env.get("BILLPLANE_MAX_ORDER_DAYS_AHEAD"):
-            s.max_order_days_ahead = int(env["BILLPLANE_MAX_ORDER_DAYS_AHEAD"])
+        for name, attr in (("BILLPLANE_MAX_ORDER_DAYS_AHEAD", "max_order_days_ahead"),
+                           ("BILLPLANE_MAX_BODY_BYTES", "max_body_bytes"),
+                           ("BILLPLANE_MAX_LINES", "max_lines"),
+                           ("BILLPLANE_MAX_PERIOD_DAYS", "max_period_days")):
+            if env.get(name):
+                setattr(s, attr, _positive_int(name, env[name]))
         if env.get("BILLPLANE_IDEMPOTENCY_TTL_HOURS"):
             s.idempotency_ttl = dt.timedelta(hours=float(env["BILLPLANE_IDEMPOTENCY_TTL_HOURS"]))
         for key, value in overrides.items():

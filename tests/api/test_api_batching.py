@@ -191,12 +191,17 @@ def test_serve_workers_get_the_resolved_settings_through_the_environment(
     monkeypatch.setattr(os, "environ", env)
     chosen = Settings(database_url="sqlite:///x.db", sqlite_synchronous="normal",
                       policies=None, repo=tmp_path, branch="live", subdir="rules",
-                      poll_interval=7.0, backend="cel-python", sandbox=True)
+                      poll_interval=7.0, backend="cel-python", sandbox=True, allow_dirty=True,
+                      max_body_bytes=5000, max_lines=20, max_period_days=400,
+                      max_order_days_ahead=3, idempotency_ttl=dt.timedelta(hours=36))
     _export(chosen)
     worker = Settings.from_env()
     assert (worker.database_url, worker.sqlite_synchronous, worker.repo, worker.branch,
             worker.subdir, worker.poll_interval, worker.backend, worker.sandbox) == (
         "sqlite:///x.db", "normal", tmp_path.resolve(), "live", "rules", 7.0, "cel-python", True)
+    assert (worker.allow_dirty, worker.max_body_bytes, worker.max_lines, worker.max_period_days,
+            worker.max_order_days_ahead, worker.idempotency_ttl) == (
+        True, 5000, 20, 400, 3, dt.timedelta(hours=36))
     assert "BILLPLANE_POLICIES" not in os.environ
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from api_fakes import order
 from conftest import Service
 
@@ -138,6 +141,44 @@ def test_body_size_and_line_count_limits(sqlite_service: Service) -> None:
     huge["attributes"] = {"x": "y" * 1_100_000}
     r = s.client.post("/v1/invoices/evaluate", json={"order": huge}, headers=s.auth("billing"))
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+
+def test_limits_come_from_the_environment(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.settings import Settings
+
+    monkeypatch.setenv("BILLPLANE_MAX_BODY_BYTES", "2000")
+    monkeypatch.setenv("BILLPLANE_MAX_LINES", "2")
+    s = Service(f"sqlite:///{tmp_path / 'l.db'}",
+                **{k: v for k, v in vars(Settings.from_env()).items()
+                   if k in ("max_body_bytes", "max_lines")})
+    try:
+        h = s.auth("billing")
+        three = order()
+        three["lines"] = three["lines"] * 3
+        r = s.client.post("/v1/invoices/evaluate", json={"order": three}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (422, "too_many_lines")
+        padded = order(attributes={"note": "x" * 2000})
+        r = s.client.post("/v1/invoices/evaluate", json={"order": padded}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
+        assert s.client.post("/v1/invoices/evaluate", json={"order": order()},
+                             headers=h).status_code == 200
+    finally:
+        s.close()
+    monkeypatch.setenv("BILLPLANE_MAX_LINES", "many")
+    with pytest.raises(ValueError, match="BILLPLANE_MAX_LINES must be a whole number"):
+        Settings.from_env()
+
+
+def test_unknown_body_fields_are_refused(sqlite_service: Service) -> None:
+    s = sqlite_service
+    r = s.client.post(ISSUE, json={"order": order(), "asof": "2026-03-01"},
+                      headers=s.auth("billing"))
+    assert r.status_code == 422
+    assert r.json()["details"][0]["loc"] == ["body", "asof"]
+    r = s.client.post("/v1/keys", json={"role": "billing", "nmae": "typo"},
+                      headers=s.auth("admin"))
+    assert r.status_code == 422 and r.json()["details"][0]["loc"] == ["body", "nmae"]
 
 
 def test_unknown_invoice_and_route(sqlite_service: Service) -> None:
