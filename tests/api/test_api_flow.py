@@ -216,3 +216,16 @@ def test_unknown_or_repeated_query_parameters_are_refused(sqlite_service: Servic
     assert twice.json()["details"] == [{"loc": ["query", "action"], "type": "repeated"}]
     once = sqlite_service.client.get("/v1/audit?action=issue", headers=auth)
     assert once.status_code == 200, once.text
+
+
+def test_each_issue_is_audited_with_a_digest_of_what_was_issued(service: Service) -> None:
+    import hashlib
+
+    bodies = [service.client.post(ISSUE, json={"order": order(1)},
+                                  headers=service.auth("billing")).content for _ in range(3)]
+    log = service.client.get("/v1/audit", params={"action": "issue"},
+                             headers=service.auth("auditor")).json()["items"]
+    # the same order three times: three numbers, so three different digests, each the
+    # sha256 of the invoice resource as issued (number, issue time, revision, document)
+    assert [e["after_digest"] for e in log] == [hashlib.sha256(b).hexdigest() for b in bodies]
+    assert len({e["after_digest"] for e in log}) == 3
