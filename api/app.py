@@ -10,15 +10,16 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api import errors
+from api import errors, openapi
 from api.auth import KeyRing, create_key, split_token
 from api.db import Database
 from api.deps import Services
+from api.inputs import refuse_unstorable_text
 from api.issuing import AfterAllocate
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from api.policy import Follower, PolicyState
 from api.port import EnginePort, RealEngine
-from api.routes import admin, health, invoices, policy
+from api.routes import admin, credit_notes, health, invoices, policy
 from api.settings import Settings
 from api.tables import ApiKey
 
@@ -70,14 +71,22 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
             db.dispose()
 
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
-                  dependencies=[Depends(errors.reject_unknown_query)],
-                  description="Evaluate and issue invoices under versioned billing policies.")
+                  generate_unique_id_function=openapi.operation_id,
+                  dependencies=[Depends(errors.reject_unknown_query),
+                                Depends(refuse_unstorable_text)],
+                  description="Evaluate and issue invoices under versioned billing policies."
+                              " Text anywhere in a request must not contain NUL characters"
+                              " (U+0000) or lone surrogates: such a request is a 422"
+                              " `invalid_text` naming where.")
     app.state.services = svc
     errors.install(app)
-    for router in (invoices.router, policy.router, admin.router, health.router):
+    openapi.install(app)
+    for router in (invoices.router, credit_notes.router, policy.router, admin.router,
+                   health.router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(errors.UnexpectedErrors)  # outermost of ours: nothing gets past it
     return app
 
 

@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from api.tables import AuditEntry
 
-ACTIONS = ("issue", "credit_note", "void", "activation", "activation_refused", "key_created",
-           "key_revoked")
+ACTIONS = ("issue", "credit_note", "credit_note_requested", "credit_note_rejected", "void",
+           "activation", "activation_refused", "key_created", "key_revoked")
 
 
 def digest(data: bytes | str) -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api import audit
 from api.db import Database
@@ -17,12 +20,14 @@ from api.errors import ApiError
 from api.settings import Settings
 from api.tables import ApiKey
 
-ROLES = ("billing", "auditor", "admin")
-# what each role may do; admin may do everything
+ROLES = ("billing", "auditor", "approver", "admin")
+# what each role may do; admin may do everything. `approve`: decide on credit note requests
+# above an invoice's approval threshold (never one's own).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "billing": frozenset({"evaluate", "issue", "read"}),
     "auditor": frozenset({"read", "audit"}),
-    "admin": frozenset({"evaluate", "issue", "read", "audit", "activate", "keys"}),
+    "approver": frozenset({"read", "approve"}),
+    "admin": frozenset({"evaluate", "issue", "read", "audit", "approve", "activate", "keys"}),
 }
 TOKEN_PREFIX = "bpk"
 
@@ -39,15 +44,24 @@ class Principal:
     def actor(self) -> str:
         return f"key:{self.prefix}"
 
+    @property
+    def scope(self) -> str:
+        """Whose Idempotency-Keys these are: this API key's."""
+        return f"key:{self.key_id}"
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_PREFIX = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
 def split_token(token: str) -> tuple[str, str] | None:
-    """`bpk_<prefix>_<secret>` -> (prefix, secret)."""
+    """`bpk_<prefix>_<secret>` -> (prefix, secret); the prefix is 1-32 letters or digits."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+    if (len(parts) != 3 or parts[0] != TOKEN_PREFIX or not _PREFIX.fullmatch(parts[1])
+            or not parts[2]):
         return None
     return parts[1], parts[2]
 
@@ -75,8 +89,38 @@ def create_key(session: Session, settings: Settings, role: str, name: str, actor
     session.add(row)
     session.flush()
     audit.record(session, now, actor, "key_created", f"key:{prefix}", f"role {role}", "",
-                 row.hash)
+                 key_digest(row))
     return row, token
+
+
+def key_digest(row: ApiKey) -> str:
+    """A digest of a key's public state (never of its secret or its stored hash)."""
+    return audit.digest(json.dumps({
+        "prefix": row.prefix, "role": row.role, "name": row.name,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}, sort_keys=True))
+
+
+def revoke_key(session: Session, prefix: str, actor: str, reason: str,
+               now: dt.datetime) -> ApiKey | None:
+    """Revoke the key with `prefix` (audited with the reason); None when there is none.
+    The last active admin key is never revoked: nobody could manage keys after it."""
+    row = session.exec(select(ApiKey).where(ApiKey.prefix == prefix).with_for_update()).first()
+    if row is None or row.revoked_at is not None:
+        return row
+    if row.role == "admin":
+        admins = session.exec(select(ApiKey).where(
+            ApiKey.role == "admin", col(ApiKey.revoked_at).is_(None)).with_for_update()).all()
+        if len(admins) <= 1:
+            raise ApiError("last_admin_key", "the last active admin key cannot be revoked;"
+                           " create another admin key first", status=409)
+    before = key_digest(row)
+    row.revoked_at = now
+    session.add(row)
+    session.flush()
+    audit.record(session, now, actor, "key_revoked", f"key:{prefix}", reason, before,
+                 key_digest(row))
+    return row
 
 
 class KeyRing:

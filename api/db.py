@@ -66,7 +66,7 @@ class Database:
             self.write_engine = self._sqlite_engine("BEGIN IMMEDIATE")
         else:
             self.write_engine = create_engine(self.url, pool_size=10, max_overflow=30,
-                                              pool_pre_ping=True)
+                                              pool_pre_ping=True, hide_parameters=True)
             self.read_engine = self.write_engine
 
     def _prepare_sqlite_path(self) -> None:
@@ -79,8 +79,9 @@ class Database:
 
     def _sqlite_engine(self, begin: str) -> Engine:
         sqlite_synchronous = self.sqlite_synchronous.upper()
+        # hide_parameters: a database error's text must never quote the stored data
         engine = create_engine(self.url, connect_args={"check_same_thread": False,
-                                                       "timeout": 60})
+                                                       "timeout": 60}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _: Any) -> None:
@@ -114,11 +115,12 @@ class Database:
         with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def transact(self, work: Callable[[Session], Any]) -> Any:
+    def transact(self, work: Callable[[Session], Any], key: str = "") -> Any:
         """`work(session)` in a write transaction, committed together with the work of
         concurrent callers (one commit, one disk sync for all); each caller's work runs in
-        its own savepoint, so its failure undoes only its own writes and is raised to it."""
-        return self._batcher.run(work)
+        its own savepoint, so its failure undoes only its own writes and is raised to it.
+        `key` orders work within a batch (the first lock it takes, e.g. its series)."""
+        return self._batcher.run(work, key)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -14,7 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.redact import safe_details, safe_message
 from engine.errors import BillplaneError
 
 log = logging.getLogger("billplane.api")
@@ -38,8 +40,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "already_voided": 409,
     "activation_refused": 409,
     "activation_unavailable": 409,
+    "revision_mismatch": 409,
     "payload_too_large": 413,
     "no_active_policy": 503,
+    "store_busy": 503,
     "webhook_disabled": 404,
 }
 
@@ -74,7 +78,7 @@ def envelope(status: int, code: str, message: str, details: Any = None,
 
 def billplane_details(exc: BillplaneError) -> list[dict[str, Any]]:
     """Diagnostics as details; messages name fields and rules, not customer values."""
-    return [d.to_dict() for d in exc.diagnostics]
+    return safe_details(exc.diagnostics)
 
 
 def install(app: FastAPI) -> None:
@@ -87,7 +91,7 @@ def install(app: FastAPI) -> None:
     async def on_billplane(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BillplaneError)
         status = STATUS_BY_CODE.get(exc.code, 422)
-        first = exc.diagnostics[0].message if exc.diagnostics else exc.code
+        first = safe_message(exc.diagnostics[0]) if exc.diagnostics else exc.code
         return envelope(status, exc.code, first, billplane_details(exc))
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -112,17 +116,46 @@ def install(app: FastAPI) -> None:
         return envelope(exc.status_code, code, str(exc.detail),
                         headers=dict(exc.headers) if exc.headers else None)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # log the type and route only: the exception text may quote the request
-        log.error("internal error %s on %s %s", type(exc).__name__, request.method,
-                  request.url.path)
-        return envelope(500, "internal_error", "internal error; the request changed nothing")
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(BillplaneError, on_billplane)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+
+
+class UnexpectedErrors:
+    """Turns any exception no handler claimed into the 500 envelope and one log line.
+
+    Starlette's own last-resort handler re-raises after answering, so the server would log a
+    traceback, and an exception's text may quote the request (a database error quotes its
+    bound parameters: the whole order). Here the exception ends: the log line names its type
+    and the route template only.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:  # noqa: BLE001 - the last resort: answered, logged, ended
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            log.error("internal error %s on %s %s", type(exc).__name__, scope.get("method", ""),
+                      route)
+            if not started:
+                response = envelope(500, "internal_error", "internal error (a retry with the same"
+                                    " Idempotency-Key is safe)")
+                await response(scope, receive, send)
 
 
 def _methods_for(request: Request) -> set[str]:

@@ -1,5 +1,7 @@
 """Idempotency keys, after Stripe's contract.
 
+- Keys belong to the API key that sent them (Stripe scopes them per account): two API keys
+  may use the same Idempotency-Key without meeting.
 - Same key, same endpoint and same body within the retention period: the stored response
   (status and body bytes) is returned again, with `Idempotent-Replayed: true`.
 - Same key with a different body or endpoint: 409 `idempotency_conflict` (Stripe answers 400
@@ -34,22 +36,25 @@ MAX_KEY_LENGTH = 255
 
 @dataclass(frozen=True)
 class IdemRequest:
-    """One request's key, the endpoint it was sent to and its body's fingerprint."""
+    """One request's key, whose it is (the scope) and the fingerprint of its endpoint and
+    body."""
 
     scope: str
     key: str
     fingerprint: str
 
 
-def request_for(key: str | None, scope: str, body: Any) -> IdemRequest | None:
-    """None without a key; 422 for an unusable key."""
+def request_for(key: str | None, scope: str, endpoint: str, body: Any) -> IdemRequest | None:
+    """None without a key; 422 for an unusable key. `scope` is whose key it is (the API key),
+    `endpoint` the method and path it was sent to."""
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ApiError("invalid_idempotency_key",
                        f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return IdemRequest(scope, key, hashlib.sha256(canonical.encode()).hexdigest())
+    canonical = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"),
+                           default=str)
+    return IdemRequest(scope[:200], key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -94,14 +99,15 @@ Action = Callable[[Session], tuple[int, "dict[str, Any] | bytes"]]
 
 
 def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.datetime,
-        action: Action) -> Outcome:
+        action: Action, key: str = "") -> Outcome:
     """Run `action` in one write transaction, remembering its response under `req`.
 
     The action may answer with a dict or with response bytes already encoded as `encode`
-    would encode them. Concurrent calls may share one commit (`Database.transact`).
+    would encode them. Concurrent calls may share one commit (`Database.transact`, ordered
+    by `key`).
     """
     if req is None:
-        status, body = db.transact(action)
+        status, body = db.transact(action, key)
         return Outcome(status, _bytes(body))
 
     def work(s: Session) -> Outcome:
@@ -127,7 +133,7 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
 
     for _ in range(3):
         try:
-            outcome: Outcome = db.transact(work)
+            outcome: Outcome = db.transact(work, key)
             return outcome
         except IntegrityError:
             # another request with this key committed first: answer with its response

@@ -2,6 +2,10 @@
 
 Everything one issue changes (counter, invoice, audit entry, idempotency record) is written in
 one transaction, so a crash or a rollback at any point leaves no invoice and no gap.
+
+An invoice's issue date is the day it is issued (the service clock, UTC); the number's date
+parts and the credit-note and void windows run from it. The order's date stays what the
+engine priced and taxed by (the supply date, `invoice.date` in the document).
 """
 
 from __future__ import annotations
@@ -66,12 +70,12 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
     doc = invoice.document
     series = str(doc.get("series") or "default")
     date = dt.date.fromisoformat(doc["date"])
+    issue_date = issue_date_of(now)
     spec = series_spec(bundle, series)
     # everything that does not need the number is prepared before the counter row is locked
     canonical = invoice.canonical_json()
     text = canonical.decode()
     order_json = json.dumps(order, sort_keys=True, separators=(",", ":"))
-    after = audit.digest(canonical)
     values = {"series": series, "order_id": str(doc.get("order_id", "")),
               "customer_id": str(doc.get("customer", {}).get("id", "")), "date": date,
               "currency": str(doc.get("currency", "")),
@@ -81,54 +85,99 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
     seq = allocate(session, series)
     if after_allocate is not None:
         after_allocate(series, seq)
-    number = port.format_number(spec, seq, date)
+    number = port.format_number(spec, seq, issue_date)
+    body = issued_bytes(canonical, number, series, now, bundle.revision, doc)
     conn = session.connection()
     conn.execute(insert(_INVOICE).values(number=number, seq=seq, **values))
+    # the digest covers what was issued: number, issue time, revision and document
     conn.execute(insert(_AUDIT).values(
         at=now, actor=actor, action="issue", subject=number[:200],
-        reason=f"revision {bundle.revision}", before_digest="", after_digest=after))
-    return issued_bytes(canonical, number, series, now, bundle.revision)
+        reason=f"revision {bundle.revision}", before_digest="",
+        after_digest=audit.digest(body)))
+    return body
+
+
+def issue_date_of(issued_at: dt.datetime) -> dt.date:
+    """The invoice's issue date: the UTC day it was issued."""
+    return aware(issued_at).astimezone(dt.UTC).date()
+
+
+def windows(document: dict[str, Any], issue_date: dt.date) -> dict[str, Any]:
+    """Whether and until when (inclusive) credit notes and a void are possible: the
+    invoice's terms give the number of days, counted from the issue date."""
+    payment = document.get("payment") or {}
+    out: dict[str, Any] = {}
+    for name in ("credit_notes", "void"):
+        rule = payment.get(name) or {}
+        allowed = bool(rule.get("allowed"))
+        days = rule.get("window_days")
+        until = (issue_date + dt.timedelta(days=int(days))).isoformat() if (
+            allowed and days is not None) else None
+        out[name] = {"allowed": allowed, "until": until}
+    return out
+
+
+STATUSES = ("issued", "partially_credited", "credited", "voided")
+
+
+def status_of(notes: list[CreditNote], void: InvoiceVoid | None) -> str:
+    """One of STATUSES: voided, credited (a credit note settled it), partially_credited."""
+    if void is not None:
+        return "voided"
+    if any(n.settles for n in notes):
+        return "credited"
+    return "partially_credited" if notes else "issued"
+
+
+def _rest(number: str, series: str, issued_at: dt.datetime, revision: str,
+          document: dict[str, Any], status: str, void: dict[str, Any] | None
+          ) -> dict[str, Any]:
+    """The resource's fields after "invoice" in key order."""
+    issue_date = issue_date_of(issued_at)
+    return {"issue_date": issue_date.isoformat(), "issued_at": _iso(issued_at),
+            "number": number, "revision": revision, "series": series, "status": status,
+            "void": void, "windows": windows(document, issue_date)}
 
 
 def issued_bytes(canonical: bytes, number: str, series: str, issued_at: dt.datetime,
-                 revision: str) -> bytes:
+                 revision: str, document: dict[str, Any]) -> bytes:
     """`encode(resource(...))` of a just-issued invoice, splicing in its canonical JSON.
 
     `encode` sorts keys and the canonical invoice is already sorted and compact, so the
     invoice bytes go in as they are: "credit_notes" < "invoice" < every other key.
     """
-    rest = {"issued_at": _iso(issued_at), "number": number, "revision": revision,
-            "series": series, "status": "issued", "void": None}
+    rest = _rest(number, series, issued_at, revision, document, "issued", None)
     tail = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return b'{"credit_notes":[],"invoice":' + canonical + b"," + tail[1:].encode()
 
 
 def resource(row: Invoice, notes: list[CreditNote], void: InvoiceVoid | None) -> dict[str, Any]:
     """The issued invoice as the API shows it."""
-    return {
-        "number": row.number,
-        "series": row.series,
-        "status": "voided" if void else ("credited" if notes else "issued"),
-        "issued_at": _iso(row.issued_at),
-        "revision": row.revision,
-        "invoice": json.loads(row.invoice_json),
-        "credit_notes": [note_resource(n) for n in notes],
-        "void": None if void is None else {"at": _iso(void.created_at), "reason": void.reason},
-    }
+    document = json.loads(row.invoice_json)
+    voided = None if void is None else {"at": _iso(void.created_at), "reason": void.reason}
+    return {"invoice": document,
+            "credit_notes": [note_resource(n, row.number, row.currency) for n in notes],
+            **_rest(row.number, row.series, row.issued_at, row.revision, document,
+                    status_of(notes, void), voided)}
 
 
-def summary(row: Invoice, voided: bool) -> dict[str, Any]:
+def summary(row: Invoice, status: str) -> dict[str, Any]:
     """One line of an invoice listing."""
     return {"number": row.number, "series": row.series, "customer_id": row.customer_id,
-            "order_id": row.order_id, "date": row.date.isoformat(), "currency": row.currency,
+            "order_id": row.order_id, "order_date": row.date.isoformat(),
+            "issue_date": issue_date_of(row.issued_at).isoformat(), "currency": row.currency,
             "total": row.total, "revision": row.revision, "issued_at": _iso(row.issued_at),
-            "status": "voided" if voided else "issued"}
+            "status": status}
 
 
-def note_resource(note: CreditNote) -> dict[str, Any]:
-    """A credit note as the API shows it."""
-    return {"number": note.number, "amount": note.amount, "reason": note.reason,
-            "approved": note.approved, "created_at": _iso(note.created_at)}
+def note_resource(note: CreditNote, invoice: str, currency: str) -> dict[str, Any]:
+    """A credit note as the API shows it (net and tax are null for notes stored before the
+    split was recorded)."""
+    return {"number": note.number, "invoice": invoice, "currency": currency,
+            "amount": note.amount, "net": note.net or None, "tax": note.tax or None,
+            "tax_lines": json.loads(note.tax_lines or "[]"), "reason": note.reason,
+            "settles": note.settles, "approved_by": note.approved_by or None,
+            "requested_by": note.actor, "created_at": _iso(note.created_at)}
 
 
 def _iso(value: dt.datetime) -> str:
@@ -143,7 +192,7 @@ def load(session: Session, number: str, lock: bool = False
         stmt = stmt.with_for_update()
     row = session.exec(stmt).first()
     if row is None:
-        raise ApiError("invoice_not_found", f"no invoice numbered {number!r}")
+        raise ApiError("invoice_not_found", "no invoice has this number")
     notes = list(session.exec(select(CreditNote).where(CreditNote.invoice_id == row.id)
                               .order_by(CreditNote.id)))  # type: ignore[arg-type]
     void = session.exec(select(InvoiceVoid).where(InvoiceVoid.invoice_id == row.id)).first()

@@ -1,9 +1,11 @@
-"""The active policy revision, its history, and following a branch of the policy repository.
+"""The active policy revision of this process, and following a branch of the policy repository.
 
 A revision activates whole or not at all: the bundle must load and its PolicyTests pass.
 Otherwise the last good revision keeps serving and the refusal is reported (readyz, metric,
-audit). Requests take a reference to the active bundle when they start, so a swap never
-changes a request in flight.
+audit). The active revision is a fact in the store (api.policy_store) that every server
+process follows within `policy_sync_seconds`. Requests take a reference to the active bundle
+when they start, so a swap never changes a request in flight: an issued invoice is stamped
+with the revision it was evaluated with.
 """
 
 from __future__ import annotations
@@ -11,34 +13,43 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api import audit
+from api import policy_store
+from api.commits import commit_info
 from api.db import Database
 from api.metrics import Metrics
 from api.port import EnginePort
 from api.settings import Settings
-from api.tables import PolicyActivation
 from engine.bundle import Bundle
-from engine.errors import BillplaneError
+from engine.errors import BillplaneError, Diagnostic
 
 log = logging.getLogger("billplane.api")
+# how a directory revision with uncommitted changes is marked (api.port.directory_revision)
+DIRTY = "+dirty"
 
 
 @dataclass(frozen=True)
 class Active:
-    """The bundle being served and where it came from."""
+    """The bundle being served, where it came from, and its activation in the store."""
 
     bundle: Bundle
     activated_at: dt.datetime
     source: str
+    activation_id: int | None = None
 
     @property
     def revision(self) -> str:
         return self.bundle.revision
+
+    @property
+    def dirty(self) -> bool:
+        """Served from a working tree with uncommitted changes."""
+        return self.bundle.revision.endswith(DIRTY)
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,13 @@ class Refusal:
 
 
 class PolicyState:
-    """Holds the active revision; loads, tests and activates candidates."""
+    """This process's view of the active revision, which the store decides (api.policy_store).
+
+    `current()` checks the stored state at most every `policy_sync_seconds` (one small query,
+    taken by one request while the others go on with the bundle they hold) and loads the
+    stored revision when another process activated it. Activation and refusal are written to
+    the store first and adopted here after.
+    """
 
     def __init__(self, settings: Settings, port: EnginePort, db: Database,
                  metrics: Metrics) -> None:
@@ -61,8 +78,12 @@ class PolicyState:
         self.metrics = metrics
         self.active: Active | None = None
         self.refused: Refusal | None = None
+        # why this process does not serve the stored revision ("" when it does)
+        self.out_of_sync = ""
         self.last_head = ""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
+        self._next_sync = 0.0
         self._sandbox: OrderedDict[str, Bundle] = OrderedDict()
 
     # -- where revisions come from ---------------------------------------------------
@@ -77,70 +98,171 @@ class PolicyState:
 
     def current(self) -> Active | None:
         """The active revision (a reference: later swaps do not affect the caller)."""
+        self.sync()
         return self.active
 
+    # -- following the store ---------------------------------------------------------------
+    def sync(self, force: bool = False) -> None:
+        """Adopt the stored state when it is due to be checked (or `force`)."""
+        now = time.monotonic()
+        if not force and now < self._next_sync:
+            return
+        if not self._sync_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_sync = now + self.settings.policy_sync_seconds
+            self._follow(policy_store.read(self.db))
+        except Exception as exc:  # noqa: BLE001 - keep serving what is held; retried later
+            log.error("policy sync failed: %s", type(exc).__name__)
+        finally:
+            self._sync_lock.release()
+
+    def _follow(self, stored: policy_store.Stored) -> None:
+        self._note_refusal(stored)
+        if stored.activation_id is None or stored.activated_at is None:
+            return
+        held = self.active
+        if held is not None and (held.activation_id or 0) >= stored.activation_id:
+            return
+        if held is not None and (held.revision, held.bundle.digest) == (stored.revision,
+                                                                         stored.digest):
+            self._serve(held.bundle, stored)
+            return
+        if stored.revision.endswith(DIRTY) and not self.settings.allow_dirty:
+            self._out_of_sync(stored, "has uncommitted changes (serve with --allow-dirty)")
+            return
+        try:
+            bundle = self._load_stored(stored)
+        except BillplaneError as exc:
+            self._out_of_sync(stored, f"does not load here: {exc}")
+            return
+        if (bundle.revision, bundle.digest) != (stored.revision, stored.digest):
+            self._out_of_sync(stored, f"loads here as {bundle.revision} digest {bundle.digest}")
+            return
+        self._serve(bundle, stored)
+
+    def _load_stored(self, stored: policy_store.Stored) -> Bundle:
+        if self.repo is not None:
+            return self.port.load_git(self.repo, stored.revision, self.settings.subdir)
+        if self.settings.policies is None:
+            raise BillplaneError(_diag("activation_unavailable", "no policy source"))
+        return self.port.load_directory(self.settings.policies)
+
+    def _out_of_sync(self, stored: policy_store.Stored, why: str) -> None:
+        reason = f"the store's active revision {stored.revision} {why}"[:2000]
+        if reason != self.out_of_sync:
+            log.warning("cannot serve the stored policy revision %s", stored.revision)
+        self.out_of_sync = reason
+
+    def _serve(self, bundle: Bundle, stored: policy_store.Stored) -> None:
+        with self._lock:
+            held = self.active
+            if held is not None and (held.activation_id or 0) > (stored.activation_id or 0):
+                return  # this process already serves something newer
+            assert stored.activated_at is not None
+            self.active = Active(bundle, stored.activated_at, stored.source,
+                                 stored.activation_id)
+            self.out_of_sync = ""
+            self._note_refusal(stored)
+        if held is None or held.revision != bundle.revision:
+            self.metrics.set_active(bundle.revision, bundle.digest)
+            log.info("serving policy revision %s", bundle.revision)
+
+    def _note_refusal(self, stored: policy_store.Stored) -> None:
+        self.refused = (Refusal(stored.refused_revision, stored.refused_reason,
+                                stored.refused_at)
+                        if stored.refused_revision and stored.refused_at else None)
+
     # -- activation --------------------------------------------------------------------
-    def try_activate(self, bundle_loader: Any, revision: str, actor: str, reason: str) -> Active:
+    def try_activate(self, bundle_loader: Any, revision: str, actor: str, reason: str,
+                     head: str | None = None) -> Active:
         """Load with `bundle_loader()`, run its PolicyTests, activate; else refuse."""
         with self._lock:
             try:
                 bundle = bundle_loader()
             except BillplaneError as exc:
-                self._refuse(revision, f"does not load: {exc}", actor)
+                self._refuse(revision, f"does not load: {exc}", actor, head)
                 raise
+            if bundle.revision.endswith(DIRTY) and not self.settings.allow_dirty:
+                why = ("the policy directory has uncommitted changes (commit them, or serve"
+                       " with --allow-dirty)")
+                self._refuse(bundle.revision, why, actor, head)
+                raise BillplaneError(_diag("dirty_tree", why))
             ok, why = self.port.run_tests(bundle)
             if not ok:
-                self._refuse(bundle.revision, f"PolicyTests fail: {why}", actor)
+                self._refuse(bundle.revision, f"PolicyTests fail: {why}", actor, head)
                 raise BillplaneError(
                     [*_diag("activation_refused", f"PolicyTests fail: {why}")])
-            before = self.active.bundle.digest if self.active else ""
-            now = self.settings.clock()
-            active = Active(bundle, now, self.source_label(bundle.revision))
-            with self.db.write() as s:
-                s.add(PolicyActivation(revision=bundle.revision, digest=bundle.digest,
-                                       activated_at=now, actor=actor, source=active.source))
-                audit.record(s, now, actor, "activation", bundle.revision, reason,
-                             before, bundle.digest)
-            self.active = active
-            if self.refused and self.refused.revision == bundle.revision:
-                self.refused = None
-            self.metrics.set_active(bundle.revision, bundle.digest)
-            log.info("activated policy revision %s", bundle.revision)
-            return active
+            stored = policy_store.activate(self.db, self._candidate(bundle), actor, reason,
+                                           self.settings.clock(), head)
+            self._serve(bundle, stored)
+            assert self.active is not None
+            return self.active
 
-    def _refuse(self, revision: str, reason: str, actor: str) -> None:
-        now = self.settings.clock()
-        self.refused = Refusal(revision, reason[:2000], now)
+    def _candidate(self, bundle: Bundle) -> policy_store.Candidate:
+        sha = bundle.revision.removesuffix(DIRTY)
+        where = self.repo if self.repo is not None else self.settings.policies
+        commit = commit_info(where, sha) if where is not None and _is_sha(sha) else None
+        return policy_store.Candidate(bundle.revision, bundle.digest,
+                                      self.source_label(bundle.revision),
+                                      bundle.revision.endswith(DIRTY), commit)
+
+    def _refuse(self, revision: str, reason: str, actor: str, head: str | None = None) -> None:
+        stored = policy_store.refuse(self.db, revision, reason[:2000], actor,
+                                     self.settings.clock(), head)
+        self._note_refusal(stored)
         self.metrics.activation_refused.inc()
-        before = self.active.bundle.digest if self.active else ""
-        with self.db.write() as s:
-            audit.record(s, now, actor, "activation_refused", revision, reason[:2000], before,
-                         before)
         log.warning("refused policy revision %s", revision)
 
     def activate_revision(self, ref: str, actor: str, reason: str) -> Active:
-        """Activate a git revision of the followed repository (admin request)."""
+        """Activate a revision (admin request): a git revision of the followed repository, or
+        in directory mode the revision the directory holds, named exactly."""
         repo = self.repo
         if repo is None:
-            if self.settings.policies is None:
+            path = self.settings.policies
+            if path is None:
                 raise BillplaneError(_diag("activation_unavailable", "no policy source"))
-            return self.try_activate(lambda: self.port.load_directory(self.settings.policies),
-                                     ref, actor, reason)
+            bundle = self.port.load_directory(path)
+            _check_names(ref, bundle.revision, path)
+            return self.try_activate(lambda: bundle, bundle.revision, actor, reason)
         sha = self.port.resolve(repo, ref)
         return self.try_activate(lambda: self.port.load_git(repo, sha, self.settings.subdir),
                                  sha, actor, reason)
 
     def start(self) -> None:
-        """First activation at start-up: the branch head, or the policies directory."""
+        """First activation at start-up. What the store serves is kept when the source has
+        nothing new (no history row for a restart); a new branch head or directory content
+        is checked and activated; a refused head leaves the stored revision serving."""
+        stored = policy_store.read(self.db)
         try:
             if self.repo is not None:
-                self.poll("system")
+                self._start_following(stored)
             elif self.settings.policies is not None:
                 path = self.settings.policies
-                self.try_activate(lambda: self.port.load_directory(path), str(path), "system",
-                                  "start-up")
+                bundle = self.port.load_directory(path)
+                same = (bundle.revision, bundle.digest) == (stored.revision, stored.digest)
+                if same and (self.settings.allow_dirty or not bundle.revision.endswith(DIRTY)):
+                    self._serve(bundle, stored)
+                else:
+                    self.try_activate(lambda: bundle, bundle.revision, "system", "start-up")
         except BillplaneError:
             log.error("no policy revision could be activated at start-up")
+        if self.active is None and stored.activation_id is not None and self.repo is not None:
+            # the last good revision, while the head is refused
+            self._follow(policy_store.read(self.db))
+            if self.active is not None:
+                log.warning("serving the last good policy revision %s", stored.revision)
+
+    def _start_following(self, stored: policy_store.Stored) -> None:
+        repo = self.repo
+        assert repo is not None
+        head = self.port.resolve(repo, self.settings.branch)
+        if stored.activation_id is not None and head in (stored.head, stored.revision):
+            self.last_head = head
+            self._follow(stored)
+            if self.active is not None:
+                return
+        self.poll("system")
 
     def poll(self, actor: str = "follower") -> dict[str, Any]:
         """Check the followed branch once; activate a new head that loads and passes."""
@@ -149,11 +271,21 @@ class PolicyState:
             return {"head": "", "changed": False, "activated": False}
         head = self.port.resolve(repo, self.settings.branch)
         if head == self.last_head:
+            self.sync()
             return {"head": head, "changed": False, "activated": False}
         self.last_head = head
+        stored = policy_store.read(self.db)
+        if head in (stored.head, stored.revision) and stored.activation_id is not None:
+            # another process of this store looked at this head already
+            self._follow(stored)
+            activated = stored.revision == head
+            out: dict[str, Any] = {"head": head, "changed": True, "activated": activated}
+            if not activated and stored.refused_revision == head:
+                out["reason"] = stored.refused_reason
+            return out
         try:
             self.try_activate(lambda: self.port.load_git(repo, head, self.settings.subdir),
-                              head, actor, f"new head of {self.settings.branch}")
+                              head, actor, f"new head of {self.settings.branch}", head=head)
         except BillplaneError as exc:
             return {"head": head, "changed": True, "activated": False, "reason": str(exc)}
         return {"head": head, "changed": True, "activated": True}
@@ -179,9 +311,33 @@ class PolicyState:
 
 
 def _diag(code: str, message: str) -> list[Any]:
-    from engine.errors import Diagnostic
-
     return [Diagnostic(code, message)]
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text)
+
+
+def _check_names(ref: str, revision: str, path: Path) -> None:
+    """Directory mode: `ref` must name what the directory holds: that revision exactly, or
+    a git name of its commit (then the dirty check still applies)."""
+    if ref == revision:
+        return
+    sha = revision.removesuffix(DIRTY)
+    if _is_sha(sha):
+        import git
+
+        try:
+            named = str(git.Repo(path, search_parent_directories=True).commit(ref).hexsha)
+        except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError,
+                git.NoSuchPathError):
+            raise BillplaneError(_diag("unknown_revision", f"no revision {ref!r} in the "
+                                       "repository of the policy directory")) from None
+        if named == sha:
+            return
+    raise BillplaneError(_diag("revision_mismatch", f"the policy directory holds revision "
+                               f"{revision}, not {ref!r}; in directory mode only what the "
+                               "directory holds can be activated"))
 
 
 class Follower(threading.Thread):
@@ -197,8 +353,8 @@ class Follower(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 self.state.poll()
-            except Exception:  # noqa: BLE001 - the follower must survive a bad poll
-                log.exception("policy poll failed")
+            except Exception as exc:  # noqa: BLE001 - the follower must survive a bad poll
+                log.error("policy poll failed: %s", type(exc).__name__)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.bundle import Bundle
-from engine.errors import fail
+from engine.errors import BillplaneError, fail
 
 
 class InvoiceLike(Protocol):
@@ -107,9 +107,17 @@ class RealEngine:
         return False, f"{len(failed)} case(s) failed: {names}"
 
     def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
+        from engine.errors import Diagnostic, Location
         from engine.evaluate import evaluate
 
-        result: InvoiceLike = evaluate(bundle, order, as_of=as_of)
+        try:
+            result: InvoiceLike = evaluate(bundle, order, as_of=as_of)
+        except OverflowError:
+            # date arithmetic on the order's dates (terms, windows, schedules) passed the
+            # last representable day: a property of the input, not a server fault
+            raise BillplaneError(Diagnostic(
+                "date_out_of_range", "a date computed from the order falls after 9999-12-31",
+                Location("order"))) from None
         return result
 
     def format_number(self, spec: dict[str, Any], number: int, date: dt.date) -> str:

@@ -56,17 +56,51 @@ class Invoice(SQLModel, table=True):
 
 
 class CreditNote(SQLModel, table=True):
-    """A credit note against an issued invoice, numbered in the credit-note series."""
+    """A credit note against an issued invoice, numbered in the credit-note series: its
+    amount (tax included), the net/tax split, and whether it settles the invoice in full."""
 
     __tablename__ = "credit_note"
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=100, unique=True)
     invoice_id: int = Field(foreign_key="invoice.id", index=True)
     amount: str = Field(max_length=40)
+    net: str = Field(default="", max_length=40)
+    tax: str = Field(default="", max_length=40)
+    # JSON list of the invoice's tax lines' shares: {rule, jurisdiction, rate, taxable, amount}
+    tax_lines: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    settles: bool = False
     reason: str = Field(default="", max_length=500)
     approved: bool = False
+    approved_by: str = Field(default="", max_length=200)
+    request_id: int | None = None
     created_at: dt.datetime = Field(sa_column=_ts())
     actor: str = Field(max_length=200)
+
+
+class CreditRequest(SQLModel, table=True):
+    """A credit note above the invoice's approval threshold, waiting for another principal
+    with the approve permission (see CreditDecision)."""
+
+    __tablename__ = "credit_request"
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_id: int = Field(foreign_key="invoice.id", index=True)
+    amount: str = Field(max_length=40)
+    reason: str = Field(max_length=500)
+    requested_by: str = Field(max_length=200)
+    requester_key: int
+    requested_at: dt.datetime = Field(sa_column=_ts())
+
+
+class CreditDecision(SQLModel, table=True):
+    """The approval or rejection of a credit note request (one per request)."""
+
+    __tablename__ = "credit_decision"
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="credit_request.id", unique=True)
+    decision: str = Field(max_length=16)
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    at: dt.datetime = Field(sa_column=_ts())
 
 
 class InvoiceVoid(SQLModel, table=True):
@@ -109,7 +143,7 @@ class AuditEntry(SQLModel, table=True):
 
 
 class PolicyActivation(SQLModel, table=True):
-    """A revision that became active (the policy history)."""
+    """A revision that became active (the policy history), with its commit's metadata."""
 
     __tablename__ = "policy_activation"
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +152,30 @@ class PolicyActivation(SQLModel, table=True):
     activated_at: dt.datetime = Field(sa_column=_ts())
     actor: str = Field(max_length=200)
     source: str = Field(default="", max_length=500)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    dirty: bool = False
+    commit_author: str = Field(default="", max_length=300)
+    committed_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    commit_subject: str = Field(default="", max_length=500)
+    # JSON list of {"trailer": "Approved-by", "by": "Name <email>"}
+    approvals: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+
+
+class PolicyState(SQLModel, table=True):
+    """The one row every server process follows: the active revision, the followed branch
+    head last looked at, and the last refusal. Activation rewrites it in a transaction."""
+
+    __tablename__ = "policy_state"
+    id: int = Field(default=1, primary_key=True)
+    activation_id: int | None = Field(default=None, foreign_key="policy_activation.id")
+    revision: str = Field(default="", max_length=100)
+    digest: str = Field(default="", max_length=64)
+    source: str = Field(default="", max_length=500)
+    activated_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    head: str = Field(default="", max_length=100)
+    refused_revision: str = Field(default="", max_length=100)
+    refused_reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    refused_at: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -66,7 +66,8 @@ def bench_app() -> Any:
             return True, ""
 
     settings = Settings.from_env(database_url=os.environ["BENCH_DATABASE_URL"],
-                                 policies=ROOT / "policies", bootstrap_admin_key=ADMIN_KEY)
+                                 policies=ROOT / "policies", bootstrap_admin_key=ADMIN_KEY,
+                                 allow_dirty=True)
     app = create_app(settings, port=ThroughputEngine())
 
     @app.post("/bench/noop", include_in_schema=False)

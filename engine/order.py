@@ -111,14 +111,14 @@ class _Checker:
 
 # what a value of each pattern of the order schema must look like (never the value itself:
 # messages go back to API callers and into logs, and orders carry personal data)
-_PATTERNS = {
+PATTERN_TEXT = {
     "^-?[0-9]{1,15}(\\.[0-9]{1,10})?$": 'a decimal string, e.g. "1.10"',
     "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$": "a date string YYYY-MM-DD",
     "^[0-9]{4}-[0-9]{2}$": "a month string YYYY-MM",
     "^[A-Z]{3}$": 'an ISO 4217 currency code, e.g. "GBP"',
     "^[A-Z]{2}$": 'an ISO 3166-1 alpha-2 country code, e.g. "GB"',
 }
-_TYPES = {"object": "an object", "array": "a list", "string": "a string",
+TYPE_TEXT = {"object": "an object", "array": "a list", "string": "a string",
           "integer": "a whole number", "number": "a number", "boolean": "true or false"}
 
 
@@ -127,13 +127,13 @@ def _schema_message(error: Any) -> tuple[str, str]:
     validator, value, schema, instance = (error.validator, error.validator_value,
                                           error.schema, error.instance)
     if validator == "type":
-        looks = _PATTERNS.get(schema.get("pattern", ""))
+        looks = PATTERN_TEXT.get(schema.get("pattern", ""))
         if looks and isinstance(instance, int | float | Decimal) and not isinstance(
                 instance, bool):
             return "", f"must be {looks}, not a JSON number"
-        return "", f"must be {looks or _TYPES.get(str(value), str(value))}"
+        return "", f"must be {looks or TYPE_TEXT.get(str(value), str(value))}"
     if validator == "pattern":
-        return "", f"must be {_PATTERNS.get(str(value), 'in the documented format')}"
+        return "", f"must be {PATTERN_TEXT.get(str(value), 'in the documented format')}"
     if validator == "enum":
         return "", f"must be one of {', '.join(str(v) for v in value)}"
     if validator == "minLength":

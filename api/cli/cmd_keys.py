@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments: an action, the role, and the database."""
     parser.add_argument("action", choices=["create", "list", "revoke"])
     parser.add_argument("prefix", nargs="?", help="the key prefix (revoke)")
-    parser.add_argument("--role", choices=["billing", "auditor", "admin"], default="billing")
+    parser.add_argument("--role", choices=["billing", "auditor", "approver", "admin"],
+                        default="billing")
+    parser.add_argument("--reason", default="", help="why the key is revoked (required)")
     parser.add_argument("--name", default="")
     parser.add_argument("--database-url", help="default: BILLPLANE_DATABASE_URL or "
                         "sqlite:///./var/billplane.db")
@@ -22,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Create / list / revoke keys; exit 2 on usage errors."""
-    from api import audit
-    from api.auth import create_key
+    from api.auth import create_key, revoke_key
     from api.db import Database
+    from api.errors import ApiError
     from api.settings import Settings
     from api.tables import ApiKey
 
@@ -45,20 +47,18 @@ def run(args: argparse.Namespace) -> int:
                     state = "revoked" if row.revoked_at else "active"
                     print(f"{row.prefix}\t{row.role}\t{state}\t{row.name}")
             return 0
-        if not args.prefix:
-            print("keys revoke needs a key prefix", file=sys.stderr)
+        if not args.prefix or not args.reason.strip():
+            print("keys revoke needs a key prefix and --reason", file=sys.stderr)
             return 2
-        now = settings.clock()
-        with db.write() as s:
-            found = s.exec(select(ApiKey).where(ApiKey.prefix == args.prefix)).first()
-            if found is None:
-                print(f"no key with prefix {args.prefix}", file=sys.stderr)
-                return 1
-            if found.revoked_at is None:
-                found.revoked_at = now
-                s.add(found)
-                audit.record(s, now, "cli", "key_revoked", f"key:{found.prefix}", "",
-                             found.hash, "")
+        try:
+            with db.write() as s:
+                found = revoke_key(s, args.prefix, "cli", args.reason.strip(), settings.clock())
+        except ApiError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+        if found is None:
+            print(f"no key with prefix {args.prefix}", file=sys.stderr)
+            return 1
         print(f"revoked {args.prefix}")
         return 0
     finally:

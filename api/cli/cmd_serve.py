@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default=None)
     parser.add_argument("--sandbox", action="store_true",
                         help="allow `ref` in evaluate requests (a git ref of the repository)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="serve a policy directory with uncommitted changes")
+    parser.add_argument("--max-body-bytes", type=int, default=None,
+                        help="largest request body (default 1000000)")
+    parser.add_argument("--max-lines", type=int, default=None,
+                        help="most lines an order may have (default 1000)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes (each runs the app; they share the database)")
@@ -47,10 +53,16 @@ def run(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.tables import ApiKey
 
-    settings = Settings.from_env(
-        database_url=args.database_url, policies=args.policies, repo=args.repo,
-        branch=args.branch, subdir=args.subdir, poll_interval=args.poll_interval,
-        backend=args.backend, sandbox=args.sandbox or None)
+    try:
+        settings = Settings.from_env(
+            database_url=args.database_url, policies=args.policies, repo=args.repo,
+            branch=args.branch, subdir=args.subdir, poll_interval=args.poll_interval,
+            backend=args.backend, sandbox=args.sandbox or None,
+            allow_dirty=args.allow_dirty or None, max_body_bytes=args.max_body_bytes,
+            max_lines=args.max_lines)
+    except ValueError as exc:  # a BILLPLANE_* variable that is not a number
+        print(f"billplane serve: {exc}", file=sys.stderr)
+        return 2
     if settings.repo is not None and args.policies is None:
         settings.policies = None
     if settings.policies is not None and not settings.policies.is_dir():
@@ -67,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
             print("no API keys yet: create one with `billplane keys create --role admin`"
                   " (or set BILLPLANE_BOOTSTRAP_ADMIN_KEY)", file=sys.stderr)
     active = svc.policy.current()
+    refused = svc.policy.refused
+    if active is None and refused is not None:
+        print(f"policy revision {refused.revision} was refused: {refused.reason}",
+              file=sys.stderr)
     print(f"serving policy revision {active.revision if active else '(none)'} on "
           f"http://{args.host}:{args.port} with {max(args.workers, 1)} worker(s)",
           file=sys.stderr)
@@ -92,6 +108,13 @@ def _export(settings: Settings) -> None:
     env["BILLPLANE_POLL_INTERVAL"] = str(settings.poll_interval)
     env["BILLPLANE_BACKEND"] = settings.backend
     env["BILLPLANE_SANDBOX"] = "1" if settings.sandbox else ""
+    env["BILLPLANE_ALLOW_DIRTY"] = "1" if settings.allow_dirty else ""
+    env["BILLPLANE_POLICY_SYNC_SECONDS"] = str(settings.policy_sync_seconds)
+    env["BILLPLANE_MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    env["BILLPLANE_MAX_LINES"] = str(settings.max_lines)
+    env["BILLPLANE_MAX_PERIOD_DAYS"] = str(settings.max_period_days)
+    env["BILLPLANE_MAX_ORDER_DAYS_AHEAD"] = str(settings.max_order_days_ahead)
+    env["BILLPLANE_IDEMPOTENCY_TTL_HOURS"] = str(settings.idempotency_ttl.total_seconds() / 3600)
     for name, value in (("BILLPLANE_POLICIES", settings.policies),
                         ("BILLPLANE_REPO", settings.repo)):
         if value is not None:

@@ -8,20 +8,20 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from api import audit
-from api.auth import Principal, create_key
+from api.auth import Principal, create_key, revoke_key
 from api.deps import SvcDep, allowed
 from api.errors import ApiError, error_responses
+from api.inputs import StrictModel
 from api.issuing import _iso
 from api.tables import ApiKey, AuditEntry
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-class KeyRequest(BaseModel):
+class KeyRequest(StrictModel):
     """A key to create."""
 
-    role: Literal["billing", "auditor", "admin"]
+    role: Literal["billing", "auditor", "approver", "admin"]
     name: str = Field(default="", max_length=200)
 
 
@@ -77,20 +77,18 @@ def list_keys(svc: SvcDep, _: Annotated[Principal, Depends(allowed("keys"))]) ->
         return {"items": [_key_info(r) for r in s.exec(select(ApiKey).order_by(col(ApiKey.id)))]}
 
 
-@router.delete("/keys/{prefix}", response_model=KeyInfo, responses=error_responses(401, 403, 404))
+@router.delete("/keys/{prefix}", response_model=KeyInfo,
+               responses=error_responses(401, 403, 404, 409, 422))
 def revoke(prefix: str, svc: SvcDep,
-           principal: Annotated[Principal, Depends(allowed("keys"))]) -> Any:
-    """Revoke a key (it stops working at once in this process)."""
-    now = svc.now()
+           principal: Annotated[Principal, Depends(allowed("keys"))],
+           reason: Annotated[str, Query(min_length=1, max_length=500,
+                                        description="why (kept in the audit log)")]) -> Any:
+    """Revoke a key (at once in this process, within the key cache time in others). The last
+    active admin key cannot be revoked."""
     with svc.db.write() as s:
-        row = s.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+        row = revoke_key(s, prefix, principal.actor, reason, svc.now())
         if row is None:
-            raise ApiError("key_not_found", f"no key with prefix {prefix!r}")
-        if row.revoked_at is None:
-            row.revoked_at = now
-            s.add(row)
-            audit.record(s, now, principal.actor, "key_revoked", f"key:{prefix}", "", row.hash,
-                         "")
+            raise ApiError("key_not_found", "no key has this prefix")
         info = _key_info(row)
     svc.keys.forget(prefix)
     return info

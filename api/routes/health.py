@@ -22,7 +22,8 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    """Ready to serve: a revision is active and the database answers."""
+    """Ready to serve: a revision is active, it is the store's, and the database answers.
+    `out_of_sync` says why this process cannot serve the store's active revision."""
 
     status: str
     database: bool
@@ -30,6 +31,7 @@ class Ready(BaseModel):
     active_digest: str | None
     activated_at: str | None
     refused: dict[str, Any] | None
+    out_of_sync: str | None = None
 
 
 @router.get("/healthz", response_model=Health)
@@ -49,7 +51,8 @@ def readyz(svc: SvcDep) -> Any:
         database = False
     active = svc.policy.current()
     refused = svc.policy.refused
-    ok = database and active is not None
+    out_of_sync = svc.policy.out_of_sync or None
+    ok = database and active is not None and out_of_sync is None
     body = {
         "status": "ready" if ok else "not_ready", "database": database,
         "active_revision": active.revision if active else None,
@@ -57,6 +60,7 @@ def readyz(svc: SvcDep) -> Any:
         "activated_at": _iso(active.activated_at) if active else None,
         "refused": None if refused is None else {
             "revision": refused.revision, "reason": refused.reason, "at": _iso(refused.at)},
+        "out_of_sync": out_of_sync,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -1,10 +1,10 @@
-"""Invoice endpoints: evaluate (draft), issue, read, list, credit notes, void."""
+"""Invoice endpoints: evaluate (draft), issue, read, list, the stored order, void."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
@@ -15,30 +15,29 @@ from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
 from api.errors import ApiError, error_responses
+from api.inputs import IsoDate, StrictModel
 from api.port import InvoiceLike
-from api.tables import Invoice, InvoiceVoid
+from api.tables import CreditNote, Invoice, InvoiceVoid
 from engine.bundle import Bundle
 from engine.errors import BillplaneError
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
-DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,10})?$"
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(StrictModel):
     """An order to evaluate (see the order schema), optionally as of a date."""
 
     order: dict[str, Any]
-    as_of: str | None = Field(default=None, pattern=DATE)
+    as_of: IsoDate | None = None
     ref: str | None = Field(default=None, max_length=200,
                             description="sandbox mode only: a git ref of the followed repository")
 
 
-class IssueRequest(BaseModel):
+class IssueRequest(StrictModel):
     """An order to issue an invoice for."""
 
     order: dict[str, Any]
-    as_of: str | None = Field(default=None, pattern=DATE)
+    as_of: IsoDate | None = None
 
 
 class Evaluation(BaseModel):
@@ -49,49 +48,71 @@ class Evaluation(BaseModel):
     invoice: dict[str, Any]
 
 
+class Window(BaseModel):
+    """Whether a correction is possible and until when (inclusive; null: no limit)."""
+
+    allowed: bool
+    until: str | None
+
+
+class Windows(BaseModel):
+    """The correction windows, counted from the issue date."""
+
+    credit_notes: Window
+    void: Window
+
+
 class InvoiceResource(BaseModel):
-    """An issued invoice."""
+    """An issued invoice. `issue_date` is the day it was issued (UTC) and dates its number;
+    `invoice.date` is the order's (supply) date the engine priced and taxed by. `status`:
+    issued, partially_credited, credited (credit notes settle it) or voided."""
 
     number: str
     series: str
-    status: str
+    status: Literal["issued", "partially_credited", "credited", "voided"]
+    issue_date: str
     issued_at: str
     revision: str
     invoice: dict[str, Any]
     credit_notes: list[dict[str, Any]]
     void: dict[str, Any] | None
+    windows: Windows
+
+
+class InvoiceSummary(BaseModel):
+    """One invoice of a listing."""
+
+    number: str
+    series: str
+    customer_id: str
+    order_id: str
+    order_date: str
+    issue_date: str
+    currency: str
+    total: str
+    revision: str
+    issued_at: str
+    status: Literal["issued", "partially_credited", "credited", "voided"]
 
 
 class InvoicePage(BaseModel):
     """A page of invoice summaries; pass `next_cursor` as `cursor` for the next."""
 
-    items: list[dict[str, Any]]
+    items: list[InvoiceSummary]
     next_cursor: str | None
 
 
-class CreditNoteRequest(BaseModel):
-    """A credit note: a positive amount in the invoice currency."""
+class StoredOrder(BaseModel):
+    """The order an invoice was issued from, as it was received."""
 
-    amount: str = Field(pattern=DECIMAL)
-    reason: str = Field(default="", max_length=500)
-    approved: bool = Field(default=False, description="required above the approval percent")
-
-
-class CreditNoteResource(BaseModel):
-    """An issued credit note."""
-
-    number: str
     invoice: str
-    amount: str
-    reason: str
-    approved: bool
-    created_at: str
+    order: dict[str, Any]
 
 
-class VoidRequest(BaseModel):
-    """Why the invoice is voided."""
+class VoidRequest(StrictModel):
+    """Why the invoice is voided (kept in the audit log)."""
 
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(min_length=1, max_length=500)
 
 
 def _json(outcome: idempotency.Outcome) -> Response:
@@ -103,9 +124,11 @@ def _json(outcome: idempotency.Outcome) -> Response:
 def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
               as_of: str | None) -> InvoiceLike:
     lines = order.get("lines")
-    if isinstance(lines, list) and len(lines) > svc.settings.max_lines:
-        raise ApiError("too_many_lines",
-                       f"an order has at most {svc.settings.max_lines} lines", status=422)
+    if isinstance(lines, list):
+        if len(lines) > svc.settings.max_lines:
+            raise ApiError("too_many_lines",
+                           f"an order has at most {svc.settings.max_lines} lines", status=422)
+        _limit_periods(lines, svc.settings.max_period_days)
     try:
         invoice = svc.port.evaluate(bundle, order, as_of)
     except BillplaneError:
@@ -115,11 +138,39 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
     return invoice
 
 
-def _date(text: str, name: str) -> dt.date:
+def _limit_periods(lines: list[Any], max_days: int) -> None:
+    """A service period longer than `max_days` is refused: revenue schedules grow with the
+    period, and no contract here runs for centuries."""
+    for i, line in enumerate(lines):
+        period = line.get("period") if isinstance(line, dict) else None
+        if not isinstance(period, dict):
+            continue
+        try:
+            start = dt.date.fromisoformat(period["start"])
+            end = dt.date.fromisoformat(period["end"])
+        except (KeyError, TypeError, ValueError):
+            continue  # the engine reports what is wrong with it
+        if (end - start).days > max_days:
+            raise ApiError("period_too_long",
+                           f"a line's service period is at most {max_days} days",
+                           details=[{"loc": ["body", "order", "lines", i, "period"],
+                                     "type": "too_long"}])
+
+
+def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> None:
+    """An invoice is issued for what was supplied: an order dated more than `days_ahead`
+    after the issue date is refused (its date is checked by the engine otherwise)."""
+    text = order.get("date")
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise ApiError("invalid_request", f"{name} is not a calendar date") from exc
+        day = dt.date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return
+    latest = issuing.issue_date_of(now) + dt.timedelta(days=days_ahead)
+    if day is not None and day > latest:
+        raise ApiError("order_date_in_future",
+                       f"the order is dated after {latest.isoformat()}, more than {days_ahead}"
+                       " day(s) after the issue date",
+                       details=[{"loc": ["body", "order", "date"], "type": "in_future"}])
 
 
 def _blocked(invoice: InvoiceLike) -> ApiError:
@@ -160,9 +211,11 @@ def issue(body: IssueRequest, svc: SvcDep,
     svc.maybe_purge()
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, "POST /v1/invoices", body.model_dump())
+    req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
+                                  body.model_dump())
     if req is not None and (hit := idempotency.lookup(svc.db, req, ttl, now)) is not None:
         return _json(hit)
+    _refuse_future(body.order, now, svc.settings.max_order_days_ahead)
     bundle = active_policy(svc).bundle
     invoice = _evaluate(svc, bundle, body.order, body.as_of)
     if invoice.blocked:
@@ -173,7 +226,8 @@ def issue(body: IssueRequest, svc: SvcDep,
         return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
                                   principal.actor, now, svc.after_allocate)
 
-    outcome = idempotency.run(svc.db, req, ttl, now, action)
+    series = str(invoice.document.get("series") or "default")
+    outcome = idempotency.run(svc.db, req, ttl, now, action, key=series)
     if not outcome.replayed:
         svc.metrics.issued.inc()
     return _json(outcome)
@@ -190,67 +244,83 @@ def get_invoice(number: str, svc: SvcDep,
     return _json(idempotency.Outcome(200, idempotency.encode(data)))
 
 
+@router.get("/invoices/{number}/order", response_model=StoredOrder,
+            responses=error_responses(401, 403, 404))
+def get_order(number: str, svc: SvcDep,
+              _: Annotated[Principal, Depends(allowed("audit"))]) -> Response:
+    """The order the invoice was issued from (auditors and admins: it holds customer data)."""
+    with svc.db.read() as s:
+        row = s.exec(select(Invoice).where(Invoice.number == number)).first()
+        if row is None:
+            raise ApiError("invoice_not_found", "no invoice has this number")
+        data = {"invoice": row.number, "order": json.loads(row.order_json)}
+    return _json(idempotency.Outcome(200, idempotency.encode(data)))
+
+
+STATUS = "^(issued|partially_credited|credited|voided)$"
+
+
 @router.get("/invoices", response_model=InvoicePage, responses=error_responses(401, 403, 422))
 def list_invoices(
     svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))],
     customer: Annotated[str | None, Query(max_length=100)] = None,
-    date_from: Annotated[str | None, Query(pattern=DATE, description="inclusive")] = None,
-    date_to: Annotated[str | None, Query(pattern=DATE, description="inclusive")] = None,
-    status: Annotated[str | None, Query(pattern="^(issued|voided)$")] = None,
+    date_from: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
+    date_to: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
+    status: Annotated[str | None, Query(pattern=STATUS)] = None,
     revision: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Issued invoices, oldest first, filtered; cursor pagination."""
     voided = exists().where(col(InvoiceVoid.invoice_id) == col(Invoice.id))
-    stmt = select(Invoice, voided.label("voided")).order_by(col(Invoice.id)).limit(limit + 1)
+    noted = exists().where(col(CreditNote.invoice_id) == col(Invoice.id))
+    settled = exists().where(col(CreditNote.invoice_id) == col(Invoice.id),
+                             col(CreditNote.settles).is_(True))
+    stmt = (select(Invoice, voided.label("voided"), noted.label("noted"),
+                   settled.label("settled")).order_by(col(Invoice.id)).limit(limit + 1))
     if customer is not None:
         stmt = stmt.where(Invoice.customer_id == customer)
     if date_from is not None:
-        stmt = stmt.where(Invoice.date >= _date(date_from, "date_from"))
+        stmt = stmt.where(col(Invoice.issued_at) >= _day_start(dt.date.fromisoformat(date_from)))
     if date_to is not None:
-        stmt = stmt.where(Invoice.date <= _date(date_to, "date_to"))
+        after = dt.date.fromisoformat(date_to) + dt.timedelta(days=1)
+        stmt = stmt.where(col(Invoice.issued_at) < _day_start(after))
     if revision is not None:
         stmt = stmt.where(Invoice.revision == revision)
     if status == "voided":
         stmt = stmt.where(voided)
+    elif status == "credited":
+        stmt = stmt.where(settled)
+    elif status == "partially_credited":
+        stmt = stmt.where(noted, ~settled)
     elif status == "issued":
-        stmt = stmt.where(~voided)
+        stmt = stmt.where(~voided, ~noted)
     if cursor is not None:
         stmt = stmt.where(col(Invoice.id) > int(cursor))
     with svc.db.read() as s:
         rows = list(s.exec(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [issuing.summary(r, bool(v)) for r, v in rows]
+    items = [issuing.summary(r, _status(bool(v), bool(n), bool(c))) for r, v, n, c in rows]
     next_cursor = str(rows[-1][0].id) if more and rows else None
     data = {"items": items, "next_cursor": next_cursor}
     return _json(idempotency.Outcome(200, idempotency.encode(data)))
 
 
-@router.post("/invoices/{number}/credit-notes", status_code=201,
-             response_model=CreditNoteResource,
-             responses=error_responses(401, 403, 404, 409, 413, 422))
-def create_credit_note(
-    number: str, body: CreditNoteRequest, svc: SvcDep,
-    principal: Annotated[Principal, Depends(allowed("issue"))],
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> Response:
-    """Credit part of an invoice, as its payment terms permit."""
-    now = svc.now()
-    ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, f"POST /v1/invoices/{number}/credit-notes",
-                                  body.model_dump())
+def _status(voided: bool, noted: bool, settled: bool) -> str:
+    if voided:
+        return "voided"
+    if settled:
+        return "credited"
+    return "partially_credited" if noted else "issued"
 
-    def action(session: Any) -> tuple[int, dict[str, Any]]:
-        return 201, corrections.credit_note(session, svc.port, number, body.amount,
-                                            body.reason, body.approved, principal.actor, now)
 
-    return _json(idempotency.run(svc.db, req, ttl, now, action))
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 @router.post("/invoices/{number}/void", response_model=InvoiceResource,
-             responses=error_responses(401, 403, 404, 409, 413, 422))
+             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
 def void_invoice(
     number: str, body: VoidRequest, svc: SvcDep,
     principal: Annotated[Principal, Depends(allowed("issue"))],
@@ -259,8 +329,8 @@ def void_invoice(
     """Void an invoice within its void window, before any credit note."""
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, f"POST /v1/invoices/{number}/void",
-                                  body.model_dump())
+    req = idempotency.request_for(idempotency_key, principal.scope,
+                                  f"POST /v1/invoices/{number}/void", body.model_dump())
 
     def action(session: Any) -> tuple[int, dict[str, Any]]:
         return 200, corrections.void(session, number, body.reason, principal.actor, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,6 +14,7 @@ from sqlmodel import col, select
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
 from api.errors import ApiError, billplane_details, error_responses
+from api.inputs import StrictModel
 from api.issuing import _iso
 from api.tables import PolicyActivation
 from engine.errors import BillplaneError
@@ -22,17 +24,48 @@ SIGNATURE_HEADERS = ("x-billplane-signature", "x-hub-signature-256")
 
 
 class PolicyInfo(BaseModel):
-    """The revision being served and the last refused one."""
+    """The revision being served and the last refused one. `dirty`: served from a working
+    tree with uncommitted changes (its revision ends in `+dirty`)."""
 
     revision: str
     digest: str
     activated_at: str
     source: str
+    dirty: bool
     manifest: dict[str, Any]
     refused: dict[str, Any] | None
 
 
-class ActivateRequest(BaseModel):
+class Approval(BaseModel):
+    """An approval recorded in the commit's trailers."""
+
+    trailer: str
+    by: str
+
+
+class CommitMeta(BaseModel):
+    """The revision's commit (null for a directory outside git)."""
+
+    author: str
+    committed_at: str | None
+    subject: str
+    approvals: list[Approval]
+
+
+class HistoryItem(BaseModel):
+    """One activation: the revision, its commit, who activated it, when and why."""
+
+    revision: str
+    digest: str
+    activated_at: str
+    actor: str
+    reason: str
+    source: str
+    dirty: bool
+    commit: CommitMeta | None
+
+
+class ActivateRequest(StrictModel):
     """A revision (commit, tag or branch of the followed repository) to activate."""
 
     revision: str = Field(min_length=1, max_length=200)
@@ -42,7 +75,7 @@ class ActivateRequest(BaseModel):
 class HistoryPage(BaseModel):
     """Activations, newest first."""
 
-    items: list[dict[str, Any]]
+    items: list[HistoryItem]
 
 
 class PollOutcome(BaseModel):
@@ -60,7 +93,7 @@ def _info(svc: Any) -> dict[str, Any]:
     return {
         "revision": active.revision, "digest": active.bundle.digest,
         "activated_at": _iso(active.activated_at), "source": active.source,
-        "manifest": active.bundle.manifest(),
+        "dirty": active.dirty, "manifest": active.bundle.manifest(),
         "refused": None if refused is None else {
             "revision": refused.revision, "reason": refused.reason, "at": _iso(refused.at)},
     }
@@ -81,9 +114,18 @@ def history(svc: SvcDep, _: Annotated[Principal, Depends(allowed("read"))],
             .offset(offset).limit(limit))
     with svc.db.read() as s:
         rows = list(s.exec(stmt))
-    return {"items": [{"revision": r.revision, "digest": r.digest,
-                       "activated_at": _iso(r.activated_at), "actor": r.actor,
-                       "source": r.source} for r in rows]}
+    return {"items": [_history_item(r) for r in rows]}
+
+
+def _history_item(r: PolicyActivation) -> dict[str, Any]:
+    commit = None
+    if r.commit_author or r.committed_at:
+        commit = {"author": r.commit_author, "subject": r.commit_subject,
+                  "committed_at": _iso(r.committed_at) if r.committed_at else None,
+                  "approvals": json.loads(r.approvals or "[]")}
+    return {"revision": r.revision, "digest": r.digest, "activated_at": _iso(r.activated_at),
+            "actor": r.actor, "reason": r.reason, "source": r.source, "dirty": r.dirty,
+            "commit": commit}
 
 
 @router.post("/activate", response_model=PolicyInfo,
@@ -94,7 +136,7 @@ def activate(body: ActivateRequest, svc: SvcDep,
     try:
         svc.policy.activate_revision(body.revision, principal.actor, body.reason)
     except BillplaneError as exc:
-        if exc.code in ("unknown_revision", "activation_unavailable"):
+        if exc.code in ("unknown_revision", "activation_unavailable", "revision_mismatch"):
             raise
         raise ApiError("activation_refused", "the revision was not activated",
                        details=billplane_details(exc)) from exc

@@ -2,8 +2,8 @@
 
 Arithmetic simple enough to check by hand: net = sum(quantity x unit_price), VAT 20 %,
 series "T" formatted "T-{year}-{number:05d}", credit notes allowed for 30 days up to 100 %
-with approval above 50 %, void allowed for 7 days. A business customer without a tax id is
-an error violation (blocks issuance).
+with approval above 50 %, void allowed for 7 days (the service counts windows from the issue
+date). A business customer without a tax id is an error violation (blocks issuance).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from api.port import resolve_ref
+from api.port import directory_revision, resolve_ref
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError, Diagnostic, Location
 
@@ -48,7 +48,11 @@ class FakeEngine:
     """Implements api.port.EnginePort without the real engine."""
 
     def load_directory(self, path: Path) -> Bundle:
-        return fake_bundle("dir:fake")
+        # a real directory gets its real revision (git commit, +dirty); else a fixed one
+        if not path.is_dir():
+            return fake_bundle("dir:fake")
+        data = b"".join(f.read_bytes() for f in sorted(path.rglob("*.yaml")))
+        return fake_bundle(directory_revision(path), tests_ok=b"FAILING-TEST" not in data)
 
     def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle:
         import git
@@ -99,6 +103,9 @@ class FakeEngine:
             "currency": order["currency"], "series": "T",
             "customer": {"id": customer.get("id", "")},
             "totals": {"net": _money(net), "tax": _money(tax), "total": _money(net + tax)},
+            "tax_summary": [{"rule": "vat", "jurisdiction": "GB", "rate": "20",
+                             "taxable": _money(net), "amount": _money(tax),
+                             "reverse_charge": False}],
             "payment": {
                 "credit_notes": {"allowed": True, "window_days": 30,
                                  "until": (date + dt.timedelta(days=30)).isoformat(),

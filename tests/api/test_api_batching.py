@@ -102,29 +102,37 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
 
 
 def test_concurrent_issuers_with_rollbacks_leave_no_gap_on_sqlite(tmp_path: Path) -> None:
+    import random
+
     db = _db(tmp_path)
+    rolled_back = [0]
 
-    def rollback_some(series: str, number: int) -> None:
-        if number % 7 == 0:
-            raise Refused
+    def work(n: int) -> int:
+        rng = random.Random(n)  # each attempt rolls back with probability 0.15, then retries
+        while True:
+            doomed = rng.random() < 0.15
 
-    def work(n: int) -> bool:
-        try:
-            idempotency.run(db, None, TTL, NOW, _issue_action(n, rollback_some))
-            return True
-        except Refused:
-            return False
+            def after(series: str, number: int, doomed: bool = doomed) -> None:
+                if doomed:
+                    raise Refused
+
+            try:
+                idempotency.run(db, None, TTL, NOW, _issue_action(n, after))
+                return 1
+            except Refused:
+                rolled_back[0] += 1
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         created = sum(pool.map(work, range(300)))
-    assert 0 < created < 300
-    assert _seqs(db) == list(range(1, created + 1))
+    assert created == 300 and rolled_back[0] >= 20
+    assert _seqs(db) == list(range(1, 301))
     db.dispose()
 
 
 def test_same_key_twice_in_one_batch_replays_the_first_response(tmp_path: Path) -> None:
     db = _db(tmp_path)
-    req = idempotency.request_for("k-1", "POST /v1/invoices", {"order": order(1)})
+    req = idempotency.request_for("k-1", "key:1", "POST /v1/invoices",
+                                  {"order": order(1)})
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(
             lambda _: idempotency.run(db, req, TTL, NOW, _issue_action(1)), range(4)))
@@ -138,10 +146,14 @@ def test_issued_bytes_are_the_encoded_resource() -> None:
     invoice = FakeEngine().evaluate(fake_bundle("rev-1"), order(1, customer="Zoë"), None)
     canonical = json.dumps(invoice.document, sort_keys=True, separators=(",", ":"),
                            ensure_ascii=False).encode()
-    got = issuing.issued_bytes(canonical, "T-2026-00001", "T", NOW, "rev-1")
-    expected: dict[str, Any] = {"number": "T-2026-00001", "series": "T", "status": "issued",
-                "issued_at": "2026-03-16T09:30:00Z", "revision": "rev-1",
-                "invoice": invoice.document, "credit_notes": [], "void": None}
+    got = issuing.issued_bytes(canonical, "T-2026-00001", "T", NOW, "rev-1", invoice.document)
+    # windows of 30 and 7 days from the issue date, 2026-03-16
+    expected: dict[str, Any] = {
+        "number": "T-2026-00001", "series": "T", "status": "issued",
+        "issue_date": "2026-03-16", "issued_at": "2026-03-16T09:30:00Z", "revision": "rev-1",
+        "invoice": invoice.document, "credit_notes": [], "void": None,
+        "windows": {"credit_notes": {"allowed": True, "until": "2026-04-15"},
+                    "void": {"allowed": True, "until": "2026-03-23"}}}
     assert got == idempotency.encode(expected)
 
 
@@ -179,10 +191,79 @@ def test_serve_workers_get_the_resolved_settings_through_the_environment(
     monkeypatch.setattr(os, "environ", env)
     chosen = Settings(database_url="sqlite:///x.db", sqlite_synchronous="normal",
                       policies=None, repo=tmp_path, branch="live", subdir="rules",
-                      poll_interval=7.0, backend="cel-python", sandbox=True)
+                      poll_interval=7.0, backend="cel-python", sandbox=True, allow_dirty=True,
+                      max_body_bytes=5000, max_lines=20, max_period_days=400,
+                      max_order_days_ahead=3, idempotency_ttl=dt.timedelta(hours=36))
     _export(chosen)
     worker = Settings.from_env()
     assert (worker.database_url, worker.sqlite_synchronous, worker.repo, worker.branch,
             worker.subdir, worker.poll_interval, worker.backend, worker.sandbox) == (
         "sqlite:///x.db", "normal", tmp_path.resolve(), "live", "rules", 7.0, "cel-python", True)
+    assert (worker.allow_dirty, worker.max_body_bytes, worker.max_lines, worker.max_period_days,
+            worker.max_order_days_ahead, worker.idempotency_ttl) == (
+        True, 5000, 20, 400, 3, dt.timedelta(hours=36))
     assert "BILLPLANE_POLICIES" not in os.environ
+
+
+class Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg reports when PostgreSQL breaks a deadlock
+
+
+def test_a_batch_runs_in_key_order_and_is_retried_whole_after_a_deadlock(
+        tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    batcher = WriteBatcher(db.write)
+    release = threading.Event()
+    ran: list[str] = []
+    lost = [False]
+
+    def step(name: str, n: int, lose: bool = False) -> Any:
+        issue = _issue_action(n)
+
+        def fn(session: Session) -> tuple[int, bytes]:
+            ran.append(name)
+            if lose and not lost[0]:
+                lost[0] = True
+                raise Deadlock  # after the works before it allocated their numbers
+            return issue(session)
+
+        return fn
+
+    def hold(session: Session) -> int:
+        release.wait(30)
+        return 0
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        leader = pool.submit(batcher.run, hold, "")
+        while not batcher._leading:
+            time.sleep(0.001)
+        # arriving as series C, A, B: run as A, B, C
+        futures = [pool.submit(batcher.run, step("C", 3), "C"),
+                   pool.submit(batcher.run, step("A", 1), "A"),
+                   pool.submit(batcher.run, step("B", 2, lose=True), "B")]
+        while len(batcher._queue) < 3:
+            time.sleep(0.001)
+        release.set()
+        leader.result()
+        statuses = [f.result()[0] for f in futures]
+    assert statuses == [201, 201, 201]  # nobody saw the deadlock
+    assert ran == ["A", "B", "A", "B", "C"]  # the whole batch ran again, in key order
+    assert _seqs(db) == [1, 2, 3]  # A's first number was rolled back with the batch: no gap
+    db.dispose()
+
+
+def test_a_deadlock_that_keeps_coming_is_a_503_to_retry(tmp_path: Path) -> None:
+    from api.errors import ApiError
+
+    db = _db(tmp_path)
+    calls = [0]
+
+    def always(session: Session) -> None:
+        calls[0] += 1
+        raise Deadlock
+
+    with pytest.raises(ApiError) as caught:
+        WriteBatcher(db.write).run(always)
+    assert (caught.value.code, caught.value.status) == ("store_busy", 503)
+    assert calls[0] == 6
+    db.dispose()

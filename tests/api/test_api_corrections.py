@@ -1,8 +1,9 @@
-"""Credit notes and voids follow the invoice's own payment terms.
+"""Credit notes and voids follow the invoice's own payment terms, counted from its issue date.
 
-The stand-in terms (api_fakes): credit notes until order date + 30 days, at most 100 %
-cumulative, approval needed above 50 %; void until order date + 7 days. The invoice is
-3 x 10.00 + 20 % VAT = 36.00, dated 2026-03-15.
+The stand-in terms (api_fakes): credit notes for 30 days, at most 100 % cumulative, approval
+by another principal above 50 %; void for 7 days. The invoice is 3 x 10.00 + 20 % VAT =
+36.00 (net 30.00, tax 6.00), issued at 2026-03-16 09:00 UTC: credit notes until 2026-04-15,
+void until 2026-03-23.
 """
 
 from __future__ import annotations
@@ -13,88 +14,168 @@ from api_fakes import order
 from conftest import Service
 
 NUMBER = "T-2026-00001"
+NOTES = f"/v1/invoices/{NUMBER}/credit-notes"
 
 
-def _issue(s: Service) -> None:
-    r = s.client.post("/v1/invoices", json={"order": order()}, headers=s.auth("billing"))
+def _issue(s: Service, **extra: str) -> None:
+    r = s.client.post("/v1/invoices", json={"order": order(**extra)}, headers=s.auth("billing"))
     assert r.status_code == 201, r.text
 
 
-def _credit(s: Service, amount: str, approved: bool = False) -> tuple[int, dict]:
-    r = s.client.post(f"/v1/invoices/{NUMBER}/credit-notes",
-                      json={"amount": amount, "reason": "goodwill", "approved": approved},
-                      headers=s.auth("billing"))
+def _credit(s: Service, amount: str, role: str = "billing") -> tuple[int, dict]:
+    r = s.client.post(NOTES, json={"amount": amount, "reason": "goodwill"}, headers=s.auth(role))
     return r.status_code, r.json()
 
 
-def test_credit_notes_cumulative_limit_and_approval(service: Service) -> None:
-    _issue(service)
-    # 18.00 of 36.00 = 50 %: not above the approval threshold
-    status, body = _credit(service, "18.00")
-    assert status == 201, body
-    assert body["number"] == "CN-T-000001" and body["amount"] == "18.00"
-    # 18.00 + 0.01 = 50.03 % cumulative: above 50 %, needs approval
-    status, body = _credit(service, "0.01")
-    assert (status, body["code"]) == (422, "credit_note_needs_approval")
-    status, body = _credit(service, "18.00", approved=True)
-    assert status == 201 and body["number"] == "CN-T-000002"
-    # 36.00 credited: 100 %; one cent more exceeds the limit
-    status, body = _credit(service, "0.01", approved=True)
+def _decide(s: Service, request_id: int, verb: str, role: str = "approver") -> tuple[int, dict]:
+    r = s.client.post(f"/v1/credit-note-requests/{request_id}/{verb}",
+                      json={"reason": "checked with the customer"}, headers=s.auth(role))
+    return r.status_code, r.json()
+
+
+def _listed(s: Service, status: str) -> list[str]:
+    r = s.client.get("/v1/invoices", params={"status": status}, headers=s.auth("auditor"))
+    assert r.status_code == 200, r.text
+    return [i["number"] for i in r.json()["items"]]
+
+
+def test_credit_notes_above_the_threshold_wait_for_another_principal(service: Service) -> None:
+    s = service
+    _issue(s)
+    # 18.00 of 36.00 = 50 %: not above the threshold, issued at once, split 15.00 + 3.00
+    status, note = _credit(s, "18.00")
+    assert status == 201, note
+    assert (note["number"], note["amount"], note["net"], note["tax"]) == (
+        "CN-T-000001", "18.00", "15.00", "3.00")
+    assert note["tax_lines"] == [{"rule": "vat", "jurisdiction": "GB", "rate": "20",
+                                  "reverse_charge": False, "taxable": "15.00",
+                                  "amount": "3.00"}]
+    assert (note["settles"], note["approved_by"]) == (False, None)
+    # the requester cannot approve by itself any more
+    r = s.client.post(NOTES, json={"amount": "0.01", "reason": "x", "approved": True},
+                      headers=s.auth("billing"))
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+    # 18.01 of 36.00 = 50.03 %: a request, no number yet
+    status, first = _credit(s, "0.01")
+    assert status == 202, first
+    assert (first["id"], first["status"], first["credit_note"]) == (1, "pending_approval", None)
+    status, second = _credit(s, "17.99", role="admin")
+    assert (status, second["id"]) == (202, 2)
+    # the pending requests count against the 100 %: nothing more fits
+    status, body = _credit(s, "0.01")
     assert (status, body["code"]) == (422, "credit_note_exceeds_limit")
-    got = service.client.get(f"/v1/invoices/{NUMBER}", headers=service.auth("billing")).json()
-    assert [n["amount"] for n in got["credit_notes"]] == ["18.00", "18.00"]
+    assert _decide(s, 1, "approve", role="billing")[0] == 403  # billing may not approve
+    status, body = _decide(s, 2, "approve", role="admin")  # nor anyone their own request
+    assert (status, body["code"]) == (403, "forbidden")
+    status, approved = _decide(s, 1, "approve")
+    assert status == 201, approved
+    # cumulative tax share after 18.01: round(18.01 x 6 / 36, 2) = 3.00, so this one has none
+    assert (approved["number"], approved["net"], approved["tax"]) == (
+        "CN-T-000002", "0.01", "0.00")
+    assert approved["approved_by"] == "key:" + s.keys["approver"].split("_")[1]
+    assert approved["requested_by"] == "key:" + s.keys["billing"].split("_")[1]
+    assert _decide(s, 1, "approve")[1]["code"] == "already_decided"
+    assert _listed(s, "partially_credited") == [NUMBER]
+    status, last = _decide(s, 2, "approve")
+    assert status == 201
+    # the last one settles the invoice: the notes' tax adds up to the invoice's 6.00 exactly
+    assert (last["number"], last["net"], last["tax"], last["settles"]) == (
+        "CN-T-000003", "14.99", "3.00", True)
+    got = s.client.get(f"/v1/invoices/{NUMBER}", headers=s.auth("billing")).json()
     assert got["status"] == "credited"
-    # an invoice with credit notes cannot be voided
-    r = service.client.post(f"/v1/invoices/{NUMBER}/void", json={},
-                            headers=service.auth("billing"))
+    assert [(n["amount"], n["net"], n["tax"]) for n in got["credit_notes"]] == [
+        ("18.00", "15.00", "3.00"), ("0.01", "0.01", "0.00"), ("17.99", "14.99", "3.00")]
+    assert _listed(s, "credited") == [NUMBER] and _listed(s, "issued") == []
+    r = s.client.get("/v1/credit-notes/CN-T-000003", headers=s.auth("auditor"))
+    assert r.status_code == 200 and r.json() == last
+    r = s.client.get("/v1/credit-note-requests/1", headers=s.auth("auditor")).json()
+    assert (r["status"], r["credit_note"], r["decided_by"]) == (
+        "approved", "CN-T-000002", approved["approved_by"])
+    status, body = _credit(s, "0.01")
+    assert (status, body["code"]) == (422, "credit_note_exceeds_limit")
+    r = s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "duplicate"},
+                      headers=s.auth("billing"))
     assert (r.status_code, r.json()["code"]) == (409, "invoice_has_credit_notes")
+    log = s.client.get("/v1/audit", headers=s.auth("auditor")).json()["items"]
+    assert [e["action"] for e in log if e["action"].startswith("credit")] == [
+        "credit_note", "credit_note_requested", "credit_note_requested", "credit_note",
+        "credit_note"]
+    assert all(e["reason"] for e in log)
 
 
-def test_credit_note_window_and_amount_precision(service: Service) -> None:
-    _issue(service)
-    status, body = _credit(service, "1.001")
+def test_a_rejected_request_credits_nothing(service: Service) -> None:
+    s = service
+    _issue(s)
+    assert _credit(s, "10.00")[0] == 201
+    status, request = _credit(s, "20.00")
+    assert status == 202
+    assert _listed(s, "partially_credited") == [NUMBER]
+    status, body = _decide(s, request["id"], "reject")
+    assert (status, body["status"], body["credit_note"]) == (200, "rejected", None)
+    assert _decide(s, request["id"], "approve")[1]["code"] == "already_decided"
+    got = s.client.get(f"/v1/invoices/{NUMBER}", headers=s.auth("billing")).json()
+    assert got["status"] == "partially_credited" and len(got["credit_notes"]) == 1
+    # the rejected 20.00 no longer counts against the limit
+    assert _credit(s, "8.00")[0] == 201
+    r = s.client.get("/v1/credit-note-requests/99", headers=s.auth("auditor"))
+    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+
+
+def test_windows_run_from_the_issue_date_not_the_order_date(service: Service) -> None:
+    s = service
+    _issue(s, date="2026-01-10")  # supplied in January, invoiced on 2026-03-16
+    got = s.client.get(f"/v1/invoices/{NUMBER}", headers=s.auth("billing")).json()
+    assert (got["issue_date"], got["invoice"]["date"]) == ("2026-03-16", "2026-01-10")
+    assert got["windows"] == {"credit_notes": {"allowed": True, "until": "2026-04-15"},
+                              "void": {"allowed": True, "until": "2026-03-23"}}
+    status, body = _credit(s, "1.001")
     assert (status, body["code"]) == (422, "invalid_amount")
-    status, body = _credit(service, "0")
+    status, body = _credit(s, "0")
     assert (status, body["code"]) == (422, "invalid_amount")
-    service.clock.now = dt.datetime(2026, 4, 14, 23, 59, tzinfo=dt.UTC)  # until 2026-04-14
-    assert _credit(service, "1.00")[0] == 201
-    service.clock.now = dt.datetime(2026, 4, 15, 0, 1, tzinfo=dt.UTC)
-    status, body = _credit(service, "1.00")
+    r = s.client.post(NOTES, json={"amount": "1.00"}, headers=s.auth("billing"))
+    assert r.status_code == 422 and r.json()["details"][0]["loc"] == ["body", "reason"]
+    s.clock.now = dt.datetime(2026, 4, 15, 23, 59, tzinfo=dt.UTC)
+    assert _credit(s, "1.00")[0] == 201
+    s.clock.now = dt.datetime(2026, 4, 16, 0, 1, tzinfo=dt.UTC)
+    status, body = _credit(s, "1.00")
     assert (status, body["code"]) == (422, "credit_note_window_closed")
 
 
 def test_void_window_once_and_audit(service: Service) -> None:
-    _issue(service)
-    service.clock.now = dt.datetime(2026, 3, 23, 12, 0, tzinfo=dt.UTC)  # after 2026-03-22
-    r = service.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "late"},
-                            headers=service.auth("billing"))
+    s = service
+    _issue(s)
+    r = s.client.post(f"/v1/invoices/{NUMBER}/void", json={}, headers=s.auth("billing"))
+    assert r.status_code == 422 and r.json()["details"][0]["loc"] == ["body", "reason"]
+    s.clock.now = dt.datetime(2026, 3, 24, 0, 1, tzinfo=dt.UTC)
+    r = s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "late"},
+                      headers=s.auth("billing"))
     assert (r.status_code, r.json()["code"]) == (422, "void_window_closed")
-    service.clock.now = dt.datetime(2026, 3, 22, 12, 0, tzinfo=dt.UTC)
-    r = service.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "duplicate"},
-                            headers=service.auth("billing"))
+    s.clock.now = dt.datetime(2026, 3, 23, 12, 0, tzinfo=dt.UTC)
+    r = s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "duplicate"},
+                      headers=s.auth("billing"))
     assert r.status_code == 200 and r.json()["status"] == "voided"
-    r = service.client.post(f"/v1/invoices/{NUMBER}/void", json={},
-                            headers=service.auth("billing"))
+    r = s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "again"},
+                      headers=s.auth("billing"))
     assert (r.status_code, r.json()["code"]) == (409, "already_voided")
-    status, body = _credit(service, "1.00")
+    status, body = _credit(s, "1.00")
     assert (status, body["code"]) == (409, "invoice_voided")
-    voided = service.client.get("/v1/invoices", params={"status": "voided"},
-                                headers=service.auth("billing")).json()
-    assert [i["number"] for i in voided["items"]] == [NUMBER]
-    log = service.client.get("/v1/audit", headers=service.auth("auditor")).json()["items"]
-    actions = [e["action"] for e in log]
-    assert actions[-2:] == ["issue", "void"]
+    assert _listed(s, "voided") == [NUMBER]
+    log = s.client.get("/v1/audit", headers=s.auth("auditor")).json()["items"]
+    assert [e["action"] for e in log][-2:] == ["issue", "void"]
     assert log[-1]["reason"] == "duplicate" and log[-1]["subject"] == NUMBER
     assert log[-1]["before_digest"] != log[-1]["after_digest"]
 
 
-def test_stored_invoices_and_audit_refuse_update_and_delete(service: Service) -> None:
+def test_stored_documents_and_audit_refuse_update_and_delete(service: Service) -> None:
     import pytest
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
     _issue(service)
+    assert _credit(service, "30.00")[0] == 202
     for sql in ("UPDATE invoice SET total = '0.00'", "DELETE FROM invoice",
-                "UPDATE audit_entry SET actor = 'x'", "DELETE FROM audit_entry"):
+                "UPDATE audit_entry SET actor = 'x'", "DELETE FROM audit_entry",
+                "UPDATE credit_request SET amount = '1.00'", "DELETE FROM credit_request",
+                "UPDATE policy_activation SET actor = 'x'"):
         with pytest.raises(DBAPIError, match="append_only"), service.svc.db.write() as s:
             s.execute(text(sql))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from api_fakes import order
 from conftest import Service
 
@@ -46,15 +49,23 @@ def test_blocked_invoice_is_refused_with_its_violations(service: Service) -> Non
 
 
 def test_list_filters_and_cursor(service: Service) -> None:
+    import datetime as dt
+
     h = service.auth("billing")
-    service.client.post(ISSUE, json={"order": order(1, "C-1", "2026-01-10")}, headers=h)
-    service.client.post(ISSUE, json={"order": order(2, "C-2", "2026-02-10")}, headers=h)
-    service.client.post(ISSUE, json={"order": order(3, "C-1", "2026-03-10")}, headers=h)
+    for n, customer, day in ((1, "C-1", 10), (2, "C-2", 11), (3, "C-1", 12)):
+        service.clock.now = dt.datetime(2026, 3, day, 23, 30, tzinfo=dt.UTC)
+        r = service.client.post(ISSUE, json={"order": order(n, customer, "2026-02-28")},
+                                headers=h)
+        assert r.status_code == 201, r.text
     by_customer = service.client.get(ISSUE, params={"customer": "C-1"}, headers=h).json()
     assert [i["order_id"] for i in by_customer["items"]] == ["ORD-1", "ORD-3"]
-    by_date = service.client.get(ISSUE, params={"date_from": "2026-02-01",
-                                                "date_to": "2026-03-10"}, headers=h).json()
-    assert [i["order_id"] for i in by_date["items"]] == ["ORD-2", "ORD-3"]
+    # the date range is the issue date's (the orders all date from February)
+    by_date = service.client.get(ISSUE, params={"date_from": "2026-03-11",
+                                                "date_to": "2026-03-12"}, headers=h).json()
+    assert [(i["order_id"], i["issue_date"], i["order_date"]) for i in by_date["items"]] == [
+        ("ORD-2", "2026-03-11", "2026-02-28"), ("ORD-3", "2026-03-12", "2026-02-28")]
+    none = service.client.get(ISSUE, params={"date_to": "2026-03-09"}, headers=h).json()
+    assert none["items"] == []
     page1 = service.client.get(ISSUE, params={"limit": 2}, headers=h).json()
     assert [i["order_id"] for i in page1["items"]] == ["ORD-1", "ORD-2"]
     page2 = service.client.get(ISSUE, params={"limit": 2, "cursor": page1["next_cursor"]},
@@ -63,6 +74,44 @@ def test_list_filters_and_cursor(service: Service) -> None:
     assert page2["next_cursor"] is None
     by_rev = service.client.get(ISSUE, params={"revision": "other"}, headers=h).json()
     assert by_rev["items"] == []
+    issued = service.client.get(ISSUE, params={"status": "issued"}, headers=h).json()
+    assert [i["status"] for i in issued["items"]] == ["issued"] * 3
+
+
+def test_numbers_and_issue_dates_come_from_the_issuing_day(service: Service) -> None:
+    import datetime as dt
+
+    h = service.auth("billing")
+    service.clock.now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+    late = service.client.post(ISSUE, json={"order": order(1, date="2024-01-15")}, headers=h)
+    assert late.status_code == 201, late.text
+    body = late.json()
+    assert (body["number"], body["issue_date"], body["invoice"]["date"]) == (
+        "T-2026-00001", "2026-12-02", "2024-01-15")
+    # one day ahead is tolerated (time zones); further ahead is not supplied yet
+    ahead = service.client.post(ISSUE, json={"order": order(2, date="2026-12-03")}, headers=h)
+    assert ahead.status_code == 201 and ahead.json()["number"] == "T-2026-00002"
+    future = service.client.post(ISSUE, json={"order": order(3, date="2030-01-01")}, headers=h)
+    assert future.status_code == 422
+    assert future.json()["code"] == "order_date_in_future"
+    assert future.json()["details"] == [{"loc": ["body", "order", "date"], "type": "in_future"}]
+    service.clock.now = dt.datetime(2027, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
+    new_year = service.client.post(ISSUE, json={"order": order(4, date="2026-12-31")},
+                                   headers=h)
+    assert new_year.json()["number"] == "T-2027-00003"
+
+
+def test_auditors_read_the_order_an_invoice_came_from(service: Service) -> None:
+    o = order(5)
+    o["customer"]["name"] = "Ada Lovelace"
+    number = service.client.post(ISSUE, json={"order": o},
+                                 headers=service.auth("billing")).json()["number"]
+    got = service.client.get(f"{ISSUE}/{number}", headers=service.auth("billing"))
+    assert "Ada Lovelace" not in got.text  # the invoice document carries no customer name
+    r = service.client.get(f"{ISSUE}/{number}/order", headers=service.auth("auditor"))
+    assert r.status_code == 200 and r.json() == {"invoice": number, "order": o}
+    assert service.client.get(f"{ISSUE}/{number}/order",
+                              headers=service.auth("billing")).status_code == 403
 
 
 def test_invalid_order_is_an_envelope_without_customer_data(sqlite_service: Service) -> None:
@@ -92,6 +141,44 @@ def test_body_size_and_line_count_limits(sqlite_service: Service) -> None:
     huge["attributes"] = {"x": "y" * 1_100_000}
     r = s.client.post("/v1/invoices/evaluate", json={"order": huge}, headers=s.auth("billing"))
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+
+def test_limits_come_from_the_environment(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.settings import Settings
+
+    monkeypatch.setenv("BILLPLANE_MAX_BODY_BYTES", "2000")
+    monkeypatch.setenv("BILLPLANE_MAX_LINES", "2")
+    s = Service(f"sqlite:///{tmp_path / 'l.db'}",
+                **{k: v for k, v in vars(Settings.from_env()).items()
+                   if k in ("max_body_bytes", "max_lines")})
+    try:
+        h = s.auth("billing")
+        three = order()
+        three["lines"] = three["lines"] * 3
+        r = s.client.post("/v1/invoices/evaluate", json={"order": three}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (422, "too_many_lines")
+        padded = order(attributes={"note": "x" * 2000})
+        r = s.client.post("/v1/invoices/evaluate", json={"order": padded}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
+        assert s.client.post("/v1/invoices/evaluate", json={"order": order()},
+                             headers=h).status_code == 200
+    finally:
+        s.close()
+    monkeypatch.setenv("BILLPLANE_MAX_LINES", "many")
+    with pytest.raises(ValueError, match="BILLPLANE_MAX_LINES must be a whole number"):
+        Settings.from_env()
+
+
+def test_unknown_body_fields_are_refused(sqlite_service: Service) -> None:
+    s = sqlite_service
+    r = s.client.post(ISSUE, json={"order": order(), "asof": "2026-03-01"},
+                      headers=s.auth("billing"))
+    assert r.status_code == 422
+    assert r.json()["details"][0]["loc"] == ["body", "asof"]
+    r = s.client.post("/v1/keys", json={"role": "billing", "nmae": "typo"},
+                      headers=s.auth("admin"))
+    assert r.status_code == 422 and r.json()["details"][0]["loc"] == ["body", "nmae"]
 
 
 def test_unknown_invoice_and_route(sqlite_service: Service) -> None:
@@ -129,3 +216,16 @@ def test_unknown_or_repeated_query_parameters_are_refused(sqlite_service: Servic
     assert twice.json()["details"] == [{"loc": ["query", "action"], "type": "repeated"}]
     once = sqlite_service.client.get("/v1/audit?action=issue", headers=auth)
     assert once.status_code == 200, once.text
+
+
+def test_each_issue_is_audited_with_a_digest_of_what_was_issued(service: Service) -> None:
+    import hashlib
+
+    bodies = [service.client.post(ISSUE, json={"order": order(1)},
+                                  headers=service.auth("billing")).content for _ in range(3)]
+    log = service.client.get("/v1/audit", params={"action": "issue"},
+                             headers=service.auth("auditor")).json()["items"]
+    # the same order three times: three numbers, so three different digests, each the
+    # sha256 of the invoice resource as issued (number, issue time, revision, document)
+    assert [e["after_digest"] for e in log] == [hashlib.sha256(b).hexdigest() for b in bodies]
+    assert len({e["after_digest"] for e in log}) == 3

@@ -69,3 +69,26 @@ def test_fifty_concurrent_requests_with_one_key_make_one_invoice(service: Servic
     assert len({content for _, content in results}) == 1
     listing = service.client.get(ISSUE, headers=service.auth("billing")).json()
     assert [i["number"] for i in listing["items"]] == ["T-2026-00001"]
+
+
+def test_keys_belong_to_the_api_key_that_sent_them(service: Service) -> None:
+    with service.svc.db.write() as s:
+        from api.auth import create_key
+
+        other = create_key(s, service.settings, "billing", "second system", "test")[1]
+    mine = {**service.auth("billing"), "Idempotency-Key": "ord-1"}
+    theirs = {"Authorization": f"Bearer {other}", "Idempotency-Key": "ord-1"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=mine)
+    # another system's key with the same name is its own: a new invoice, no conflict
+    second = service.client.post(ISSUE, json={"order": order(2)}, headers=theirs)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.json()["number"] != second.json()["number"]
+    again = service.client.post(ISSUE, json={"order": order(2)}, headers=theirs)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.content == second.content
+
+
+def test_same_key_on_another_endpoint_conflicts(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-9"}
+    number = service.client.post(ISSUE, json={"order": order(1)}, headers=h).json()["number"]
+    r = service.client.post(f"{ISSUE}/{number}/void", json={"reason": "duplicate"}, headers=h)
+    assert (r.status_code, r.json()["code"]) == (409, "idempotency_conflict")

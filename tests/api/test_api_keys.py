@@ -28,12 +28,36 @@ def test_created_key_works_once_shown_and_revocation_is_immediate(
     assert token not in listed and row.hash not in listed
     h = {"Authorization": f"Bearer {token}"}
     assert s.client.get("/v1/audit", headers=h).status_code == 200
-    assert s.client.delete(f"/v1/keys/{prefix}", headers=s.auth("admin")).status_code == 200
+    r = s.client.delete(f"/v1/keys/{prefix}", headers=s.auth("admin"))
+    assert r.status_code == 422 and r.json()["details"][0]["loc"] == ["query", "reason"]
+    r = s.client.delete(f"/v1/keys/{prefix}", params={"reason": "rotated"},
+                        headers=s.auth("admin"))
+    assert r.status_code == 200
     r = s.client.get("/v1/audit", headers=h)
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
-    actions = [e["action"] for e in s.client.get("/v1/audit",
-                                                 headers=s.auth("admin")).json()["items"]]
-    assert actions.count("key_created") == 4 and actions.count("key_revoked") == 1
+    log = s.client.get("/v1/audit", headers=s.auth("admin")).json()["items"]
+    actions = [e["action"] for e in log]
+    assert actions.count("key_created") == 5 and actions.count("key_revoked") == 1
+    revoked = next(e for e in log if e["action"] == "key_revoked")
+    assert revoked["reason"] == "rotated"
+    assert revoked["before_digest"] and revoked["before_digest"] != revoked["after_digest"]
+    # digests of a key's public state: the stored hash appears nowhere in the log
+    assert row.hash not in s.client.get("/v1/audit", headers=s.auth("admin")).text
+
+
+def test_the_last_admin_key_cannot_be_revoked(sqlite_service: Service) -> None:
+    s = sqlite_service
+    prefix = s.keys["admin"].split("_")[1]
+    r = s.client.delete(f"/v1/keys/{prefix}", params={"reason": "leaving"},
+                        headers=s.auth("admin"))
+    assert (r.status_code, r.json()["code"]) == (409, "last_admin_key")
+    second = s.client.post("/v1/keys", json={"role": "admin", "name": "successor"},
+                           headers=s.auth("admin")).json()["key"]
+    r = s.client.delete(f"/v1/keys/{prefix}", params={"reason": "leaving"},
+                        headers=s.auth("admin"))
+    assert r.status_code == 200
+    assert s.client.get("/v1/keys", headers={"Authorization": f"Bearer {second}"}
+                        ).status_code == 200
 
 
 def test_wrong_secret_with_a_known_prefix_is_refused(sqlite_service: Service) -> None:
@@ -55,7 +79,11 @@ def test_keys_command_creates_lists_and_revokes(tmp_path: Path,
     prefix = token.split("_")[1]
     assert cmd_keys.run(parser.parse_args(["list", "--database-url", url])) == 0
     assert capsys.readouterr().out.split("\t")[:3] == [prefix, "admin", "active"]
-    assert cmd_keys.run(parser.parse_args(["revoke", prefix, "--database-url", url])) == 0
+    assert cmd_keys.run(parser.parse_args(["create", "--role", "admin",
+                                           "--database-url", url])) == 0
+    assert cmd_keys.run(parser.parse_args(["revoke", prefix, "--database-url", url])) == 2
+    assert cmd_keys.run(parser.parse_args(["revoke", prefix, "--reason", "rotated",
+                                           "--database-url", url])) == 0
     capsys.readouterr()
     cmd_keys.run(parser.parse_args(["list", "--database-url", url]))
     assert "\trevoked\t" in capsys.readouterr().out
@@ -73,8 +101,11 @@ def test_bootstrap_admin_key_only_into_an_empty_store(tmp_path: Path) -> None:
                         bootstrap_admin_key=token)
     app = create_app(settings, port=FakeEngine())
     client = TestClient(app)
-    assert client.get("/v1/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    client.delete("/v1/keys/boot0001", headers={"Authorization": f"Bearer {token}"})
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/keys", headers=auth).status_code == 200
+    client.post("/v1/keys", json={"role": "admin", "name": "real admin"}, headers=auth)
+    r = client.delete("/v1/keys/boot0001", params={"reason": "bootstrap done"}, headers=auth)
+    assert r.status_code == 200
     app.state.services.db.dispose()
     # a restart with the same variable does not bring a revoked key back
     app2 = create_app(settings, port=FakeEngine())

@@ -127,3 +127,128 @@ def test_sandbox_ref_only_in_sandbox_mode(followed: tuple[Service, Path, str],
         assert r.status_code == 200 and r.json()["revision"] == newer
     finally:
         sandbox.close()
+
+
+def _history(s: Service) -> list[dict]:
+    r = s.client.get("/v1/policy/history", headers=s.auth("auditor"))
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def test_an_activation_by_one_process_is_served_by_every_process(
+        followed: tuple[Service, Path, str], tmp_path: Path) -> None:
+    a, repo, good = followed
+    newer = _commit(repo, "kind: newer\n")
+    assert _push(a)["activated"] is True
+    # a second process of the same store: it serves the store's revision, adds no history
+    b = Service(a.settings.database_url, repo=repo, poll_interval=0, policy_sync_seconds=0)
+    try:
+        assert b.svc.policy.current().revision == newer
+        assert [h["revision"] for h in _history(b)] == [newer, good]
+        r = a.client.post("/v1/policy/activate", json={"revision": good, "reason": "rollback"},
+                          headers=a.auth("admin"))
+        assert r.status_code == 200
+        # b has not asked the store yet when a answers; its next request does
+        r = b.client.post("/v1/invoices", json={"order": order()}, headers=b.auth("billing"))
+        assert r.status_code == 201 and r.json()["revision"] == good
+        assert r.json()["invoice"]["provenance"]["revision"] == good
+        assert b.client.get("/readyz").json()["active_revision"] == good
+        assert [(h["revision"], h["actor"], h["reason"]) for h in _history(b)] == [
+            (good, "key:" + a.keys["admin"].split("_")[1], "rollback"),
+            (newer, "webhook", "new head of main"), (good, "system", "new head of main")]
+    finally:
+        b.close()
+
+
+def test_a_restart_while_the_head_is_broken_serves_the_last_good_revision(
+        followed: tuple[Service, Path, str]) -> None:
+    a, repo, good = followed
+    url = a.settings.database_url
+    a.close()
+    again = Service(url, repo=repo, poll_interval=0)  # same head: nothing new to record
+    again.close()
+    broken = _commit(repo, "BROKEN: [\n")
+    restarted = Service(url, repo=repo, poll_interval=0)
+    try:
+        ready = restarted.client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["active_revision"] == good
+        assert ready.json()["refused"]["revision"] == broken
+        assert [h["revision"] for h in _history(restarted)] == [good]
+        # a further restart does not try (or audit) the refused head again
+        Service(url, repo=repo, poll_interval=0).close()
+        audit = restarted.client.get("/v1/audit", headers=restarted.auth("auditor")).json()
+        trail = [(e["action"], e["subject"]) for e in audit["items"]
+                 if e["action"].startswith("activation")]
+        assert trail == [("activation", good), ("activation_refused", broken)]
+    finally:
+        restarted.close()
+
+
+def test_history_shows_the_commit_author_date_and_approvals(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "policies").mkdir()
+    (repo / "policies" / "p.yaml").write_text("kind: ok\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "UK VAT: 20 % from April\n\nWhy it changes.\n\n"
+         "Approved-by: Ann Lee <ann@example.com>\nReviewed-by: Bo Ng <bo@example.com>\n")
+    sha = _git(repo, "rev-parse", "HEAD")
+    s = Service(f"sqlite:///{tmp_path / 'h.db'}", repo=repo, poll_interval=0)
+    try:
+        (item,) = _history(s)
+        assert (item["revision"], item["actor"], item["dirty"]) == (sha, "system", False)
+        assert item["commit"]["author"] == "t <t@example.com>"
+        assert item["commit"]["subject"] == "UK VAT: 20 % from April"
+        assert item["commit"]["committed_at"].endswith("Z")
+        assert item["commit"]["approvals"] == [
+            {"trailer": "Approved-by", "by": "Ann Lee <ann@example.com>"},
+            {"trailer": "Reviewed-by", "by": "Bo Ng <bo@example.com>"}]
+    finally:
+        s.close()
+
+
+def test_directory_mode_activates_only_what_the_directory_holds(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    first = _commit(repo, "kind: ok\n")
+    s = Service(f"sqlite:///{tmp_path / 'd.db'}", policies=repo / "policies")
+    h = s.auth("admin")
+    try:
+        assert s.client.get("/readyz").json()["active_revision"] == first
+        r = s.client.post("/v1/policy/activate", json={"revision": "deadbeef-does-not-exist"},
+                          headers=h)
+        assert (r.status_code, r.json()["code"]) == (404, "unknown_revision")
+        r = s.client.post("/v1/policy/activate", json={"revision": "HEAD"}, headers=h)
+        assert r.status_code == 200 and r.json()["revision"] == first
+        second = _commit(repo, "kind: ok, later\n")
+        r = s.client.post("/v1/policy/activate", json={"revision": first}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (409, "revision_mismatch")
+        r = s.client.post("/v1/policy/activate", json={"revision": second[:10]}, headers=h)
+        assert r.status_code == 200 and r.json()["revision"] == second
+        (repo / "policies" / "p.yaml").write_text("kind: edited, not committed\n")
+        r = s.client.post("/v1/policy/activate", json={"revision": second}, headers=h)
+        assert (r.status_code, r.json()["code"]) == (409, "activation_refused")
+        assert r.json()["details"][0]["code"] == "dirty_tree"
+        assert s.client.get("/v1/policy", headers=h).json()["revision"] == second
+        assert [i["revision"] for i in _history(s)] == [second, first]
+    finally:
+        s.close()
+    dirty = Service(f"sqlite:///{tmp_path / 'd.db'}", policies=repo / "policies",
+                    allow_dirty=True)
+    try:
+        info = dirty.client.get("/v1/policy", headers=dirty.auth("admin")).json()
+        assert (info["revision"], info["dirty"]) == (second + "+dirty", True)
+        assert _history(dirty)[0]["dirty"] is True
+    finally:
+        dirty.close()
+    strict = Service(f"sqlite:///{tmp_path / 'd.db'}", policies=repo / "policies")
+    try:
+        ready = strict.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["active_revision"] is None
+        assert "uncommitted changes" in ready.json()["refused"]["reason"]
+        assert "uncommitted changes" in ready.json()["out_of_sync"]
+    finally:
+        strict.close()

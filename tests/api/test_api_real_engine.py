@@ -7,6 +7,8 @@ Expected amounts are the hand-worked ones of policies/tests/pricing.yaml (case 1
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +42,9 @@ def real(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
         pytest.skip(f"the example policies do not pass their PolicyTests yet: {why[:200]}")
     clock = Clock()
     clock.now = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", policies=POLICIES,
+    copy = tmp_path / "policies"  # outside git: its revision is its content's digest
+    shutil.copytree(POLICIES, copy)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", policies=copy,
                         clock=clock)
     app = create_app(settings, port=engine)
     with app.state.services.db.write() as s:
@@ -59,10 +63,32 @@ def test_evaluate_and_issue_with_the_example_policies(
     r = client.post("/v1/invoices", json={"order": ORDER}, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["number"] == "NWUK-2026-000001"
-    # the UK terms allow credit notes up to 100 %, approval above 50 %: 210.00 is 50 %
+    # the UK terms allow credit notes up to 100 %, approval above 50 %: 210.00 is 50 %,
+    # split by the invoice's 20 % VAT line: 175.00 net + 35.00 tax
     r = client.post("/v1/invoices/NWUK-2026-000001/credit-notes",
-                    json={"amount": "210.00"}, headers=h)
+                    json={"amount": "210.00", "reason": "seats returned"}, headers=h)
     assert r.status_code == 201, r.text
+    assert (r.json()["net"], r.json()["tax"]) == ("175.00", "35.00")
     r = client.post("/v1/invoices/NWUK-2026-000001/credit-notes",
-                    json={"amount": "0.01"}, headers=h)
-    assert r.json()["code"] == "credit_note_needs_approval"
+                    json={"amount": "0.01", "reason": "rounding"}, headers=h)
+    assert (r.status_code, r.json()["status"]) == (202, "pending_approval")
+
+
+def test_credit_notes_split_tax_by_the_invoices_tax_lines(
+        real: tuple[TestClient, dict[str, str]]) -> None:
+    client, h = real
+    consumer = json.loads((POLICIES.parent / "examples" / "uk-consumer.json").read_text())
+    r = client.post("/v1/invoices", json={"order": consumer}, headers=h)
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    # 90.00 with two VAT lines: 9.00 on 45.00 (exclusive) and 6.00 on 30.00 (inclusive)
+    assert [(t["taxable"], t["amount"]) for t in r.json()["invoice"]["tax_summary"]] == [
+        ("45.00", "9.00"), ("30.00", "6.00")]
+    first = client.post(f"/v1/invoices/{number}/credit-notes",
+                        json={"amount": "30.00", "reason": "one seat"}, headers=h).json()
+    assert (first["net"], first["tax"]) == ("25.00", "5.00")
+    assert [(t["taxable"], t["amount"]) for t in first["tax_lines"]] == [
+        ("15.00", "3.00"), ("10.00", "2.00")]
+    rest = client.post(f"/v1/invoices/{number}/credit-notes",
+                       json={"amount": "60.00", "reason": "cancelled"}, headers=h).json()
+    assert (rest["net"], rest["tax"], rest["settles"]) == ("50.00", "10.00", True)

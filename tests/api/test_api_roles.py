@@ -2,7 +2,9 @@
 
 A case names an endpoint and the status expected for each caller: `none` (no key), and one
 key per role. `$order` stands for a valid order; `$auditor_prefix` for the auditor key's
-prefix. Each cell runs on a fresh store holding one issued invoice, T-2026-00001.
+prefix. Each cell runs on a fresh store holding two issued invoices: T-2026-00001, and
+T-2026-00002 with credit note CN-T-000001 and credit note request 1 (by the billing key)
+awaiting approval.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from api_fakes import order
 from conftest import Service
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "api-roles"
-CALLERS = ("none", "billing", "auditor", "admin")
+CALLERS = ("none", "billing", "auditor", "approver", "admin")
 
 
 def _cells() -> list[Any]:
@@ -31,19 +33,26 @@ def _cells() -> list[Any]:
 
 
 def test_cases_exist() -> None:
-    assert len(list(CASES.glob("*.yaml"))) >= 15
+    assert len(list(CASES.glob("*.yaml"))) >= 22
 
 
 @pytest.mark.parametrize(("case", "caller"), _cells())
 def test_role_matrix(case: dict[str, Any], caller: str, tmp_path: Path) -> None:
     s = Service(f"sqlite:///{tmp_path / 'roles.db'}")
     try:
-        r = s.client.post("/v1/invoices", json={"order": order(1)}, headers=s.auth("billing"))
-        assert r.status_code == 201
+        billing = s.auth("billing")
+        for n in (1, 2):
+            r = s.client.post("/v1/invoices", json={"order": order(n)}, headers=billing)
+            assert r.status_code == 201
+        notes = "/v1/invoices/T-2026-00002/credit-notes"
+        r = s.client.post(notes, json={"amount": "1.00", "reason": "r"}, headers=billing)
+        assert r.status_code == 201 and r.json()["number"] == "CN-T-000001"
+        r = s.client.post(notes, json={"amount": "20.00", "reason": "r"}, headers=billing)
+        assert r.status_code == 202 and r.json()["id"] == 1
         prefix = s.keys["auditor"].split("_")[1]
         text = json.dumps(case.get("body")) if "body" in case else None
         if text is not None:
-            text = text.replace('"$order"', json.dumps(order(2)))
+            text = text.replace('"$order"', json.dumps(order(3)))
         path = case["path"].replace("$auditor_prefix", prefix)
         headers = {"Content-Type": "application/json", **s.auth(caller)}
         r = s.client.request(case["method"], path, content=text, headers=headers)

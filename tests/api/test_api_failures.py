@@ -1,0 +1,123 @@
+"""Failures stay inside the envelope: unstorable text is a 422 with its location, anything
+unexpected is a 500 and one log line, and neither a log nor a body carries customer data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_fakes import FakeEngine, order
+from conftest import Service
+from served import Served
+
+ISSUE = "/v1/invoices"
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
+UK_CONSUMER = Path(__file__).resolve().parents[2] / "examples" / "uk-consumer.json"
+
+
+def test_nul_and_lone_surrogates_are_refused_with_their_location(service: Service) -> None:
+    h = service.auth("billing")
+    o = order()
+    o["customer"]["id"] = "C-\u0000-1"
+    r = service.client.post(ISSUE, json={"order": o}, headers=h)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"code": "invalid_text",
+                        "message": "text must not contain NUL characters or lone surrogates",
+                        "details": [{"loc": ["body", "order", "customer", "id"],
+                                     "type": "invalid_character"}]}
+    # JSON may carry a lone surrogate as an escape; neither store nor response can hold it
+    raw = json.dumps({"order": order()}).replace('"C-1"', '"C-\\ud800"')
+    r = service.client.post(ISSUE, content=raw,
+                            headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["details"][0]["loc"] == ["body", "order", "customer", "id"]
+    lines = order()
+    lines["lines"][0]["sku"] = "A\u0000"
+    r = service.client.post("/v1/invoices/evaluate", json={"order": lines}, headers=h)
+    assert r.json()["details"][0]["loc"] == ["body", "order", "lines", 0, "sku"]
+    r = service.client.get(ISSUE, params={"customer": "C\u0000"}, headers=h)
+    assert (r.status_code, r.json()["details"][0]["loc"]) == (422, ["query", "customer"])
+    r = service.client.get(f"{ISSUE}/T%00", headers=h)
+    assert (r.status_code, r.json()["details"][0]["loc"]) == (422, ["path", "number"])
+    # a surrogate pair is a real character and is accepted
+    fine = order()
+    fine["customer"]["name"] = "\U0001F600"
+    assert service.client.post(ISSUE, json={"order": fine}, headers=h).status_code == 201
+    assert len(service.client.get(ISSUE, headers=h).json()["items"]) == 1
+
+
+class OneNumberEngine(FakeEngine):
+    """Numbers every invoice alike: the second issue fails in the database."""
+
+    def format_number(self, spec: dict[str, Any], number: int, date: Any) -> str:
+        return "T-SAME"
+
+
+def test_an_unexpected_error_is_a_500_envelope_and_one_line_without_data(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    s = Service(database_url)
+    try:
+        app = create_app(s.settings, port=OneNumberEngine())
+        client = TestClient(app)  # raises any exception that escapes the app
+        o = order()
+        o["customer"]["name"] = "Priya Shah"
+        assert client.post(ISSUE, json={"order": o}, headers=s.auth("billing")).status_code == 201
+        with caplog.at_level(logging.DEBUG):
+            # the unique number is refused by the database; its error quotes the row
+            r = client.post(ISSUE, json={"order": order(2, customer="Priya Shah")},
+                            headers=s.auth("billing"))
+        assert r.status_code == 500
+        assert r.json()["code"] == "internal_error" and "Priya" not in r.text
+        errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert [rec.getMessage() for rec in errors] == [
+            "internal error IntegrityError on POST /v1/invoices"]
+        assert all(rec.exc_info is None for rec in caplog.records)
+        assert not any("Priya" in rec.getMessage() for rec in caplog.records)
+        app.state.services.db.dispose()
+    finally:
+        s.close()
+
+
+@pytest.mark.slow
+def test_a_served_process_logs_no_traceback_and_no_customer_data(tmp_path: Path) -> None:
+    import sqlite3
+
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    store = tmp_path / "s.db"
+    served = Served(["--policies", str(policies), "--database-url", f"sqlite:///{store}"],
+                    tmp_path / "serve.log")
+    try:
+        o = json.loads(UK_CONSUMER.read_text())
+        o["date"] = "9999-12-31"  # its payment terms would fall after the last day
+        r = served.request("POST", "/v1/invoices/evaluate", json={"order": o},
+                           headers=served.admin)
+        assert (r.status_code, r.json()["code"]) == (422, "date_out_of_range")
+        o = json.loads(UK_CONSUMER.read_text())
+        o["customer"]["id"] = "C-\u0000-1"
+        r = served.request("POST", ISSUE, json={"order": o}, headers=served.admin)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_text"
+        # the store loses a table under the running server: the insert of the invoice
+        # (order, customer and all as parameters) fails in the database
+        with sqlite3.connect(store) as conn:
+            conn.execute("DROP TABLE invoice_void")
+            conn.execute("DROP TABLE credit_note")
+            conn.execute("DROP TABLE credit_request")
+            conn.execute("DROP TABLE invoice")
+        o = json.loads(UK_CONSUMER.read_text())
+        r = served.request("POST", ISSUE, json={"order": o}, headers=served.admin)
+        assert r.status_code == 500 and r.json()["code"] == "internal_error"
+        assert "Priya" not in r.text
+    finally:
+        logged = served.stop()
+    assert "internal error OperationalError on POST /v1/invoices" in logged
+    assert "Traceback" not in logged
+    assert "Priya" not in logged and "OX1" not in logged
