@@ -132,6 +132,13 @@ class KeyRing:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, authorization: str | None) -> Principal | None:
+        """The principal of a header verified a short while ago (no database read), or None."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return None
+        found = self._cache.get(_hash(authorization[7:].strip()))
+        return found[0] if found and found[1] > time.monotonic() else None
+
     def verify(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer ...` header, else 401."""
         if not authorization or not authorization.lower().startswith("bearer "):

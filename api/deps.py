@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import idempotency
@@ -54,7 +55,7 @@ class Services:
             self._purge_lock.release()
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     """The services of the app handling `request`."""
     svc: Services = request.app.state.services
     return svc
@@ -63,16 +64,20 @@ def services(request: Request) -> Services:
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer bpk_...`")
 
 
-def allowed(permission: str) -> Callable[..., Principal]:
+def allowed(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's principal, when its role grants `permission`."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        svc = services(request)
+        # async, so that a key verified a short while ago costs no worker thread; a key not
+        # in the cache is read from the store in one
+        svc: Services = request.app.state.services
         header = f"Bearer {creds.credentials}" if creds else None
-        principal = svc.keys.verify(header)
+        principal = svc.keys.cached(header)
+        if principal is None:
+            principal = await run_in_threadpool(svc.keys.verify, header)
         require(principal, permission)
         return principal
 

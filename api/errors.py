@@ -170,7 +170,7 @@ def _methods_for(request: Request) -> set[str]:
     return methods
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """422 for query parameters the operation does not declare (a typo must not be ignored)
     and for a parameter given more than once (every parameter here takes one value; silently
     keeping the last one would hide a client bug)."""

@@ -102,6 +102,10 @@ class PolicyState:
         return self.active
 
     # -- following the store ---------------------------------------------------------------
+    def sync_due(self) -> bool:
+        """True when the next `current()` would read the store."""
+        return time.monotonic() >= self._next_sync
+
     def sync(self, force: bool = False) -> None:
         """Adopt the stored state when it is due to be checked (or `force`)."""
         now = time.monotonic()

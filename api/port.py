@@ -74,6 +74,14 @@ def directory_revision(path: Path) -> str:
         return "dir:" + digest.hexdigest()[:16]
 
 
+def _prepared(bundle: Bundle) -> Bundle:
+    """A loaded bundle, ready to evaluate at full speed from its first request."""
+    from engine.context import prepare
+
+    prepare(bundle)
+    return bundle
+
+
 class RealEngine:
     """The engine and sources of this package."""
 
@@ -85,13 +93,13 @@ class RealEngine:
         from engine.loader import load_bundle
 
         source = DirectorySource(path)
-        return load_bundle(source.files(), revision=directory_revision(path),
-                           backend=self.backend)
+        return _prepared(load_bundle(source.files(), revision=directory_revision(path),
+                                     backend=self.backend))
 
     def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle:
         from api.sources import GitSource, load_from
 
-        return load_from(GitSource(repo, ref, subdir), self.backend)
+        return _prepared(load_from(GitSource(repo, ref, subdir), self.backend))
 
     def resolve(self, repo: Path, ref: str) -> str:
         return resolve_ref(repo, ref)

@@ -51,8 +51,10 @@ def ten_line_order(n: int) -> dict[str, Any]:
             "TRAINING-DAY", "SEAT-MONTHLY", "ONBOARDING", "TRAINING-DAY", "SEAT-MONTHLY"]
     lines = [{"sku": sku, "quantity": str(i + 1), **({"period": PERIOD} if "SEAT" in sku else {})}
              for i, sku in enumerate(skus)]
+    # the order is over the smb credit limit: its credit approval releases the hold
     return {"id": f"BENCH-{n}", "date": "2026-03-01", "currency": "GBP",
-            "seller": "northwind-uk", "customer": CUSTOMER, "lines": lines}
+            "seller": "northwind-uk", "customer": CUSTOMER, "lines": lines,
+            "approvals": ["credit"]}
 
 
 def bench_app() -> Any:

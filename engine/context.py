@@ -8,7 +8,9 @@ them once per order; pricing results (`amount_minor`, `subtotal_minor`) are fill
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_FLOOR
 from typing import Any
@@ -22,6 +24,7 @@ from engine.model import Order, OrderLine, PricedLine
 
 _BATCH_KEY = "cel.batch"
 _FAST_KEY = "cel.fast"
+_PREPARING = threading.Lock()
 FAST_BACKENDS = frozenset({"cel-expr"})
 """Backends whose simple programs also run as Python (engine.cel.fast); cel-python never
 does, so that the fallback backend evaluates every expression itself."""
@@ -85,15 +88,28 @@ def fast_programs(bundle: Bundle) -> dict[int, Compiled]:
     """id(program) -> its Python form, for the programs engine.cel.fast compiles (per bundle)."""
     found: dict[int, Compiled] | None = bundle.index.get(_FAST_KEY)
     if found is None:
-        found = {}
-        for program in _distinct_programs(bundle):
-            source, context = getattr(program, "source", None), getattr(program, "context", "")
-            if isinstance(source, str) and context:
-                fn = compile_fast(source, context, getattr(program, "result", "bool"))
-                if fn is not None:
-                    found[id(program)] = fn
-        bundle.index[_FAST_KEY] = found
+        with _PREPARING:  # concurrent first evaluations of a new bundle compile it once
+            found = bundle.index.get(_FAST_KEY)
+            if found is None:
+                found = {}
+                for program in _distinct_programs(bundle):
+                    source = getattr(program, "source", None)
+                    context = getattr(program, "context", "")
+                    if isinstance(source, str) and context:
+                        fn = compile_fast(source, context, getattr(program, "result", "bool"))
+                        if fn is not None:
+                            found[id(program)] = fn
+                bundle.index[_FAST_KEY] = found
     return found
+
+
+def prepare(bundle: Bundle) -> None:
+    """Do now what the first evaluation of a bundle would do once (Python forms and batched
+    programs), so that a service's first requests on a new revision are not the slow ones."""
+    order = Order("", dt.date(2000, 1, 1), "XXX", "", {}, [])
+    scope = CelScope(bundle, order)
+    if bundle.programs:
+        scope.session  # noqa: B018 - builds and keeps the bundle's batches
 
 
 def _owner(bundle: Bundle, wanted: CelBackend) -> CelBackend:

@@ -47,7 +47,11 @@ class RealEngine:
             import engine.evaluate  # noqa: F401 - fail before any work, not per order
         except ImportError as exc:
             raise fail("engine_unavailable", f"the evaluator is not available: {exc}") from None
-        return load_from(GitSource(spec.repo, spec.ref, spec.subdir), backend=spec.backend)
+        from engine.context import prepare
+
+        bundle = load_from(GitSource(spec.repo, spec.ref, spec.subdir), backend=spec.backend)
+        prepare(bundle)  # once per worker process, not in the first chunk's time
+        return bundle
 
     def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
         from engine.evaluate import evaluate

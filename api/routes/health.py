@@ -35,7 +35,7 @@ class Ready(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Any:
+async def healthz() -> Any:
     """The process is up (no dependencies checked)."""
     return {"status": "ok"}
 

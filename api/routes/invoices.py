@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import exists
 from sqlmodel import col, select
@@ -22,6 +23,7 @@ from engine.bundle import Bundle
 from engine.errors import BillplaneError
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
+INLINE_LINES = 50  # orders up to this many lines are evaluated on the event loop
 
 
 class EvaluateRequest(StrictModel):
@@ -180,16 +182,25 @@ def _blocked(invoice: InvoiceLike) -> ApiError:
 
 @router.post("/invoices/evaluate", response_model=Evaluation,
              responses=error_responses(401, 403, 404, 413, 422, 503))
-def evaluate(body: EvaluateRequest, svc: SvcDep,
-             _: Annotated[Principal, Depends(allowed("evaluate"))]) -> Response:
+async def evaluate(body: EvaluateRequest, svc: SvcDep,
+                   _: Annotated[Principal, Depends(allowed("evaluate"))]) -> Response:
     """Evaluate an order into a draft invoice under the active revision (stores nothing)."""
+    # Evaluating is CPU work only: done on the event loop it costs no thread hand-over. What
+    # reads the store or a repository (a due policy sync, a sandbox ref), and large orders,
+    # which would hold the loop long, go to a worker thread.
     if body.ref is not None:
         if not svc.settings.sandbox:
             raise ApiError("ref_not_allowed", "`ref` is accepted in sandbox mode only")
-        bundle = svc.policy.sandbox_bundle(body.ref)
+        bundle = await run_in_threadpool(svc.policy.sandbox_bundle, body.ref)
     else:
+        if svc.policy.sync_due():
+            await run_in_threadpool(svc.policy.sync)
         bundle = active_policy(svc).bundle
-    invoice = _evaluate(svc, bundle, body.order, body.as_of)
+    lines = body.order.get("lines")
+    if isinstance(lines, list) and len(lines) > INLINE_LINES:
+        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, body.as_of)
+    else:
+        invoice = _evaluate(svc, bundle, body.order, body.as_of)
     return _json(idempotency.Outcome(200, evaluation_bytes(invoice, bundle.revision)))
 
 
