@@ -59,6 +59,15 @@ spec:
   jurisdiction: {{country: {country}}}
   rates:
 {rates}""")
+    # every other destination is covered too (an uncovered one is an evaluation error)
+    docs.append("""apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: rest-of-world, owner: tax}
+spec:
+  tax: vat
+  jurisdiction: {country: "*"}
+  not_taxed: {code: export, reason: "Outside the scope of UK VAT"}
+""")
     return {"retail.yaml": docs[0], "tax.yaml": "---\n".join(docs[1:])}
 
 
