@@ -343,6 +343,7 @@ def floor_invoice(order: dict[str, Any], revision: str, digest: str) -> dict[str
     decision = hashlib.sha256(f"{revision}\n{digest}\n{canonical}\n{as_of}".encode()).hexdigest()
     return {
         "schema": "billplane.invoice/v1", "order_id": order["id"], "date": order["date"],
+        "invoice_date": order["date"],
         "currency": order["currency"], "seller": order["seller"],
         "customer": {"id": order["customer"]["id"], "country": order["customer"]["country"],
                      "region": order["customer"].get("region", ""),

@@ -71,7 +71,7 @@ def _terms_text(terms: dict[str, Any]) -> str:
 
 
 def _due(order: Order, terms: dict[str, Any]) -> dt.date:
-    start = month_end(order.date) if terms.get("end_of_month") else order.date
+    start = month_end(order.invoiced) if terms.get("end_of_month") else order.invoiced
     return start + dt.timedelta(days=int(terms.get("net_days", 0)))
 
 
@@ -82,7 +82,7 @@ def _window(order: Order, spec: dict[str, Any] | None, default_allowed: bool) ->
     days = spec.get("window_days")
     until = None
     if allowed and days is not None:
-        until = (order.date + dt.timedelta(days=int(days))).isoformat()
+        until = (order.invoiced + dt.timedelta(days=int(days))).isoformat()
     return {"allowed": allowed, "window_days": None if days is None else int(days),
             "until": until}
 
@@ -199,7 +199,7 @@ def payment_terms(bundle: Bundle, order: Order, total: Decimal, scope: Any,
         percent = Decimal(str(ep["percent"]))
         amount = quantize(total - total * percent / HUNDRED, currency,
                           spec.get("rounding", "half_up"))
-        early = {"until": (order.date + dt.timedelta(days=int(ep["days"]))).isoformat(),
+        early = {"until": (order.invoiced + dt.timedelta(days=int(ep["days"]))).isoformat(),
                  "percent": percent_text(percent), "amount": fmt(amount, currency)}
         assert doc is not None
         trace.append(trace_entry("payment.early_payment.amount", doc.name, doc.where, amount,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from engine.bundle import Bundle
 from engine.context import CelScope
 from engine.credit import hold_violation, payment_terms
 from engine.discounts import apply_discounts
-from engine.errors import BillplaneError, fail
+from engine.errors import BillplaneError, Location, fail
 from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
 from engine.money import exponent
@@ -32,9 +33,23 @@ def _as_of(value: str | None, order: Order) -> str:
 
 def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = None,
              backend: str | None = None) -> Invoice:
-    """Price, discount, tax and check an order; returns the invoice with its trace."""
+    """Price, discount, tax and check an order; returns the invoice with its trace.
+
+    `as_of` is the invoice date (default: the order date): payment terms, windows and the
+    journal's invoice entry run from it; prices, discounts and tax follow the order date."""
     parsed = parse_order(order)
     day = _as_of(as_of, parsed)
+    if day != parsed.date.isoformat():
+        parsed = replace(parsed, invoice_date=dt.date.fromisoformat(day))
+    try:
+        return _stages(bundle, parsed, day, backend)
+    except OverflowError:
+        raise fail("date_out_of_range", "a date the policies work out from the order (a due "
+                   "date, a period, a window) falls after 9999-12-31",
+                   Location("order.date")) from None
+
+
+def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None) -> Invoice:
     currency = parsed.currency
     trace: list[TraceEntry] = []
     try:

@@ -234,6 +234,7 @@ def build_document(
         "schema": SCHEMA,
         "order_id": order.id,
         "date": order.date.isoformat(),
+        "invoice_date": order.invoiced.isoformat(),
         "currency": currency,
         "seller": order.seller,
         "customer": {"id": customer.get("id", ""), "country": customer.get("country", ""),

@@ -37,7 +37,8 @@ def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, 
     money = formatter(currency)
     text = minor_text(e)
     zero = text(0)
-    invoiced = f"{order.date.year:04d}-{order.date.month:02d}"
+    day = order.invoiced
+    invoiced = f"{day.year:04d}-{day.month:02d}"
     members = members or {}
     months = sorted(per_period)
     rows: list[_Row] = []

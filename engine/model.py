@@ -57,6 +57,14 @@ class Order:
     attributes: dict[str, str] = field(default_factory=dict)
     exposure: Decimal = Decimal(0)
     raw: dict[str, Any] = field(default_factory=dict)
+    # the invoice date (evaluate's `as_of`): payment terms and the journal's invoice entry run
+    # from it; prices, discounts and tax follow the order's own date
+    invoice_date: dt.date | None = None
+
+    @property
+    def invoiced(self) -> dt.date:
+        """The invoice date: `as_of` when given, else the order date."""
+        return self.invoice_date or self.date
 
 
 TraceEntry = dict[str, Any]

@@ -227,8 +227,13 @@ def issue(body: IssueRequest, svc: SvcDep,
     if req is not None and (hit := idempotency.lookup(svc.db, req, ttl, now)) is not None:
         return _json(hit)
     _refuse_future(body.order, now, svc.settings.max_order_days_ahead)
+    # the invoice date is the issue date: payment terms and windows run from it
+    issue_day = issuing.issue_date_of(now).isoformat()
+    if body.as_of is not None and body.as_of != issue_day:
+        raise ApiError("invalid_as_of", f"an invoice is issued as of its issue date ({issue_day})",
+                       details=[{"loc": ["body", "as_of"], "type": "not_issue_date"}])
     bundle = active_policy(svc).bundle
-    invoice = _evaluate(svc, bundle, body.order, body.as_of)
+    invoice = _evaluate(svc, bundle, body.order, issue_day)
     if invoice.blocked:
         raise _blocked(invoice)
     invoice.canonical_json()  # serialised (and cached) before any lock is taken

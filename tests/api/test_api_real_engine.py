@@ -92,3 +92,26 @@ def test_credit_notes_split_tax_by_the_invoices_tax_lines(
     rest = client.post(f"/v1/invoices/{number}/credit-notes",
                        json={"amount": "60.00", "reason": "cancelled"}, headers=h).json()
     assert (rest["net"], rest["tax"], rest["settles"]) == ("50.00", "10.00", True)
+
+
+def test_terms_run_from_the_issue_date(real: tuple[TestClient, dict[str, str]]) -> None:
+    client, h = real
+    # supplied on 2026-02-10, issued on 2026-03-02 (the service clock): smb terms are net 30
+    # from the invoice date, so due 2026-04-01, not 2026-03-12
+    order = {**ORDER, "id": "T-LATE-1", "date": "2026-02-10",
+             "lines": [{"sku": "SEAT-MONTHLY", "quantity": "12",
+                        "period": {"start": "2026-02-01", "end": "2026-03-01"}}]}
+    draft = client.post("/v1/invoices/evaluate", json={"order": order}, headers=h).json()
+    assert draft["invoice"]["payment"]["due_date"] == "2026-03-12"
+    r = client.post("/v1/invoices", json={"order": order}, headers=h)
+    assert r.status_code == 201, r.text
+    doc = r.json()["invoice"]
+    assert (doc["date"], doc["invoice_date"], doc["provenance"]["as_of"]) == (
+        "2026-02-10", "2026-03-02", "2026-03-02")
+    assert doc["payment"]["due_date"] == "2026-04-01"
+    # February's revenue was earned before the March invoice: unbilled receivable
+    first = doc["recognition"]["journal"][0]
+    assert (first["period"], first["account"]) == ("2026-02", "unbilled_receivable")
+    refused = client.post("/v1/invoices", json={"order": {**order, "id": "T-LATE-2"},
+                                                "as_of": "2026-02-10"}, headers=h)
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_as_of")
