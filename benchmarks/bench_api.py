@@ -124,9 +124,12 @@ def _request(method: str, path: str, body: Any) -> bytes:
 
 
 async def _client(port: int, requests: Any, stop: float, latencies: list[float],
-                  statuses: list[int]) -> None:
+                  statuses: list[int], delay: float = 0.0) -> None:
     import asyncio
 
+    # connections opened a few milliseconds apart, as clients do: opened in one burst, the
+    # worker process that is awake first accepts them all and the others stay idle
+    await asyncio.sleep(delay)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.monotonic() < stop:
@@ -161,8 +164,8 @@ def load(base: str, method: str, path: str, body_for: Any, seconds: float,
     async def main() -> float:
         stop = time.monotonic() + seconds
         started = time.monotonic()
-        await asyncio.gather(*(_client(port, requests, stop, latencies, statuses)
-                               for _ in range(connections)))
+        await asyncio.gather(*(_client(port, requests, stop, latencies, statuses, k * 0.01)
+                               for k in range(connections)))
         return time.monotonic() - started
 
     cpu0 = time.process_time()
