@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.errors import Diagnostic
+from engine.tax_match import region_codes
 
 _CONDITION = {"CreditPolicy": "when", "RecognitionRule": "applies_to", "InvoiceSeries": "when"}
 
@@ -117,19 +118,14 @@ def _taxes_tie(a: dict[str, Any], b: dict[str, Any]) -> str:
 def _level(jurisdiction: dict[str, Any]) -> int:
     if (jurisdiction.get("postcodes") or {}).get("include"):
         return 3
-    return 2 if _regions(jurisdiction) else 1
-
-
-def _regions(jurisdiction: dict[str, Any]) -> set[str]:
-    region = jurisdiction.get("region") or ()
-    return {str(r).upper() for r in ([region] if isinstance(region, str) else region)}
+    return 2 if region_codes(jurisdiction) else 1
 
 
 def _same_destination(a: dict[str, Any], b: dict[str, Any]) -> str:
     """A destination both match at the same level (as text), or '' when there is none."""
     if a.get("country") != b.get("country") or _level(a) != _level(b):
         return ""
-    regions_a, regions_b = _regions(a), _regions(b)
+    regions_a, regions_b = set(region_codes(a)), set(region_codes(b))
     common = sorted(regions_a & regions_b) if regions_a and regions_b else sorted(
         regions_a | regions_b)
     if regions_a and regions_b and not common:

@@ -20,17 +20,10 @@ from engine.bundle import Bundle, PolicyDoc
 from engine.errors import Location, fail
 from engine.model import DERIVED, Order, TraceEntry, Violation, trace_entry
 from engine.money import exponent, fmt, formatter, quantize
+from engine.pricing.proration import add_months
 
 HUNDRED = Decimal(100)
 HELD_WHEN = "exposure + total > limit"
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Same day `months` later, clamped to the month's last day (Jan 31 + 1 = Feb 28/29)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last))
 
 
 def month_end(day: dt.date) -> dt.date:

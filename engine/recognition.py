@@ -21,11 +21,11 @@ from typing import Any
 
 from engine.allocation import Weight, allocate_bundles, allocate_exact, split_units
 from engine.bundle import Bundle, PolicyDoc
-from engine.credit import add_months
 from engine.errors import Location, fail
 from engine.journal import journal_entries
 from engine.model import DEFAULT, Order, PricedLine, TraceEntry
 from engine.money import exponent, formatter, minor_text
+from engine.pricing.proration import add_months
 
 POINT_IN_TIME = "point_in_time"
 Weights = list[tuple[str, Weight]]

@@ -69,7 +69,8 @@ def country_tier(rule_country: Any, country: str) -> int:
     return ANY if rule_country == ANY_COUNTRY else 0
 
 
-def _regions(jurisdiction: dict[str, Any]) -> list[str]:
+def region_codes(jurisdiction: dict[str, Any]) -> list[str]:
+    """A jurisdiction's `region` (one code or a list), upper-cased."""
     region = jurisdiction.get("region") or ()
     return [str(r).upper() for r in ([region] if isinstance(region, str) else region)]
 
@@ -79,7 +80,7 @@ def jurisdiction_level(jurisdiction: dict[str, Any], customer: dict[str, Any]) -
     level = country_tier(jurisdiction.get("country"), str(customer.get("country") or ""))
     if level < COUNTRY:
         return level  # groups have no regions or postcodes (schema)
-    regions = _regions(jurisdiction)
+    regions = region_codes(jurisdiction)
     if regions:
         if str(customer.get("region") or "").upper() not in regions:
             return 0
@@ -104,7 +105,7 @@ def jurisdiction_label(doc: PolicyDoc, customer: dict[str, Any]) -> str:
     country = str(jurisdiction.get("country", ""))
     if country in (EU_GROUP, ANY_COUNTRY):
         return str(customer.get("country") or "")
-    if _regions(jurisdiction):
+    if region_codes(jurisdiction):
         return f"{country}-{str(customer.get('region') or '').upper()}"
     return country
 
@@ -148,7 +149,7 @@ def _no_rule(order: Order, mine: list[PolicyDoc]) -> Diagnostic:
     country = str(customer.get("country") or "")
     named = [d for d in mine if (d.spec.get("jurisdiction") or {}).get("country") == country]
     region = str(customer.get("region") or "").upper()
-    regions = [_regions(d.spec.get("jurisdiction") or {}) for d in named]
+    regions = [region_codes(d.spec.get("jurisdiction") or {}) for d in named]
     field, what = "country", f"customers in {country}"
     if named and not any(not listed or region in listed for listed in regions):
         field = "region"

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from test_tax_support import build, case_files, read_case
 
-from engine.credit import add_months, hold_violation, payment_terms, split_even
+from engine.credit import hold_violation, payment_terms, split_even
 from engine.errors import BillplaneError
 from engine.invoice import violation_document
 from engine.model import TraceEntry
+from engine.pricing.proration import add_months
 
 FILES = case_files("credit")
 
