@@ -175,12 +175,32 @@ class CelScope:
         self.backend: CelBackend = _owner(bundle, backend)
         self._fast: dict[int, Compiled] = (
             fast_programs(bundle) if fast and self.backend.name in FAST_BACKENDS else {})
-        self.order_view = order_view(order, bundle.products)
-        self.line_views: list[dict[str, Any]] = self.order_view["lines"]
+        # the views are built on first use: an order whose rules hold no CEL never pays
+        self._views: dict[str, Any] | None = None
+        self._line_views: list[dict[str, Any]] = []
+        self._amounts: tuple[list[PricedLine], int] | None = None
         self._position = {line.index: pos for pos, line in enumerate(order.lines)}
         self._session: CelSession | None = None
         self._invoice_in: Any = None
         self._invoice_view: dict[str, Any] = {}
+
+    @property
+    def order_view(self) -> dict[str, Any]:
+        """The `order` variable (built once, with the line amounts once they are known)."""
+        view = self._views
+        if view is None:
+            view = self._views = order_view(self.order, self.bundle.products)
+            self._line_views = view["lines"]
+            if self._amounts is not None:
+                self._fill(*self._amounts)
+        return view
+
+    @property
+    def line_views(self) -> list[dict[str, Any]]:
+        """The `line` variables, in order position."""
+        if self._views is None:
+            self.order_view  # noqa: B018 - builds the views
+        return self._line_views
 
     @property
     def session(self) -> CelSession:
@@ -201,14 +221,19 @@ class CelScope:
 
     def set_line_amounts(self, priced_lines: Iterable[PricedLine], exponent: int) -> None:
         """Fill `line.amount_minor`, `line.product_type` and `order.subtotal_minor`."""
+        self._amounts = (list(priced_lines), exponent)
+        if self._views is not None:
+            self._fill(*self._amounts)
+            self._session = None  # convert the changed views once more
+
+    def _fill(self, priced_lines: list[PricedLine], exponent: int) -> None:
+        views = self._line_views
         for priced in priced_lines:
-            view = self.line_views[self._position.get(priced.order_line.index,
-                                                      priced.order_line.index)]
+            view = views[self._position.get(priced.order_line.index, priced.order_line.index)]
             minor = (priced.amount.scaleb(exponent)).to_integral_value()
             view["amount_minor"] = int(minor)
             view["product_type"] = priced.product_type
-        self.order_view["subtotal_minor"] = sum(v["amount_minor"] for v in self.line_views)
-        self._session = None  # convert the changed views once more
+        self.order_view["subtotal_minor"] = sum(v["amount_minor"] for v in views)
 
     def _program(self, doc: PolicyDoc, field: str) -> tuple[str, Any]:
         path = _PATHS.get(field)
@@ -229,7 +254,7 @@ class CelScope:
             return True
         fn = self._fast.get(id(program))
         if fn is not None:
-            view = self.order_view
+            view = self._views or self.order_view
             try:
                 return bool(fn(view, None, view["customer"], None))
             except Fallback:
@@ -251,9 +276,9 @@ class CelScope:
             raise self._error(doc, path, program, CelEvalError(f"the order has no line {index}"))
         fn = self._fast.get(id(program))
         if fn is not None:
-            view = self.order_view
+            view = self._views or self.order_view
             try:
-                return bool(fn(view, self.line_views[position], view["customer"], None))
+                return bool(fn(view, self._line_views[position], view["customer"], None))
             except Fallback:
                 pass
         try:
@@ -271,7 +296,7 @@ class CelScope:
             self._invoice_view = shape("Invoice", invoice_view)
         fn = self._fast.get(id(program))
         if fn is not None:
-            view = self.order_view
+            view = self._views or self.order_view
             try:
                 return bool(fn(view, None, view["customer"], self._invoice_view))
             except Fallback:

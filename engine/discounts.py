@@ -137,8 +137,9 @@ def _largest(docs: list[PolicyDoc], lines: Sequence[PricedLine], targets: dict[s
 
 
 def apply_discounts(bundle: Bundle, order: Order, lines: list[PricedLine], scope: Conditions,
-                    trace: list[TraceEntry]) -> None:
-    """Fill `line.discounts` from the bundle's PricingRules (see the module docstring)."""
+                    trace: list[TraceEntry] | None) -> None:
+    """Fill `line.discounts` from the bundle's PricingRules (see the module docstring); traces
+    each discount unless `trace` is None."""
     docs = bundle.kind("PricingRule")
     if not docs or not lines:
         return
@@ -168,6 +169,8 @@ def apply_discounts(bundle: Bundle, order: Order, lines: list[PricedLine], scope
             base = line.amount - taken[i]
             line.discounts.append(Discount(doc.name, amount, rule_scope, coupon))
             taken[i] += amount
+            if trace is None:
+                continue
             k = len(line.discounts) - 1
             trace.append(trace_entry(
                 f"lines[{line.order_line.index}].discounts[{k}].amount", doc.name, doc.where,

@@ -32,26 +32,31 @@ def _as_of(value: str | None, order: Order) -> str:
 
 
 def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = None,
-             backend: str | None = None) -> Invoice:
+             backend: str | None = None, trace: bool = True) -> Invoice:
     """Price, discount, tax and check an order; returns the invoice with its trace.
 
     `as_of` is the invoice date (default: the order date): payment terms, windows and the
-    journal's invoice entry run from it; prices, discounts and tax follow the order date."""
+    journal's invoice entry run from it; prices, discounts and tax follow the order date.
+    With `trace=False` no trace is recorded (the document's `trace` is empty) and every other
+    field is the same: for callers that only compare invoices, such as a replay."""
     parsed = parse_order(order)
     day = _as_of(as_of, parsed)
     if day != parsed.date.isoformat():
         parsed = replace(parsed, invoice_date=dt.date.fromisoformat(day))
     try:
-        return _stages(bundle, parsed, day, backend)
+        return _stages(bundle, parsed, day, backend, trace)
     except OverflowError:
         raise fail("date_out_of_range", "a date the policies work out from the order (a due "
                    "date, a period, a window) falls after 9999-12-31",
                    Location("order.date")) from None
 
 
-def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None) -> Invoice:
+def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None,
+            tracing: bool) -> Invoice:
     currency = parsed.currency
-    trace: list[TraceEntry] = []
+    trace: list[TraceEntry] | None = [] if tracing else None
+    # the small stages trace into a list that is dropped when there is no trace
+    sink: list[TraceEntry] = trace if trace is not None else []
     try:
         scope = CelScope(bundle, parsed, backend)
     except ValueError as exc:  # an unknown backend name
@@ -72,7 +77,7 @@ def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None) -> Inv
 
     totals = totals_of(lines)
 
-    payment = payment_terms(bundle, parsed, totals["total"], scope, trace)
+    payment = payment_terms(bundle, parsed, totals["total"], scope, sink)
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)
     series = select_series(bundle, parsed, scope)
     held = hold_violation(bundle, payment)
@@ -83,7 +88,8 @@ def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None) -> Inv
     document = build_document(
         bundle, parsed, lines, totals, as_of=day, payment=payment, recognition=recognition,
         series=series, violations=violations, trace=trace, tax_summary=summary)
-    return Invoice(document, violations, trace, parsed, lines, totals)
+    return Invoice(document, violations, trace if trace is not None else [], parsed, lines,
+                   totals)
 
 
 def explain(invoice: Invoice) -> str:

@@ -214,22 +214,24 @@ def build_document(
     recognition: dict[str, Any],
     series: str,
     violations: list[Violation],
-    trace: list[TraceEntry],
+    trace: list[TraceEntry] | None,
     tax_summary: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Assemble the invoice document of docs/invoice.md; appends the trace entries of the
-    derived amounts (line sums, tax summary, totals) before writing the trace."""
+    derived amounts (line sums, tax summary, totals) before writing the trace. Without a
+    trace (None) the document's `trace` is empty."""
     currency = order.currency
     digits = exponent(currency)
     customer = order.customer
-    append = trace.append
+    append = trace.append if trace is not None else None
     line_docs = [line_document(line, currency, digits, append, position)
                  for position, line in enumerate(lines)]
-    _unit_amount_entries(bundle, lines, line_docs, trace)
-    summary_entries(lines, line_docs, tax_summary, append)
     money = formatter(currency)
     totals_doc = {k: money(totals[k]) for k in TOTAL_KEYS}
-    totals_entries(totals, totals_doc, line_docs, append)
+    if trace is not None and append is not None:
+        _unit_amount_entries(bundle, lines, line_docs, trace)
+        summary_entries(lines, line_docs, tax_summary, append)
+        totals_entries(totals, totals_doc, line_docs, append)
     return {
         "schema": SCHEMA,
         "order_id": order.id,
@@ -251,5 +253,5 @@ def build_document(
                        "decision_id": decision_id(bundle.revision, bundle.digest, order.raw,
                                                   as_of),
                        "as_of": as_of, "engine": ENGINE},
-        "trace": trace_document(trace, currency),
+        "trace": trace_document(trace, currency) if trace is not None else [],
     }

@@ -214,7 +214,8 @@ def recognition_rule(bundle: Bundle, line: PricedLine, scope: Callable[[], Any]
 
 def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc | None,
                  net: Decimal) -> list[tuple[str, PolicyDoc | None, Decimal]]:
-    components = (line.product or {}).get("components") or []
+    product = line.product
+    components = product.get("components") if product else None
     if not components:
         return [("", doc, net)]
     weights = []
@@ -233,9 +234,9 @@ def _obligations(bundle: Bundle, order: Order, line: PricedLine, doc: PolicyDoc 
 
 
 def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dict[str, Decimal],
-              trace: list[TraceEntry], scope: Any = None) -> dict[str, Any]:
+              trace: list[TraceEntry] | None, scope: Any = None) -> dict[str, Any]:
     """`{"schedule": [...], "journal": [...], "allocations": [...]}`; sets each line's
-    recognition method."""
+    recognition method. Traces every amount unless `trace` is None."""
     currency = order.currency
     e = exponent(currency)
     text = minor_text(e)
@@ -255,8 +256,10 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
     schedule: list[dict[str, Any]] = []
     per_period: dict[str, int] = {}
     members: dict[str, dict[str, str]] = {}  # per period, the schedule amounts it sums
-    append = trace.append
-    allocated, allocations = allocate_bundles(lines, currency, trace)
+    tracing = trace is not None
+    sink: list[TraceEntry] = trace if trace is not None else []
+    append = sink.append
+    allocated, allocations = allocate_bundles(lines, currency, sink)
     for position, line in enumerate(lines):
         doc = recognition_rule(bundle, line, get_scope)
         line.recognition = str(doc.spec["method"]) if doc else POINT_IN_TIME
@@ -266,27 +269,39 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
         for obligation, odoc, amount in _obligations(bundle, order, line, doc, net):
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
             rule, where = (odoc.name, odoc.where) if odoc else (DEFAULT, "")
-            sums: dict[str, Weight] = {}
-            for period, weight in METHODS[method](line, order, odoc):
-                sums[period] = sums[period] + weight if period in sums else weight
-            periods = sorted(sums)
-            weights = [sums[p] for p in periods]
-            units = split_units(int(amount.scaleb(e)), weights)
-            whole = str(sum(weights))
-            amount_text = money(amount)
+            shares = METHODS[method](line, order, odoc)
+            periods: list[str]
+            weights: list[Weight]
+            if len(shares) == 1 and shares[0][1]:
+                # one period (point in time, usage of one month): the whole amount
+                periods, weights = [shares[0][0]], [shares[0][1]]
+                units = [int(amount.scaleb(e))]
+            else:
+                sums: dict[str, Weight] = {}
+                for period, weight in shares:
+                    sums[period] = sums[period] + weight if period in sums else weight
+                periods = sorted(sums)
+                weights = [sums[p] for p in periods]
+                units = split_units(int(amount.scaleb(e)), weights)
+            if tracing:
+                whole = str(sum(weights))
+                amount_text = money(amount)
             for period, weight, part in zip(periods, weights, units, strict=True):
-                path = f"recognition.schedule[{len(schedule)}].amount"
                 part_text = text(part)
+                schedule.append({"line": index, "obligation": obligation,
+                                 "period": period, "amount": part_text})
+                if not tracing:
+                    per_period[period] = per_period.get(period, 0) + part
+                    continue
+                path = f"recognition.schedule[{len(schedule) - 1}].amount"
                 append({"path": path, "rule": rule, "where": where, "amount": part_text,
                         "inputs": {"method": method, "obligation_amount": amount_text,
                                    "weight": str(weight), "of": whole}})
-                schedule.append({"line": index, "obligation": obligation,
-                                 "period": period, "amount": part_text})
                 if period in per_period:
                     per_period[period] += part
                     members[period][path] = part_text
                 else:
                     per_period[period] = part
                     members[period] = {path: part_text}
-    journal = journal_entries(order, per_period, totals, trace, members)
+    journal = journal_entries(order, per_period, totals, sink, members)
     return {"schedule": schedule, "journal": journal, "allocations": allocations}

@@ -12,6 +12,7 @@ group is summed, rounded once and allocated to its lines by largest remainder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
@@ -100,6 +101,7 @@ def _line_charges(
     position: int, line: PricedLine, docs: list[PolicyDoc], order: Order,
     known: dict[str, _Facts] | None = None,
 ) -> list[_Pending]:
+    """The unrounded charges of one line (under `apply_taxes`'s 50-digit context)."""
     gross = line.amount - line.discount_total
     found = []
     if known is None:
@@ -111,32 +113,30 @@ def _line_charges(
             facts = known[doc.name] = _facts(doc, order)
         active.append((doc, facts))
     inclusive_sum = sum((f.rate for _, f in active if f.inclusive and f.charged), ZERO)
-    with localcontext() as ctx:
-        ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
-        # exclusive taxes are charged on the tax-exclusive amount of the line
-        net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
-        for doc, f in active:
-            charged = f.charged
-            base = gross if f.inclusive else net
-            if not charged:
-                exact = ZERO
-            elif f.inclusive:
-                exact = base * f.rate / (HUNDRED + inclusive_sum)
-            else:
-                exact = base * f.rate / HUNDRED
-            charge = TaxCharge(
-                rule=doc.name,
-                tax=f.tax,
-                jurisdiction=f.jurisdiction,
-                rate=f.rate if charged else ZERO,
-                taxable=gross,
-                amount=ZERO,
-                inclusive=f.inclusive,
-                reverse_charge=f.reverse,
-                exemption=f.exemption,
-                reason=f.reason,
-            )
-            found.append(_Pending(position, charge, doc, gross, exact, f.rate, inclusive_sum))
+    # exclusive taxes are charged on the tax-exclusive amount of the line
+    net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
+    for doc, f in active:
+        charged = f.charged
+        base = gross if f.inclusive else net
+        if not charged:
+            exact = ZERO
+        elif f.inclusive:
+            exact = base * f.rate / (HUNDRED + inclusive_sum)
+        else:
+            exact = base * f.rate / HUNDRED
+        charge = TaxCharge(
+            rule=doc.name,
+            tax=f.tax,
+            jurisdiction=f.jurisdiction,
+            rate=f.rate if charged else ZERO,
+            taxable=gross,
+            amount=ZERO,
+            inclusive=f.inclusive,
+            reverse_charge=f.reverse,
+            exemption=f.exemption,
+            reason=f.reason,
+        )
+        found.append(_Pending(position, charge, doc, gross, exact, f.rate, inclusive_sum))
     return found
 
 
@@ -164,9 +164,11 @@ def _round(pending: list[_Pending], currency: str) -> None:
 
 
 def apply_taxes(
-    bundle: Bundle, order: Order, lines: list[PricedLine], scope: Any, trace: list[TraceEntry]
+    bundle: Bundle, order: Order, lines: list[PricedLine], scope: Any,
+    trace: list[TraceEntry] | None,
 ) -> list[Violation]:
-    """Tax every line (replacing `taxes` and `included_tax`) and trace every amount.
+    """Tax every line (replacing `taxes` and `included_tax`) and trace every amount (unless
+    `trace` is None).
 
     Returns the warnings of the tax stage (a reverse charge not applied, and why). A bundle
     without TaxRules computes no tax; otherwise the seller must have rules and one of them
@@ -182,9 +184,11 @@ def apply_taxes(
     candidates = candidate_rules(bundle, order)
     pending: list[_Pending] = []
     known: dict[str, _Facts] = {}
-    for position, line in enumerate(lines):
-        docs = rules_for_line(candidates, scope, line.order_line.index)
-        pending.extend(_line_charges(position, line, docs, order, known))
+    per_line = [rules_for_line(candidates, scope, line.order_line.index) for line in lines]
+    with localcontext() as ctx:
+        ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
+        for position, (line, docs) in enumerate(zip(lines, per_line, strict=True)):
+            pending.extend(_line_charges(position, line, docs, order, known))
     _round(pending, order.currency)
     money = formatter(order.currency)
     for item in pending:
@@ -195,12 +199,10 @@ def apply_taxes(
         line.taxes.append(charge)
     count: dict[int, int] = {}
     how: dict[str, tuple[str, str]] = {}
-    append = trace.append
     for item in pending:
         line = lines[item.position]
         charge = item.charge
         doc = item.doc
-        k = count[item.position] = count.get(item.position, -1) + 1  # place in line.taxes
         # the taxable base is tax-exclusive: for inclusive prices, gross minus included tax
         charge.taxable = item.base - line.included_tax
         rounding = how.get(doc.name)
@@ -208,34 +210,47 @@ def apply_taxes(
             spec = doc.spec
             rounding = how[doc.name] = (str(spec.get("rounding", "half_up")),
                                         str(spec.get("rounding_level", "line")))
-        base = money(item.base)
-        inputs = {
-            "base": base,
-            "rate": str(charge.rate),
-            "rule_rate": str(item.rule_rate),
-            "inclusive": "true" if charge.inclusive else "false",
-            "rounding": rounding[0],
-            "rounding_level": rounding[1],
-            "exact": str(item.exact),
-            "exemption": charge.exemption,
-            "reverse_charge": "true" if charge.reverse_charge else "false",
-            "jurisdiction": charge.jurisdiction,
-        }
-        if charge.reason:
-            inputs["reason"] = charge.reason
+        share = None
         if charge.inclusive and line.discounts and item.exact:
             # the discount of a price that includes tax contains tax too: the tax of the
             # undiscounted amount, rounded as the charge, less the tax charged
             share = quantize(line.amount * item.charge.rate / (HUNDRED + item.inclusive_sum),
                              order.currency, rounding[0]) - charge.amount
             line.discount_included_tax += share
-            inputs["discount_included_tax"] = money(share)
-        path = f"lines[{item.position}].tax[{k}]"
-        where = doc.where
-        append(trace_entry(f"{path}.amount", doc.name, where, charge.amount, inputs))
-        append(trace_entry(f"{path}.taxable", doc.name, where, charge.taxable,
-                          {"base": base, "included_tax": money(line.included_tax)}))
+        if trace is not None:
+            k = count[item.position] = count.get(item.position, -1) + 1  # place in line.taxes
+            _trace_charge(trace, item, line, k, rounding, share, money)
     return [f.warning for f in known.values() if f.warning is not None]
+
+
+def _trace_charge(trace: list[TraceEntry], item: _Pending, line: PricedLine, k: int,
+                  rounding: tuple[str, str], share: Decimal | None,
+                  money: Callable[[Decimal], str]) -> None:
+    """The trace entries of one charge: its amount and its taxable base."""
+    charge = item.charge
+    doc = item.doc
+    base = money(item.base)
+    inputs = {
+        "base": base,
+        "rate": str(charge.rate),
+        "rule_rate": str(item.rule_rate),
+        "inclusive": "true" if charge.inclusive else "false",
+        "rounding": rounding[0],
+        "rounding_level": rounding[1],
+        "exact": str(item.exact),
+        "exemption": charge.exemption,
+        "reverse_charge": "true" if charge.reverse_charge else "false",
+        "jurisdiction": charge.jurisdiction,
+    }
+    if charge.reason:
+        inputs["reason"] = charge.reason
+    if share is not None:
+        inputs["discount_included_tax"] = money(share)
+    path = f"lines[{item.position}].tax[{k}]"
+    where = doc.where
+    trace.append(trace_entry(f"{path}.amount", doc.name, where, charge.amount, inputs))
+    trace.append(trace_entry(f"{path}.taxable", doc.name, where, charge.taxable,
+                             {"base": base, "included_tax": money(line.included_tax)}))
 
 
 def tax_summary(lines: list[PricedLine], currency: str) -> list[dict[str, Any]]:

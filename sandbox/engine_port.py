@@ -33,8 +33,12 @@ class EnginePort(Protocol):
     def load(self, spec: RevisionSpec) -> Any:
         """The bundle of a revision (must expose `.docs`, `.revision`, `.digest`)."""
 
-    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
-        """The invoice document (docs/invoice.md) of an order at its own date."""
+    def parse(self, order: dict[str, Any]) -> Any:
+        """The order as `evaluate` takes it, validated once for both revisions."""
+
+    def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
+        """The invoice document (docs/invoice.md) of a parsed order at its own date; without
+        `trace` its `trace` may be empty (every other field is the same)."""
 
 
 class RealEngine:
@@ -53,10 +57,15 @@ class RealEngine:
         prepare(bundle)  # once per worker process, not in the first chunk's time
         return bundle
 
-    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
+    def parse(self, order: dict[str, Any]) -> Any:
+        from engine.order import parse_order
+
+        return parse_order(order)
+
+    def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
         from engine.evaluate import evaluate
 
-        return dict(evaluate(bundle, order).document)
+        return dict(evaluate(bundle, order, trace=trace).document)
 
 
 def get_port(name: str = DEFAULT_PORT) -> EnginePort:
@@ -69,13 +78,64 @@ def get_port(name: str = DEFAULT_PORT) -> EnginePort:
     return port
 
 
-def outcome(port: EnginePort, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
-    try:
-        doc = port.evaluate(bundle, order)
-    except BillplaneError as exc:
+Outcome = dict[str, Any]
+"""`{"doc": comparable document, "trace": [...]}` or `{"error", "message", "rule"}`."""
+
+
+def _failed(exc: Exception) -> Outcome:
+    if isinstance(exc, BillplaneError):
         first = exc.diagnostics[0]
         return {"error": first.code, "message": str(first.message), "rule": first.rule}
+    return {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}", "rule": ""}
+
+
+def outcome(port: EnginePort, bundle: Any, order: Any, trace: bool = True) -> Outcome:
+    """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
+    try:
+        doc = port.evaluate(bundle, order, trace)
     except Exception as exc:  # noqa: BLE001 - one odd order must not end a long replay
-        return {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}", "rule": ""}
+        return _failed(exc)
     return {"doc": comparable(doc), "trace": doc.get("trace") or []}
+
+
+class Outcomes:
+    """Both outcomes of each order, each order parsed once for both revisions.
+
+    Orders are first evaluated without a trace; an order whose invoices differ is evaluated
+    again with it, since only a difference needs the rules that caused it. Once most orders
+    differ (a change that touches everything), later ones are traced at once.
+    """
+
+    WARM_UP = 20
+
+    def __init__(self, port: EnginePort, base: Any, head: Any) -> None:
+        self.port, self.base, self.head = port, base, head
+        self.seen = self.differ = 0
+
+    def parsed(self, order: dict[str, Any]) -> tuple[Any, Outcome | None]:
+        """The order as the engine takes it, or the outcome of an order that does not parse."""
+        try:
+            return self.port.parse(order), None
+        except Exception as exc:  # noqa: BLE001 - as `outcome`
+            return None, _failed(exc)
+
+    def base_only(self, order: dict[str, Any]) -> Outcome:
+        """The base outcome of an order that cannot change (no trace is needed)."""
+        parsed, failed = self.parsed(order)
+        return failed or outcome(self.port, self.base, parsed, trace=False)
+
+    def both(self, order: dict[str, Any]) -> tuple[Outcome, Outcome]:
+        """The base and head outcomes, traced where they differ."""
+        parsed, failed = self.parsed(order)
+        if failed is not None:
+            return failed, failed
+        self.seen += 1
+        traced = self.seen > self.WARM_UP and 2 * self.differ > self.seen
+        b = outcome(self.port, self.base, parsed, traced)
+        h = outcome(self.port, self.head, parsed, traced)
+        if "doc" in b and "doc" in h and b["doc"] != h["doc"]:
+            self.differ += 1
+            if not traced:
+                b = outcome(self.port, self.base, parsed)
+                h = outcome(self.port, self.head, parsed)
+        return b, h

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import Diagnostic, Location
 from sandbox.aggregate import Aggregate
-from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port, outcome
+from sandbox.engine_port import DEFAULT_PORT, Outcomes, RevisionSpec, get_port
 from sandbox.prune import Predicate, impact, shape_problem
 from sandbox.sources import OrderSource, open_source
 
@@ -91,12 +91,12 @@ def process_chunk(task: Task) -> Aggregate:
     port_name, base_spec, head_spec, changed, top_n, items = task
     port, base, head = _bundles(port_name, base_spec, head_spec)
     agg = Aggregate(top_n=top_n)
+    outcomes = Outcomes(port, base, head)
     for record, order, pruned in items:
-        b = outcome(port, base, order)
         if pruned:
-            agg.add_base_only(order, b)
+            agg.add_base_only(order, outcomes.base_only(order))
         else:
-            agg.add_order(order, b, outcome(port, head, order), changed, record)
+            agg.add_order(order, *outcomes.both(order), changed, record)
     return agg
 
 

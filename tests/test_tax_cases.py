@@ -82,3 +82,19 @@ def test_tax_case(path: Path) -> None:
             assert entry["rule"] == charge.rule
             assert entry["inputs"].get("reason", "") == charge.reason
             assert entry["inputs"]["exemption"] == charge.exemption
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_tax_case_untraced(path: Path) -> None:
+    # without a trace (a replay's evaluation) every charge and line amount is the same
+    case = read_case(path)
+    if "error" in case["expect"]:
+        pytest.skip("an error case: it charges nothing")
+    traced, untraced = build(case), build(case)
+    apply_taxes(*traced, [])
+    apply_taxes(*untraced, None)
+    currency = traced[1].currency
+    for a, b in zip(traced[2], untraced[2], strict=True):
+        assert _charges(b, currency) == _charges(a, currency)
+        assert (b.included_tax, b.discount_included_tax, b.net) == (
+            a.included_tax, a.discount_included_tax, a.net)

@@ -154,20 +154,41 @@ def test_every_amount_of_every_example_invoice_is_traced(bundle: Bundle) -> None
     assert checked > 1000
 
 
+def test_an_untraced_invoice_is_the_same_invoice(bundle: Bundle) -> None:
+    # a replay compares invoices evaluated without a trace: every other field must agree
+    compared = 0
+    for order, as_of in [*_cases(bundle), (USAGE_AND_HOLD, None)]:
+        try:
+            traced = evaluate(bundle, order, as_of).document
+        except BillplaneError as exc:
+            with pytest.raises(BillplaneError) as info:
+                evaluate(bundle, order, as_of, trace=False)
+            assert info.value.diagnostics == exc.diagnostics
+            continue
+        untraced = evaluate(bundle, order, as_of, trace=False)
+        assert untraced.document["trace"] == [] and untraced.trace == []
+        assert traced["trace"]
+        assert dict(untraced.document, trace=traced["trace"]) == traced, order["id"]
+        compared += 1
+    assert compared > 20
+
+
+USAGE_AND_HOLD: dict[str, Any] = {
+    "id": "T-TRACE", "date": "2026-03-01", "currency": "GBP", "seller": "northwind-uk",
+    "customer": {"id": "C", "country": "GB", "type": "business", "tax_id": "GB123456789",
+                 "segment": "smb", "exposure": "4999.00",
+                 "address": {"line1": "1", "city": "Leeds", "postcode": "LS1 1AA",
+                             "country": "GB"}},
+    "coupons": ["THANKYOU50"],
+    "lines": [{"sku": "API-CALLS", "quantity": "250000",
+               "usage": [{"period": "2026-01", "quantity": "100000"},
+                         {"period": "2026-02", "quantity": "150000"}]},
+              {"sku": "TRAINING-DAY", "quantity": "2", "unit_price": "999.99"}],
+}
+
+
 def test_usage_before_the_invoice_and_a_hold_are_traced(bundle: Bundle) -> None:
-    order = {
-        "id": "T-TRACE", "date": "2026-03-01", "currency": "GBP", "seller": "northwind-uk",
-        "customer": {"id": "C", "country": "GB", "type": "business", "tax_id": "GB123456789",
-                     "segment": "smb", "exposure": "4999.00",
-                     "address": {"line1": "1", "city": "Leeds", "postcode": "LS1 1AA",
-                                 "country": "GB"}},
-        "coupons": ["THANKYOU50"],
-        "lines": [{"sku": "API-CALLS", "quantity": "250000",
-                   "usage": [{"period": "2026-01", "quantity": "100000"},
-                             {"period": "2026-02", "quantity": "150000"}]},
-                  {"sku": "TRAINING-DAY", "quantity": "2", "unit_price": "999.99"}],
-    }
-    doc = evaluate(bundle, order).document
+    doc = evaluate(bundle, USAGE_AND_HOLD).document
     assert doc["payment"]["hold"] is not None
     paths = {entry["path"] for entry in doc["trace"]}
     assert {"payment.hold.limit", "payment.hold.exposure", "payment.hold.total",

@@ -92,9 +92,10 @@ def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[s
     return price["model"], result
 
 
-def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry]
+def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry] | None
                 ) -> list[PricedLine]:
-    """Price every order line with its product's PriceBook; all unknown skus reported at once."""
+    """Price every order line with its product's PriceBook; all unknown skus reported at once.
+    Traces each amount unless `trace` is None."""
     products = catalog(bundle)
     milestones = _milestone_names(bundle)
     day = order.date.isoformat()
@@ -122,6 +123,8 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
             order_line=line, product=product, product_type=product.get("type", "one_off"),
             price_rule=entry.book.name, model=model, unit_amount=result.unit_amount,
             amount=amount, recognition_rule=product.get("recognition", "")))
+        if trace is None:
+            continue
         inputs = {"quantity": str(line.quantity), "model": model, **result.inputs}
         if result.amount != amount:
             inputs["unrounded"] = str(result.amount)
