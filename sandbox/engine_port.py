@@ -33,8 +33,14 @@ class EnginePort(Protocol):
     def load(self, spec: RevisionSpec) -> Any:
         """The bundle of a revision (must expose `.docs`, `.revision`, `.digest`)."""
 
-    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
-        """The invoice document (docs/invoice.md) of an order at its own date."""
+    def evaluate(self, bundle: Any, order: dict[str, Any],
+                 as_of: str | None = None) -> dict[str, Any]:
+        """The invoice document (docs/invoice.md) of an order as of the invoice date `as_of`
+        (default: the order's own date).
+
+        `outcome` passes `as_of` (by keyword) only when the history gives an invoice date, so
+        a port written as `evaluate(bundle, order)` still replays histories without one.
+        """
 
 
 class RealEngine:
@@ -53,10 +59,11 @@ class RealEngine:
         prepare(bundle)  # once per worker process, not in the first chunk's time
         return bundle
 
-    def evaluate(self, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
+    def evaluate(self, bundle: Any, order: dict[str, Any],
+                 as_of: str | None = None) -> dict[str, Any]:
         from engine.evaluate import evaluate
 
-        return dict(evaluate(bundle, order).document)
+        return dict(evaluate(bundle, order, as_of=as_of).document)
 
 
 def get_port(name: str = DEFAULT_PORT) -> EnginePort:
@@ -69,10 +76,13 @@ def get_port(name: str = DEFAULT_PORT) -> EnginePort:
     return port
 
 
-def outcome(port: EnginePort, bundle: Any, order: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
+def outcome(port: EnginePort, bundle: Any, order: dict[str, Any],
+            as_of: str | None = None) -> dict[str, Any]:
+    """Evaluate (as of the invoice date `as_of` when given) and keep what a replay compares;
+    an evaluation error is an outcome too."""
     try:
-        doc = port.evaluate(bundle, order)
+        doc = (port.evaluate(bundle, order) if as_of is None
+               else port.evaluate(bundle, order, as_of=as_of))
     except BillplaneError as exc:
         first = exc.diagnostics[0]
         return {"error": first.code, "message": str(first.message), "rule": first.rule}
