@@ -36,9 +36,11 @@ class EnginePort(Protocol):
     def parse(self, order: dict[str, Any]) -> Any:
         """The order as `evaluate` takes it, validated once for both revisions."""
 
-    def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
-        """The invoice document (docs/invoice.md) of a parsed order at its own date; without
-        `trace` its `trace` may be empty (every other field is the same)."""
+    def evaluate(self, bundle: Any, order: Any, as_of: str | None = None,
+                 trace: bool = True) -> dict[str, Any]:
+        """The invoice document (docs/invoice.md) of a parsed order as of the invoice date
+        `as_of` (default: the order's own date); without `trace` its `trace` may be empty
+        (every other field is the same)."""
 
 
 class RealEngine:
@@ -62,10 +64,11 @@ class RealEngine:
 
         return parse_order(order)
 
-    def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
+    def evaluate(self, bundle: Any, order: Any, as_of: str | None = None,
+                 trace: bool = True) -> dict[str, Any]:
         from engine.evaluate import evaluate
 
-        return dict(evaluate(bundle, order, trace=trace).document)
+        return dict(evaluate(bundle, order, as_of=as_of, trace=trace).document)
 
 
 def get_port(name: str = DEFAULT_PORT) -> EnginePort:
@@ -89,10 +92,12 @@ def _failed(exc: Exception) -> Outcome:
     return {"error": "engine_error", "message": f"{type(exc).__name__}: {exc}", "rule": ""}
 
 
-def outcome(port: EnginePort, bundle: Any, order: Any, trace: bool = True) -> Outcome:
-    """Evaluate and keep what a replay compares; an evaluation error is an outcome too."""
+def outcome(port: EnginePort, bundle: Any, order: Any, as_of: str | None = None,
+            trace: bool = True) -> Outcome:
+    """Evaluate (as of the invoice date `as_of` when given) and keep what a replay compares;
+    an evaluation error is an outcome too."""
     try:
-        doc = port.evaluate(bundle, order, trace)
+        doc = port.evaluate(bundle, order, as_of, trace)
     except Exception as exc:  # noqa: BLE001 - one odd order must not end a long replay
         return _failed(exc)
     return {"doc": comparable(doc), "trace": doc.get("trace") or []}
@@ -119,23 +124,24 @@ class Outcomes:
         except Exception as exc:  # noqa: BLE001 - as `outcome`
             return None, _failed(exc)
 
-    def base_only(self, order: dict[str, Any]) -> Outcome:
+    def base_only(self, order: dict[str, Any], as_of: str | None = None) -> Outcome:
         """The base outcome of an order that cannot change (no trace is needed)."""
         parsed, failed = self.parsed(order)
-        return failed or outcome(self.port, self.base, parsed, trace=False)
+        return failed or outcome(self.port, self.base, parsed, as_of, trace=False)
 
-    def both(self, order: dict[str, Any]) -> tuple[Outcome, Outcome]:
-        """The base and head outcomes, traced where they differ."""
+    def both(self, order: dict[str, Any], as_of: str | None = None
+             ) -> tuple[Outcome, Outcome]:
+        """The base and head outcomes as of `as_of`, traced where they differ."""
         parsed, failed = self.parsed(order)
         if failed is not None:
             return failed, failed
         self.seen += 1
         traced = self.seen > self.WARM_UP and 2 * self.differ > self.seen
-        b = outcome(self.port, self.base, parsed, traced)
-        h = outcome(self.port, self.head, parsed, traced)
+        b = outcome(self.port, self.base, parsed, as_of, traced)
+        h = outcome(self.port, self.head, parsed, as_of, traced)
         if "doc" in b and "doc" in h and b["doc"] != h["doc"]:
             self.differ += 1
             if not traced:
-                b = outcome(self.port, self.base, parsed)
-                h = outcome(self.port, self.head, parsed)
+                b = outcome(self.port, self.base, parsed, as_of)
+                h = outcome(self.port, self.head, parsed, as_of)
         return b, h

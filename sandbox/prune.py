@@ -14,6 +14,10 @@ understand selects every order. Rules by kind:
   `line.product_type == 'X'` on both sides, a product of that type (old or new catalogue);
   otherwise every order.
 - anything else: every order.
+
+The only dates read are order dates, also for orders replayed as of a later invoice date (the
+store's issue date): tax rates follow the order date, and nothing selected by date here runs
+from the invoice date (payment terms and windows are CreditPolicy edits: every order).
 """
 
 from __future__ import annotations

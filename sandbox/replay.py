@@ -2,8 +2,9 @@
 
 The parent reads the source, drops orders the change cannot affect (see `sandbox.prune`),
 and hands chunks of orders to workers. A worker loads both revisions once (from their
-`RevisionSpec`s, never from pickled bundles), evaluates each order under both at the order's
-own date, and returns an `Aggregate` of its chunk. At most `2 x jobs` chunks are in flight, so
+`RevisionSpec`s, never from pickled bundles), evaluates each order under both as of its invoice
+date (the issue date for orders from the service's store, else the order's own date), and
+returns an `Aggregate` of its chunk. At most `2 x jobs` chunks are in flight, so
 memory stays bounded whatever the history size. The same chunk function runs on a local
 process pool and on Dask distributed.
 """
@@ -67,8 +68,9 @@ class ReplayResult:
         return "all" if not skipped or self.base_totals else "replayed"
 
 
-# (record number, order, pruned): a pruned order is evaluated under the base revision only
-Item = tuple[int, dict[str, Any], bool]
+# (record number, order, invoice date or None for the order's own date, pruned): a pruned
+# order is evaluated under the base revision only
+Item = tuple[int, dict[str, Any], str | None, bool]
 Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[Item]]
 _LOADED: dict[tuple[str, RevisionSpec, RevisionSpec], tuple[Any, Any, Any]] = {}
 
@@ -92,11 +94,11 @@ def process_chunk(task: Task) -> Aggregate:
     port, base, head = _bundles(port_name, base_spec, head_spec)
     agg = Aggregate(top_n=top_n)
     outcomes = Outcomes(port, base, head)
-    for record, order, pruned in items:
+    for record, order, as_of, pruned in items:
         if pruned:
-            agg.add_base_only(order, outcomes.base_only(order))
+            agg.add_base_only(order, outcomes.base_only(order, as_of))
         else:
-            agg.add_order(order, *outcomes.both(order), changed, record)
+            agg.add_order(order, *outcomes.both(order, as_of), changed, record)
     return agg
 
 
@@ -169,9 +171,9 @@ def _tasks(cfg: ReplayConfig, source: OrderSource, pred: Predicate,
                 total.add_skipped(order)
                 if not cfg.base_totals:
                     continue
-                chunk.append((rec.line, order, True))
+                chunk.append((rec.line, order, rec.as_of, True))
             else:
-                chunk.append((rec.line, order, False))
+                chunk.append((rec.line, order, rec.as_of, False))
             if len(chunk) >= cfg.chunk:
                 yield (cfg.port, cfg.base, cfg.head, changed, cfg.top_n, chunk)
                 chunk = []

@@ -12,12 +12,17 @@ from engine.errors import Diagnostic, fail
 
 @dataclass(frozen=True)
 class Record:
-    """One item of a history: an order (plain JSON dict) or the problem that replaced it."""
+    """One item of a history: an order (plain JSON dict) or the problem that replaced it.
+
+    `as_of` is the invoice date to evaluate the order as of, when the source knows it (the
+    store: the day the invoice was issued); None evaluates the order at its own date.
+    """
 
     line: int
     order: dict[str, Any] | None = None
     issue: Diagnostic | None = None
     pos: int = 0  # bytes of the source read so far (sources sized in bytes)
+    as_of: str | None = None
 
 
 class OrderSource(Protocol):

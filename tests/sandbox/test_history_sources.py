@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
+from sandbox_repo import TAX, TERMS, branch
 
 from api.cli.main import main
+from engine.invoice import canonical
+from sandbox.engine_port import RealEngine, RevisionSpec
+from sandbox.facts import comparable
+from sandbox.replay import ReplayConfig, replay
+from sandbox.report import build
 from sandbox.sources import open_source
 from sandbox.sources.generator import GeneratorSource, load_distributions
+from sandbox.sources.store import StoreSource, issue_date
 
 DATA = Path(__file__).parent / "data"
 CASES = sorted((Path(__file__).parents[1] / "cases" / "sandbox_import").glob("*.yaml"))
@@ -129,15 +139,20 @@ def _store_rows(url: str) -> None:
         conn.execute(text("DROP TABLE IF EXISTS invoice_void_sandbox_test"))
         conn.execute(text("DROP TABLE IF EXISTS invoice_sandbox_test"))
         conn.execute(text("CREATE TABLE invoice_sandbox_test (id INTEGER, number VARCHAR(100), "
-                          "date DATE, order_json TEXT)"))
+                          "date DATE, issued_at TIMESTAMP, order_json TEXT)"))
         conn.execute(text("CREATE TABLE invoice_void_sandbox_test (invoice_id INTEGER)"))
-        for n, (number, day) in enumerate((("UK-1", "2026-01-05"), ("UK-2", "2026-02-05"),
-                                           ("UK-3", "2026-03-05"), ("UK-5", "2026-03-06"))):
+        # UK-3 was issued three days after its order date, late in the (UTC) evening
+        for n, (number, day, issued) in enumerate((
+                ("UK-1", "2026-01-05", "2026-01-05 09:00:00"),
+                ("UK-2", "2026-02-05", "2026-02-05 09:00:00"),
+                ("UK-3", "2026-03-05", "2026-03-08 23:59:59"),
+                ("UK-5", "2026-03-06", "2026-03-06 09:00:00"))):
             order = {"id": f"O-{number}", "date": day, "attributes": {"channel": "web"}}
-            conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (:i, :n, :d, :o)"),
-                         {"i": n + 1, "n": number, "d": day, "o": json.dumps(order)})
+            conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (:i, :n, :d, :t, :o)"),
+                         {"i": n + 1, "n": number, "d": day, "t": issued,
+                          "o": json.dumps(order)})
         conn.execute(text("INSERT INTO invoice_sandbox_test VALUES (9, 'UK-4', '2026-02-07', "
-                          "'{broken')"))
+                          "'2026-02-07 09:00:00', '{broken')"))
         conn.execute(text("INSERT INTO invoice_void_sandbox_test VALUES (4)"))  # UK-5 voided
     engine.dispose()
 
@@ -154,8 +169,8 @@ def test_store_source_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     url = f"sqlite:///{tmp_path / 'store.db'}"
     _store_rows(url)
     records = _read_store(url, monkeypatch)
-    assert [(r.line, r.order["id"] if r.order else r.issue.code) for r in records] == [
-        (1, "O-UK-2"), (2, "bad_json"), (3, "O-UK-3")]
+    assert [(r.line, r.order["id"] if r.order else r.issue.code, r.as_of) for r in records] == [
+        (1, "O-UK-2", "2026-02-05"), (2, "bad_json", None), (3, "O-UK-3", "2026-03-08")]
     assert records[0].order["attributes"] == {"channel": "web", "issued_invoice": "UK-2"}
 
 
@@ -167,13 +182,11 @@ def test_store_source_postgres(monkeypatch: pytest.MonkeyPatch) -> None:
     except Exception as exc:  # noqa: BLE001 - any connection failure means: not here
         pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {type(exc).__name__}")
     records = _read_store(url, monkeypatch)
-    assert [r.order["id"] if r.order else r.issue.code for r in records] == [
-        "O-UK-2", "bad_json", "O-UK-3"]
+    assert [(r.order["id"] if r.order else r.issue.code, r.as_of) for r in records] == [
+        ("O-UK-2", "2026-02-05"), ("bad_json", None), ("O-UK-3", "2026-03-08")]
 
 
 def test_store_source_reads_the_service_invoice_table(tmp_path: Path) -> None:
-    import datetime as dt
-
     from sqlmodel import Session, SQLModel, create_engine
 
     from api.tables import Invoice, InvoiceVoid
@@ -198,3 +211,163 @@ def test_store_source_reads_the_service_invoice_table(tmp_path: Path) -> None:
     # UK-1 is before the range; UK-3 was voided
     assert [(r.order["id"], r.order["attributes"]["issued_invoice"]) for r in records
             if r.order] == [("O2", "UK-2")]
+
+
+
+# Invoices issued through the service's store on a day after their order date (the service
+# evaluates as of the issue date): (order id, order date, issued at UTC, invoice date, due
+# date under the test policies' net 30 terms). ISSUED-NEXT-YEAR's order is taxed by its date
+# (17.5% in 2010), though it was issued after the 2011-01-04 VAT rise.
+ISSUED_LATER = [
+    ("ISSUED-LATER", "2011-02-01", "2011-03-02T10:00:00", "2011-03-02", "2011-04-01"),
+    ("ISSUED-NEXT-YEAR", "2010-12-20", "2011-01-05T16:30:00", "2011-01-05", "2011-02-04"),
+    ("ISSUED-SAME-DAY", "2011-02-10", "2011-02-10T08:00:00", "2011-02-10", "2011-03-12"),
+    ("ISSUED-AT-MIDNIGHT", "2011-02-27", "2011-02-28T23:59:59", "2011-02-28", "2011-03-30"),
+]
+
+
+class RecordingEngine(RealEngine):
+    """The real engine, keeping the canonical JSON of every document it produces."""
+
+    documents: ClassVar[list[dict[str, Any]]] = []
+
+    def evaluate(self, bundle: Any, order: Any, as_of: str | None = None,
+                 trace: bool = True) -> dict[str, Any]:
+        doc = super().evaluate(bundle, order, as_of, trace)
+        self.documents.append(json.loads(canonical(doc)))
+        return doc
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for the service's tables, on SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.db'}"
+        return
+    psycopg = pytest.importorskip("psycopg")
+    admin = "postgresql://postgres@127.0.0.1:5432/test"
+    name = "bp_store_" + uuid.uuid4().hex[:12]
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=2) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {type(exc).__name__}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def _issue(url: str, repo: Path, ref: str) -> dict[str, dict[str, Any]]:
+    """Issue ISSUED_LATER the way the service does; the issued documents by order id."""
+    from sqlmodel import Session, SQLModel, create_engine
+
+    from api import issuing
+    from api.port import RealEngine as ServiceEngine
+
+    engine = create_engine(url)
+    SQLModel.metadata.create_all(engine)
+    port = ServiceEngine()
+    bundle = port.load_git(repo, ref, "policies")
+    issued = {}
+    for oid, day, at, _, _ in ISSUED_LATER:
+        order = {"id": oid, "date": day, "currency": "GBP", "seller": "northwind-uk",
+                 "customer": {"id": "C1", "country": "GB", "type": "consumer"},
+                 "lines": [{"sku": "WIDGET", "quantity": "10"}]}
+        now = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
+        invoice = port.evaluate(bundle, order, issuing.issue_date_of(now).isoformat())
+        with Session(engine) as session:
+            body = issuing.issue(session, port, bundle, invoice, order, "test", now)
+            session.commit()
+        issued[oid] = json.loads(body)["invoice"]
+    engine.dispose()
+    return issued
+
+
+def _replay(repo: Path, base: str, head: str, url: str, **kw: Any) -> dict[str, Any]:
+    return build(replay(ReplayConfig(RevisionSpec(str(repo), base), RevisionSpec(str(repo), head),
+                                     url, top_n=100, **kw)))
+
+
+def test_store_replay_is_as_of_the_issue_date(needs_engine: Any, policy_repo: tuple[Path, str],
+                                              service_store: str) -> None:
+    repo, base = policy_repo
+    issued = _issue(service_store, repo, base)
+    RecordingEngine.documents.clear()
+    report = _replay(repo, base, base, service_store, prune=False,
+                           port=f"{__name__}:RecordingEngine")
+    assert (report["counts"]["evaluated"], report["counts"]["changed"]) == (4, 0)
+    assert report["largest"] == [] and report["fields"] == []
+    replayed = {d["order_id"]: d for d in RecordingEngine.documents}
+    assert len(RecordingEngine.documents) == 8 and sorted(replayed) == sorted(issued)
+    for oid, _, _, invoice_date, due in ISSUED_LATER:
+        doc = replayed[oid]
+        assert (doc["invoice_date"], doc["provenance"]["as_of"], doc["payment"]["due_date"]) == (
+            invoice_date, invoice_date, due), oid
+        # everything but provenance (the decision id covers the tagged order) is as issued
+        assert comparable(doc) == comparable(issued[oid]), oid
+        assert {e["period"] for e in doc["recognition"]["journal"] if e["entry"] == "invoice"} \
+            == {invoice_date[:7]}, oid
+    assert replayed["ISSUED-NEXT-YEAR"]["tax_summary"][0]["rate"] == "17.5"
+
+
+@pytest.mark.parametrize("engine", ["inline", "processes", "dask"])
+def test_store_replay_runs_terms_from_the_issue_date_on_every_engine(
+        needs_engine: Any, policy_repo: tuple[Path, str], tmp_path: Path, engine: str) -> None:
+    repo, base = policy_repo
+    head = branch(repo, base, "net-45", {"credit/terms.yaml": TERMS.replace(
+        "net_days: 30", "net_days: 45")})
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    _issue(url, repo, base)
+    if engine == "dask":
+        distributed = pytest.importorskip("dask.distributed")
+        with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            result = replay(ReplayConfig(RevisionSpec(str(repo), base),
+                                         RevisionSpec(str(repo), head), url, chunk=1),
+                            client=client)
+        assert result.engine == "dask"
+        report = build(result)
+    else:
+        report = _replay(repo, base, head, url, chunk=1,
+                               jobs=2 if engine == "processes" else 1)
+    due = {d["order"]: d["fields"]["payment.due_date"] for d in report["largest"]}
+    assert due == {oid: [day, (dt.date.fromisoformat(day) + dt.timedelta(days=15)).isoformat(),
+                         "+15 days"] for oid, _, _, _, day in ISSUED_LATER}
+
+
+def test_store_replay_prunes_by_the_order_date(needs_engine: Any, policy_repo: tuple[Path, str],
+                                               tmp_path: Path) -> None:
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21", {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")})
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    _issue(url, repo, base)
+    full = _replay(repo, base, head, url, prune=False)
+    pruned = _replay(repo, base, head, url, prune=True)
+    # taxed by the order date: the 2010 order issued after the rise keeps 17.5% on both sides
+    changed = ["ISSUED-AT-MIDNIGHT", "ISSUED-LATER", "ISSUED-SAME-DAY"]
+    assert sorted(d["order"] for d in full["largest"]) == changed
+    assert pruned["largest"] == full["largest"]
+    assert (pruned["counts"]["skipped"], full["counts"]["skipped"]) == (1, 0)
+
+
+@pytest.mark.parametrize(("issued_at", "day"), [
+    (dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC), "2026-03-01"),
+    (dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))), "2026-03-02"),
+    (dt.datetime(2026, 3, 1, 23, 30), "2026-03-01"),  # no zone: stored as UTC
+    ("2026-03-01 23:30:00.000000", "2026-03-01"),  # SQLite's text
+    ("2026-03-01 23:30:00+01:00", "2026-03-01"),
+    ("yesterday", None),
+    (None, None),
+    (dt.date(2026, 3, 1), None),
+])
+def test_issue_date_is_the_utc_day_of_issue(issued_at: Any, day: str | None) -> None:
+    assert issue_date(issued_at) == day
+
+
+def test_an_unreadable_issue_time_is_a_bad_record() -> None:
+    rec = StoreSource("sqlite://")._record(3, "UK-9", "soon", json.dumps({"id": "O9"}))
+    assert (rec.order, rec.as_of, rec.issue and rec.issue.code) == (None, None, "bad_invoice")
+    assert rec.issue.location.file == "sqlite://#invoice/UK-9"

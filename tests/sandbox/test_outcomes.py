@@ -24,7 +24,8 @@ class CountingPort:
             raise fail("invalid_order", "no amount")
         return order
 
-    def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
+    def evaluate(self, bundle: Any, order: Any, as_of: str | None = None,
+                 trace: bool = True) -> dict[str, Any]:
         self.calls.append((bundle["name"], trace))
         total = order["amount"] * bundle["factor"]
         return {"totals": {"total": str(total)}, "provenance": {"revision": bundle["name"]},
@@ -69,10 +70,11 @@ def test_an_order_that_does_not_parse_is_the_same_error_on_both_sides() -> None:
 
 def test_an_engine_error_is_an_outcome() -> None:
     class Failing(CountingPort):
-        def evaluate(self, bundle: Any, order: Any, trace: bool = True) -> dict[str, Any]:
+        def evaluate(self, bundle: Any, order: Any, as_of: str | None = None,
+                 trace: bool = True) -> dict[str, Any]:
             if bundle["name"] == "head":
                 raise BillplaneError(fail("no_price", "no price").diagnostics)
-            return super().evaluate(bundle, order, trace)
+            return super().evaluate(bundle, order, as_of, trace)
 
     b, h = Outcomes(Failing(), BASE, HEAD).both({"amount": 1})
     assert "doc" in b and h["error"] == "no_price"
