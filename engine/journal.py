@@ -20,17 +20,18 @@ from engine.money import exponent, formatter, minor_text
 
 ZERO = Decimal(0)
 # (entry, period, account, debit side?, amount text, trace inputs)
-_Row = tuple[str, str, str, bool, str, dict[str, str]]
+_Row = tuple[str, str, str, bool, str, dict[str, str] | None]
 
 
 def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, Decimal],
-                    trace: list[TraceEntry],
+                    trace: list[TraceEntry] | None,
                     members: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
     """Entries by period: recognition before the invoice period, the invoice entry, then the
     recognition of the invoice period and later ones.
 
     `per_period` is the recognised amount per `YYYY-MM`, in integer minor units; `members`
-    names, per period, the schedule amounts (document path -> text) it sums, for the trace.
+    names, per period, the schedule amounts (document path -> text) it sums, for the trace
+    (None: no trace).
     """
     currency = order.currency
     e = exponent(currency)
@@ -42,9 +43,14 @@ def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, 
     members = members or {}
     months = sorted(per_period)
     rows: list[_Row] = []
+    tracing = trace is not None
 
     def recognised(month: str, account: str) -> None:
         amount = text(per_period[month])
+        if not tracing:
+            rows.append(("recognition", month, account, True, amount, None))
+            rows.append(("recognition", month, "revenue", False, amount, None))
+            return
         debit = f"recognition.journal[{len(rows)}].debit"
         rows.append(("recognition", month, account, True, amount,
                      {"formula": f"sum of recognition.schedule[].amount in {month}",
@@ -75,16 +81,18 @@ def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, 
                      {"formula": "totals.tax", "totals.tax": tax}))
     for month in months[len(earlier):]:
         recognised(month, "deferred_revenue")
-    out = []
-    append = trace.append
-    for k, (kind, when, account, debit, amount, inputs) in enumerate(rows):
-        out.append({"entry": kind, "period": when, "account": account,
-                    "debit": amount if debit else zero, "credit": zero if debit else amount})
-        # a row carries its amount on one side, the other is zero; a zero row is traced on
-        # the credit side
-        side = "debit" if debit and amount != zero else "credit"
-        append({"path": f"recognition.journal[{k}].{side}", "rule": DERIVED, "where": "",
-                "amount": amount, "inputs": {**inputs, "account": account, "period": when}})
+    out = [{"entry": kind, "period": when, "account": account,
+             "debit": amount if debit else zero, "credit": zero if debit else amount}
+           for kind, when, account, debit, amount, _ in rows]
+    if trace is not None:
+        append = trace.append
+        for k, (_, when, account, debit, amount, inputs) in enumerate(rows):
+            # a row carries its amount on one side, the other is zero; a zero row is traced
+            # on the credit side
+            side = "debit" if debit and amount != zero else "credit"
+            append({"path": f"recognition.journal[{k}].{side}", "rule": DERIVED, "where": "",
+                    "amount": amount,
+                    "inputs": {**(inputs or {}), "account": account, "period": when}})
     return out
 
 

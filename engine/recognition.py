@@ -33,6 +33,7 @@ _INDEX_KEY = "recognition.rules"
 _ORDER_KEY = "recognition.ordered"
 
 
+@lru_cache(maxsize=8192)
 def month_of(day: dt.date) -> str:
     """`YYYY-MM` of a date."""
     return f"{day.year:04d}-{day.month:02d}"
@@ -303,5 +304,5 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
                 else:
                     per_period[period] = part
                     members[period] = {path: part_text}
-    journal = journal_entries(order, per_period, totals, sink, members)
+    journal = journal_entries(order, per_period, totals, trace, members)
     return {"schedule": schedule, "journal": journal, "allocations": allocations}

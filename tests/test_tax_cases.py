@@ -84,12 +84,13 @@ def test_tax_case(path: Path) -> None:
             assert entry["inputs"]["exemption"] == charge.exemption
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+CHARGING = [p for p in FILES if "error" not in read_case(p)["expect"]]
+
+
+@pytest.mark.parametrize("path", CHARGING, ids=[p.stem for p in CHARGING])
 def test_tax_case_untraced(path: Path) -> None:
     # without a trace (a replay's evaluation) every charge and line amount is the same
     case = read_case(path)
-    if "error" in case["expect"]:
-        pytest.skip("an error case: it charges nothing")
     traced, untraced = build(case), build(case)
     apply_taxes(*traced, [])
     apply_taxes(*untraced, None)
