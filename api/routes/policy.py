@@ -14,12 +14,12 @@ from sqlmodel import col, select
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
 from api.errors import ApiError, billplane_details, error_responses
-from api.inputs import StrictModel
+from api.inputs import JsonRoute, StrictModel
 from api.issuing import _iso
 from api.tables import PolicyActivation
 from engine.errors import BillplaneError
 
-router = APIRouter(prefix="/v1/policy", tags=["policy"])
+router = APIRouter(prefix="/v1/policy", tags=["policy"], route_class=JsonRoute)
 SIGNATURE_HEADERS = ("x-billplane-signature", "x-hub-signature-256")
 
 
