@@ -147,6 +147,22 @@ def repeated_key_error(body: bytes) -> ApiError:
                     details=[detail])
 
 
+def is_json_type(content_type: str | None) -> bool:
+    """True for a media type the framework reads as JSON (application/json, .../*+json)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
+
+
+def refuse_repeated_keys(body: bytes) -> None:
+    """For an endpoint that reads its body itself: a 422 `duplicate_key` when the body is
+    JSON with a repeated key. A body that is not JSON passes (the endpoint decides)."""
+    try:
+        loads_body(body)
+    except (ValueError, RecursionError):
+        return
+
+
 class JsonRequest(Request):
     """A request whose JSON body is read by `loads_body`."""
 
