@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
                   dependencies=[Depends(errors.reject_unknown_query),
                                 Depends(refuse_unstorable_text)],
                   description="Evaluate and issue invoices under versioned billing policies."
+                              " A JSON body must not give a key twice in one object: such a"
+                              " request is a 422 `duplicate_key` naming the key's path, line"
+                              " and column (nothing of it is processed or stored)."
                               " Text anywhere in a request must not contain NUL characters"
                               " (U+0000) or lone surrogates: such a request is a 422"
                               " `invalid_text` naming where.")

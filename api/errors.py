@@ -42,6 +42,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "activation_unavailable": 409,
     "revision_mismatch": 409,
     "payload_too_large": 413,
+    "duplicate_key": 422,
     "no_active_policy": 503,
     "store_busy": 503,
     "webhook_disabled": 404,
@@ -67,6 +68,16 @@ class ApiError(Exception):
         self.status = status or STATUS_BY_CODE.get(code, 422)
 
 
+class BodyError(StarletteHTTPException):
+    """An `ApiError` about the request body, raised while the framework reads the body: the
+    framework lets an HTTPException out of its body reading unchanged (any other exception
+    there becomes a 400), and the handler answers with the ApiError it carries."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.status, error.message)
+        self.error = error
+
+
 def envelope(status: int, code: str, message: str, details: Any = None,
              headers: dict[str, str] | None = None) -> JSONResponse:
     """The one way an error response is built."""
@@ -87,6 +98,10 @@ def install(app: FastAPI) -> None:
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return envelope(exc.status, exc.code, exc.message, exc.details)
+
+    async def on_body_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyError)
+        return envelope(exc.error.status, exc.error.code, exc.error.message, exc.error.details)
 
     async def on_billplane(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BillplaneError)
@@ -117,6 +132,7 @@ def install(app: FastAPI) -> None:
                         headers=dict(exc.headers) if exc.headers else None)
 
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(BodyError, on_body_error)
     app.add_exception_handler(BillplaneError, on_billplane)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

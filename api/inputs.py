@@ -1,7 +1,11 @@
-"""Request input rules: strict request models, and text the store can hold.
+"""Request input rules: strict request models, JSON bodies without repeated keys, and text
+the store can hold.
 
 Request models refuse fields they do not declare (a typo must not be ignored silently).
-Request strings with a NUL or a lone surrogate are refused.
+A JSON body that gives a key twice in one object is refused: JSON parsers disagree on which
+value wins, and keeping the last one silently would lose the other (a 422 `duplicate_key`
+naming the key's path, line and column; see `JsonRoute`). Request strings with a NUL or a
+lone surrogate are refused.
 
 PostgreSQL refuses NUL in text, and a lone UTF-16 surrogate (JSON allows `"\\ud800"`) cannot
 be encoded as UTF-8 by either database or in a response. Such input is a 422 naming where it
@@ -14,12 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
-from api.errors import ApiError
+from api.errors import ApiError, BodyError
 
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
@@ -43,6 +50,146 @@ class StrictModel(BaseModel):
     """A request body: unknown fields are a 422, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class _Repeated(Exception):
+    """A key given twice in one JSON object (found while parsing, located afterwards)."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # one C-level dict build per object; only its size tells whether a key repeated
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _Repeated
+    return found
+
+
+def loads_body(body: bytes) -> Any:
+    """A JSON request body as the framework reads it (`json.loads`: the same values, the same
+    syntax errors), except that a key given twice in one object is an `ApiError`
+    `duplicate_key` with the key's location."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique)
+    except _Repeated:
+        raise repeated_key_error(body) from None
+
+
+# whitespace, then a number or a literal if one is next (anything but structure or a string)
+_SKIP = re.compile(r'[ \t\n\r]*(?:[^ \t\n\r{}\[\],:"]+[ \t\n\r]*)?')
+_DECODER = json.JSONDecoder()
+
+
+@dataclass
+class _Open:
+    """An object (with the keys seen so far) or an array being read."""
+
+    keys: set[str] | None  # None: an array
+    step: str | int = 0  # the current key, or the current index
+    want_key: bool = True
+
+
+def locate_repeated_key(text: str) -> tuple[list[str | int], int] | None:
+    """The first key in document order that repeats a key of its object: its path (the
+    object's keys and indexes from the top, then the key) and its offset in `text`; None if
+    no key repeats. The text is read as JSON only as far as that key (it is valid that far
+    when `json.loads` met the repeat)."""
+    stack: list[_Open] = []
+    i, n = 0, len(text)
+    while True:
+        skipped = _SKIP.match(text, i)  # always matches (maybe nothing)
+        i = skipped.end() if skipped else i
+        if i >= n:
+            return None
+        c = text[i]
+        top = stack[-1] if stack else None
+        if c == '"':
+            key, end = _DECODER.raw_decode(text, i)
+            if top is not None and top.keys is not None and top.want_key:
+                if key in top.keys:
+                    return [o.step for o in stack[:-1]] + [key], i
+                top.keys.add(key)
+                top.step, top.want_key = key, False
+            i = end
+            continue
+        if c in "{[":
+            stack.append(_Open(set() if c == "{" else None))
+        elif c in "}]":
+            if not stack:
+                return None
+            stack.pop()
+        elif c == "," and top is not None:
+            if top.keys is not None:
+                top.want_key = True
+            else:
+                top.step = int(top.step) + 1
+        i += 1
+
+
+_NAME = re.compile(r"[\w-]{1,64}")
+
+
+def _shown(step: str | int) -> str | int:
+    # keys are schema names, but a map's keys are the client's: only name-like ones are shown
+    return step if isinstance(step, int) or _NAME.fullmatch(step) else "<key>"
+
+
+def repeated_key_error(body: bytes) -> ApiError:
+    """The 422 for a body with a repeated key: where (`loc`, the key last), its line and
+    column, never a value."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
+    detail: dict[str, Any] = {"loc": ["body"], "type": "repeated"}
+    found = locate_repeated_key(text)
+    if found is not None:
+        path, at = found
+        detail = {"loc": ["body", *(_shown(p) for p in path)], "type": "repeated",
+                  "line": text.count("\n", 0, at) + 1, "column": at - text.rfind("\n", 0, at)}
+    return ApiError("duplicate_key", "a key is given twice in one JSON object",
+                    details=[detail])
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """True for a media type the framework reads as JSON (application/json, .../*+json)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
+
+
+def refuse_repeated_keys(body: bytes) -> None:
+    """For an endpoint that reads its body itself: a 422 `duplicate_key` when the body is
+    JSON with a repeated key. A body that is not JSON passes (the endpoint decides)."""
+    try:
+        loads_body(body)
+    except (ValueError, RecursionError):
+        return
+
+
+class JsonRequest(Request):
+    """A request whose JSON body is read by `loads_body`."""
+
+    _parsed: Any
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_parsed"):
+            body = await self.body()
+            try:
+                self._parsed = loads_body(body)
+            except ApiError as exc:
+                # raised inside the framework's body reading: only an HTTPException gets out
+                # of it unchanged (anything else becomes a 400)
+                raise BodyError(exc) from None
+        return self._parsed
+
+
+class JsonRoute(APIRoute):
+    """The route class of every router: its JSON body is read without repeated keys."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def reading(request: Request) -> Response:
+            return await handler(JsonRequest(request.scope, request.receive))
+
+        return reading
 
 
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")

@@ -11,11 +11,11 @@ from sqlmodel import col, select
 from api.auth import Principal, create_key, revoke_key
 from api.deps import SvcDep, allowed
 from api.errors import ApiError, error_responses
-from api.inputs import StrictModel
+from api.inputs import JsonRoute, StrictModel
 from api.issuing import _iso
 from api.tables import ApiKey, AuditEntry
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=JsonRoute)
 
 
 class KeyRequest(StrictModel):

@@ -12,9 +12,9 @@ from api import corrections, idempotency
 from api.auth import Principal
 from api.deps import SvcDep, allowed
 from api.errors import error_responses
-from api.inputs import StrictModel
+from api.inputs import JsonRoute, StrictModel
 
-router = APIRouter(prefix="/v1", tags=["credit notes"])
+router = APIRouter(prefix="/v1", tags=["credit notes"], route_class=JsonRoute)
 DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,10})?$"
 RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import SvcDep
+from api.inputs import JsonRoute
 from api.issuing import _iso
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonRoute)
 
 
 class Health(BaseModel):

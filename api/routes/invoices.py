@@ -16,13 +16,13 @@ from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
 from api.errors import ApiError, error_responses
-from api.inputs import IsoDate, StrictModel
+from api.inputs import IsoDate, JsonRoute, StrictModel
 from api.port import InvoiceLike
 from api.tables import CreditNote, Invoice, InvoiceVoid
 from engine.bundle import Bundle
 from engine.errors import BillplaneError
 
-router = APIRouter(prefix="/v1", tags=["invoices"])
+router = APIRouter(prefix="/v1", tags=["invoices"], route_class=JsonRoute)
 INLINE_LINES = 50  # orders up to this many lines are evaluated on the event loop
 
 

@@ -14,12 +14,12 @@ from sqlmodel import col, select
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
 from api.errors import ApiError, billplane_details, error_responses
-from api.inputs import StrictModel
+from api.inputs import JsonRoute, StrictModel, is_json_type, refuse_repeated_keys
 from api.issuing import _iso
 from api.tables import PolicyActivation
 from engine.errors import BillplaneError
 
-router = APIRouter(prefix="/v1/policy", tags=["policy"])
+router = APIRouter(prefix="/v1/policy", tags=["policy"], route_class=JsonRoute)
 SIGNATURE_HEADERS = ("x-billplane-signature", "x-hub-signature-256")
 
 
@@ -155,6 +155,10 @@ async def webhook(request: Request, svc: SvcDep) -> Any:
     given = next((request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers), "")
     if not hmac.compare_digest(expected, given):
         raise ApiError("invalid_signature", "the signature does not match the body")
+    # the body is only signed, never used; a JSON one with a repeated key is still refused
+    # like any other body's (after the signature: an unsigned body is not parsed for it)
+    if is_json_type(request.headers.get("content-type")):
+        refuse_repeated_keys(body)
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(svc.policy.poll, "webhook")
