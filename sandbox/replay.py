@@ -11,6 +11,7 @@ process pool and on Dask distributed.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sys
 import time
@@ -73,6 +74,11 @@ class ReplayResult:
 Item = tuple[int, dict[str, Any], str | None, bool]
 Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[Item]]
 _LOADED: dict[tuple[str, RevisionSpec, RevisionSpec], tuple[Any, Any, Any]] = {}
+_WORKER = [False]  # set in the processes of a replay's pool
+
+
+def _start_worker() -> None:
+    _WORKER[0] = True
 
 
 def _bundles(port_name: str, base: RevisionSpec, head: RevisionSpec) -> tuple[Any, Any, Any]:
@@ -81,6 +87,10 @@ def _bundles(port_name: str, base: RevisionSpec, head: RevisionSpec) -> tuple[An
     if key not in _LOADED:
         port = get_port(port_name)
         _LOADED[key] = (port, port.load(base), port.load(head))
+        if _WORKER[0]:
+            # what a worker holds for good (modules, both bundles) is never garbage: leave it
+            # out of every later collection, which otherwise walks it again and again
+            gc.freeze()
     return _LOADED[key]
 
 
@@ -124,7 +134,7 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
     elif cfg.jobs > 1:
         engine = "processes"
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(cfg.jobs) as pool:
+        with ctx.Pool(cfg.jobs, initializer=_start_worker) as pool:
             _drain(tasks, lambda t: pool.apply_async(process_chunk, (t,)),
                    lambda h: h.get(), cfg.jobs * 2, total)
     else:
