@@ -192,7 +192,9 @@ class JsonRoute(APIRoute):
         return reading
 
 
-_SUSPECT = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
+# an escaped NUL or surrogate, a raw NUL byte (in a UTF-16 or UTF-32 body) or the UTF-8 form
+# of a surrogate (ED A0..BF), which JSON decoders let through
+_SUSPECT = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|\x00|\xed[\xa0-\xbf]")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -35,6 +35,14 @@ def test_nul_and_lone_surrogates_are_refused_with_their_location(service: Servic
                             headers={**h, "Content-Type": "application/json"})
     assert r.status_code == 422
     assert r.json()["details"][0]["loc"] == ["body", "order", "customer", "id"]
+    # ... or as the raw bytes of one (invalid UTF-8 that JSON decoders let through), and a
+    # body may come in UTF-16, where the escapes are not byte strings
+    for body in (raw.replace("C-\\ud800", "C-\udfff").encode("utf-8", "surrogatepass"),
+                 raw.encode("utf-16-le"), raw.encode("utf-16")):
+        r = service.client.post(ISSUE, content=body,
+                                headers={**h, "Content-Type": "application/json"})
+        assert (r.status_code, r.json()["details"][0]["loc"]) == (
+            422, ["body", "order", "customer", "id"]), (body[:20], r.text)
     lines = order()
     lines["lines"][0]["sku"] = "A\u0000"
     r = service.client.post("/v1/invoices/evaluate", json={"order": lines}, headers=h)
