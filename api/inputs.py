@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Request, Response
@@ -27,6 +26,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError, BodyError
+from engine.jsontext import line_column, locate_repeated_key
 
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
@@ -74,57 +74,6 @@ def loads_body(body: bytes) -> Any:
         raise repeated_key_error(body) from None
 
 
-# whitespace, then a number or a literal if one is next (anything but structure or a string)
-_SKIP = re.compile(r'[ \t\n\r]*(?:[^ \t\n\r{}\[\],:"]+[ \t\n\r]*)?')
-_DECODER = json.JSONDecoder()
-
-
-@dataclass
-class _Open:
-    """An object (with the keys seen so far) or an array being read."""
-
-    keys: set[str] | None  # None: an array
-    step: str | int = 0  # the current key, or the current index
-    want_key: bool = True
-
-
-def locate_repeated_key(text: str) -> tuple[list[str | int], int] | None:
-    """The first key in document order that repeats a key of its object: its path (the
-    object's keys and indexes from the top, then the key) and its offset in `text`; None if
-    no key repeats. The text is read as JSON only as far as that key (it is valid that far
-    when `json.loads` met the repeat)."""
-    stack: list[_Open] = []
-    i, n = 0, len(text)
-    while True:
-        skipped = _SKIP.match(text, i)  # always matches (maybe nothing)
-        i = skipped.end() if skipped else i
-        if i >= n:
-            return None
-        c = text[i]
-        top = stack[-1] if stack else None
-        if c == '"':
-            key, end = _DECODER.raw_decode(text, i)
-            if top is not None and top.keys is not None and top.want_key:
-                if key in top.keys:
-                    return [o.step for o in stack[:-1]] + [key], i
-                top.keys.add(key)
-                top.step, top.want_key = key, False
-            i = end
-            continue
-        if c in "{[":
-            stack.append(_Open(set() if c == "{" else None))
-        elif c in "}]":
-            if not stack:
-                return None
-            stack.pop()
-        elif c == "," and top is not None:
-            if top.keys is not None:
-                top.want_key = True
-            else:
-                top.step = int(top.step) + 1
-        i += 1
-
-
 _NAME = re.compile(r"[\w-]{1,64}")
 
 
@@ -141,8 +90,9 @@ def repeated_key_error(body: bytes) -> ApiError:
     found = locate_repeated_key(text)
     if found is not None:
         path, at = found
+        line, column = line_column(text, at)
         detail = {"loc": ["body", *(_shown(p) for p in path)], "type": "repeated",
-                  "line": text.count("\n", 0, at) + 1, "column": at - text.rfind("\n", 0, at)}
+                  "line": line, "column": column}
     return ApiError("duplicate_key", "a key is given twice in one JSON object",
                     details=[detail])
 

@@ -12,6 +12,7 @@ import pycountry
 from jsonschema import Draft202012Validator
 
 from engine.errors import BillplaneError, Diagnostic, Location
+from engine.jsontext import line_column, locate_repeated_key
 from engine.model import Order, OrderLine, Period
 from engine.money import exponent
 
@@ -69,8 +70,15 @@ def loads_order(text: str) -> Any:
     try:
         return json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
+        where, at = Location(), ""
+        found = locate_repeated_key(text)
+        if found is not None:
+            path, offset = found
+            line, column = line_column(text, offset)
+            where, at = Location(json_path(path)), f" (line {line}, column {column})"
         raise BillplaneError(Diagnostic(
-            "duplicate_key", f"key {str(exc)!r} is given twice in one object")) from None
+            "duplicate_key", f"key {str(exc)!r} is given twice in one object{at}",
+            where)) from None
     except json.JSONDecodeError as exc:
         raise BillplaneError(Diagnostic(
             "invalid_json", f"{exc.msg} at line {exc.lineno}, column {exc.colno}")) from None

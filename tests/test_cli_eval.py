@@ -108,8 +108,8 @@ def test_order_with_a_key_given_twice_is_refused(capsys: Any, tmp_path: Path) ->
     path.write_text(text.replace('"id":', '"id": "X", "id":', 1))
     code, out, err = _eval(capsys, str(path))
     assert code == 1 and out == ""
-    assert "duplicate_key: key 'id' is given twice in one object" in err
-    assert "Traceback" not in err
+    assert "twice.json: order.id: duplicate_key: key 'id' is given twice in one object" in err
+    assert "(line 2, column" in err and "Traceback" not in err
 
 
 def test_json_syntax_error_exit_1(capsys: Any, tmp_path: Path) -> None:

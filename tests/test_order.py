@@ -186,7 +186,11 @@ def test_json_with_a_repeated_key_is_refused() -> None:
     from engine.order import loads_order
 
     with pytest.raises(BillplaneError) as err:
-        loads_order('{"id": "A", "customer": {"id": "C", "id": "D"}}')
+        loads_order('{"id": "A",\n "customer": {"id": "C", "id": "D"}}')
     assert err.value.code == "duplicate_key"
-    assert str(err.value) == "<input>: duplicate_key: key 'id' is given twice in one object"
+    assert str(err.value) == ("order.customer.id: duplicate_key: key 'id' is given twice in one"
+                              " object (line 2, column 26)")
+    with pytest.raises(BillplaneError) as err:
+        loads_order('{"lines": [{"sku": "A"}, {"sku": "B", "period": {"end": 1, "end": 2}}]}')
+    assert err.value.diagnostics[0].location.file == "order.lines[1].period.end"
     assert loads_order('{"q": 1.10}') == {"q": Decimal("1.10")}

@@ -170,7 +170,7 @@ def test_every_route_reads_its_body_without_repeats(sqlite_service: Service) -> 
     ('{"a" :1 ,\r\n\t"a" : 2}', (["a"], 12)),
 ])
 def test_the_first_repeated_key_is_located(text: str, found: Any) -> None:
-    from api.inputs import locate_repeated_key
+    from engine.jsontext import locate_repeated_key
 
     assert locate_repeated_key(text) == found
 
