@@ -114,7 +114,7 @@ def _line_charges(
         active.append((doc, facts))
     inclusive_sum = sum((f.rate for _, f in active if f.inclusive and f.charged), ZERO)
     # exclusive taxes are charged on the tax-exclusive amount of the line
-    net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum)
+    net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum) if inclusive_sum else gross
     for doc, f in active:
         charged = f.charged
         base = gross if f.inclusive else net
@@ -184,7 +184,10 @@ def apply_taxes(
     candidates = candidate_rules(bundle, order)
     pending: list[_Pending] = []
     known: dict[str, _Facts] = {}
-    per_line = [rules_for_line(candidates, scope, line.order_line.index) for line in lines]
+    if not lines or any(doc.spec.get("applies_to") for doc, _ in candidates):
+        per_line = [rules_for_line(candidates, scope, line.order_line.index) for line in lines]
+    else:  # no rule looks at the line: every line has the same rules
+        per_line = [rules_for_line(candidates, scope, lines[0].order_line.index)] * len(lines)
     with localcontext() as ctx:
         ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
         for position, (line, docs) in enumerate(zip(lines, per_line, strict=True)):
