@@ -24,7 +24,7 @@ from engine.errors import Diagnostic, Location
 from sandbox.aggregate import Aggregate
 from sandbox.engine_port import DEFAULT_PORT, Outcomes, RevisionSpec, get_port
 from sandbox.prune import Predicate, impact, shape_problem
-from sandbox.sources import OrderSource, open_source
+from sandbox.sources import OrderSource, Piece, open_source, pieces
 
 
 @dataclass
@@ -69,10 +69,22 @@ class ReplayResult:
         return "all" if not skipped or self.base_totals else "replayed"
 
 
-# (record number, order, invoice date or None for the order's own date, pruned): a pruned
-# order is evaluated under the base revision only
-Item = tuple[int, dict[str, Any], str | None, bool]
-Task = tuple[str, RevisionSpec, RevisionSpec, frozenset[str], int, list[Item]]
+@dataclass(frozen=True)
+class Work:
+    """What every chunk of a replay needs besides its records (plain data)."""
+
+    port: str
+    base: RevisionSpec
+    head: RevisionSpec
+    predicate: Predicate
+    changed: frozenset[str]  # changed documents that can cause a money change
+    top_n: int
+    base_totals: bool
+    source: str  # the source's name, for the locations of bad records
+
+
+# a chunk: its piece of the history (records the worker reads itself)
+Task = tuple[Work, Piece]
 _LOADED: dict[tuple[str, RevisionSpec, RevisionSpec], tuple[Any, Any, Any]] = {}
 _WORKER = [False]  # set in the processes of a replay's pool
 
@@ -95,20 +107,36 @@ def _bundles(port_name: str, base: RevisionSpec, head: RevisionSpec) -> tuple[An
 
 
 def process_chunk(task: Task) -> Aggregate:
-    """Evaluate a chunk of orders under both revisions and aggregate the differences.
+    """Read a piece of the history, check and prune its orders, evaluate each under both
+    revisions and aggregate the differences.
 
-    An item marked as pruned is evaluated under the base revision only (for totals over the
-    whole history): it cannot change, so its head outcome is its base outcome.
+    A pruned order is evaluated under the base revision only, and only with `base_totals`
+    (for totals over the whole history): it cannot change, so its head outcome is its base
+    outcome.
     """
-    port_name, base_spec, head_spec, changed, top_n, items = task
-    port, base, head = _bundles(port_name, base_spec, head_spec)
-    agg = Aggregate(top_n=top_n)
+    work, piece = task
+    port, base, head = _bundles(work.port, work.base, work.head)
+    agg = Aggregate(top_n=work.top_n)
     outcomes = Outcomes(port, base, head)
-    for record, order, as_of, pruned in items:
-        if pruned:
-            agg.add_base_only(order, outcomes.base_only(order, as_of))
-        else:
-            agg.add_order(order, *outcomes.both(order, as_of), changed, record)
+    counts = agg.counts
+    for rec in piece.records():
+        counts["read"] += 1
+        order = rec.order
+        if rec.issue is not None or order is None:
+            if rec.issue is not None:
+                agg.add_issue({**rec.issue.to_dict(), "record": rec.line})
+            continue
+        problem = shape_problem(order)
+        if problem is not None:
+            agg.add_issue({**Diagnostic("bad_order", problem, Location(
+                work.source, rec.line, 1)).to_dict(), "record": rec.line})
+            continue
+        if not work.predicate.selects(order):
+            agg.add_skipped(order)
+            if work.base_totals:
+                agg.add_base_only(order, outcomes.base_only(order, rec.as_of))
+            continue
+        agg.add_order(order, *outcomes.both(order, rec.as_of), work.changed, rec.line)
     return agg
 
 
@@ -126,7 +154,9 @@ def replay(cfg: ReplayConfig, client: Any = None) -> ReplayResult:
     changed = frozenset(pred.changed) - frozenset(pred.inert)
     total = Aggregate(top_n=cfg.top_n)
     source = open_source(cfg.source, **cfg.source_options)
-    tasks = _tasks(cfg, source, pred, changed, total)
+    work = Work(cfg.port, cfg.base, cfg.head, pred, changed, cfg.top_n, cfg.base_totals,
+                source.name)
+    tasks = _tasks(cfg, source, work)
     engine = "inline"
     if client is not None or cfg.dask:
         engine = "dask"
@@ -152,43 +182,20 @@ def base_manifest(bundle: Any) -> dict[str, Any]:
     return {"revision": getattr(bundle, "revision", ""), "digest": getattr(bundle, "digest", "")}
 
 
-def _tasks(cfg: ReplayConfig, source: OrderSource, pred: Predicate,
-           changed: frozenset[str], total: Aggregate) -> Iterator[Task]:
-    """Chunks of orders to evaluate; counts read, skipped and bad records on the way."""
+def _tasks(cfg: ReplayConfig, source: OrderSource, work: Work) -> Iterator[Task]:
+    """Chunks of the history, as pieces the workers read themselves where the source can be
+    split (raw lines, ranges of generated orders): reading here stays cheap."""
     bar = _progress(cfg, source)
     by_bytes = source.unit == "B"
-    chunk: list[Item] = []
     done = 0
     try:
-        for rec in source.records():
+        for piece in pieces(source, cfg.chunk):
             if by_bytes:
-                bar.update(rec.pos - done)
-                done = rec.pos
+                bar.update(piece.pos - done)
+                done = piece.pos
             else:
-                bar.update(1)
-            total.counts["read"] += 1
-            order = rec.order
-            if rec.issue is not None or order is None:
-                if rec.issue is not None:
-                    total.add_issue({**rec.issue.to_dict(), "record": rec.line})
-                continue
-            problem = shape_problem(order)
-            if problem is not None:
-                total.add_issue({**Diagnostic("bad_order", problem, Location(
-                    source.name, rec.line, 1)).to_dict(), "record": rec.line})
-                continue
-            if not pred.selects(order):
-                total.add_skipped(order)
-                if not cfg.base_totals:
-                    continue
-                chunk.append((rec.line, order, rec.as_of, True))
-            else:
-                chunk.append((rec.line, order, rec.as_of, False))
-            if len(chunk) >= cfg.chunk:
-                yield (cfg.port, cfg.base, cfg.head, changed, cfg.top_n, chunk)
-                chunk = []
-        if chunk:
-            yield (cfg.port, cfg.base, cfg.head, changed, cfg.top_n, chunk)
+                bar.update(piece.count)
+            yield (work, piece)
     finally:
         bar.close()
 

@@ -40,6 +40,57 @@ class OrderSource(Protocol):
         """Yield records in a stable order; never the whole history at once."""
 
 
+class Piece(Protocol):
+    """A run of a source's records that a replay worker reads itself: small and picklable
+    (raw lines, a range of generated orders), so that the reading process does little.
+
+    Sources may offer `pieces(size)`; for the others a replay reads the records and hands
+    them over as they are (`Records`).
+    """
+
+    @property
+    def count(self) -> int:
+        """How many records the piece holds."""
+
+    @property
+    def pos(self) -> int:
+        """Bytes of the source read through the end of the piece (0 when not sized so)."""
+
+    def records(self) -> Iterator[Record]:
+        """The piece's records, in source order."""
+
+
+@dataclass(frozen=True)
+class Records:
+    """Records already read (from a source that cannot be split into pieces)."""
+
+    items: tuple[Record, ...]
+    pos: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    def records(self) -> Iterator[Record]:
+        return iter(self.items)
+
+
+def pieces(source: OrderSource, size: int) -> Iterator[Piece]:
+    """The source's records in pieces of about `size` records."""
+    split = getattr(source, "pieces", None)
+    if split is not None:
+        yield from split(size)
+        return
+    chunk: list[Record] = []
+    for rec in source.records():
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield Records(tuple(chunk), rec.pos)
+            chunk = []
+    if chunk:
+        yield Records(tuple(chunk), chunk[-1].pos)
+
+
 def open_source(spec: str, **options: Any) -> OrderSource:
     """Open a source from its command-line spelling.
 

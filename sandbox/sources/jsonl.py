@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from engine.errors import Diagnostic, Location, fail
@@ -41,8 +42,8 @@ class JsonlSource:
             return cast(IO[bytes], gzip.GzipFile(fileobj=raw)), raw
         return raw, raw
 
-    def records(self) -> Iterator[Record]:
-        """Each non-blank line: an order, or an issue naming the line and what is wrong."""
+    def _lines(self) -> Iterator[tuple[int, bytes, int]]:
+        """(line number, bytes, position after it) of each non-blank line."""
         handle, raw = self._open()
         zipped = handle is not raw
         tell: Callable[[], int] = raw.tell
@@ -50,10 +51,8 @@ class JsonlSource:
         try:
             for number, data in enumerate(handle, start=1):
                 pos = tell() if zipped else pos + len(data)
-                if not data.strip():
-                    continue
-                rec = parse_line(data, number, self.path)
-                yield Record(rec.line, rec.order, rec.issue, pos)
+                if data.strip():
+                    yield number, data, pos
         except (OSError, EOFError) as exc:  # e.g. a truncated .gz
             raise fail("source_unreadable", f"cannot read {self.path}: {exc}",
                        Location(self.path)) from None
@@ -61,6 +60,40 @@ class JsonlSource:
             if handle is not sys.stdin.buffer:
                 handle.close()
                 raw.close()
+
+    def records(self) -> Iterator[Record]:
+        """Each non-blank line: an order, or an issue naming the line and what is wrong."""
+        for number, data, pos in self._lines():
+            rec = parse_line(data, number, self.path)
+            yield Record(rec.line, rec.order, rec.issue, pos)
+
+    def pieces(self, size: int) -> Iterator[Lines]:
+        """Runs of `size` raw lines, parsed by whoever reads the piece."""
+        chunk: list[tuple[int, bytes]] = []
+        for number, data, pos in self._lines():
+            chunk.append((number, data))
+            if len(chunk) >= size:
+                yield Lines(self.path, tuple(chunk), pos)
+                chunk = []
+        if chunk:
+            yield Lines(self.path, tuple(chunk), pos)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Raw lines of a JSON Lines file (a `Piece`), parsed as `JsonlSource.records` does."""
+
+    path: str
+    lines: tuple[tuple[int, bytes], ...]
+    pos: int
+
+    @property
+    def count(self) -> int:
+        return len(self.lines)
+
+    def records(self) -> Iterator[Record]:
+        for number, data in self.lines:
+            yield parse_line(data, number, self.path)
 
 
 def parse_line(text: str | bytes, number: int, file: str) -> Record:

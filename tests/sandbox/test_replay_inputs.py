@@ -16,7 +16,7 @@ from sandbox.engine_port import RevisionSpec
 from sandbox.replay import ReplayConfig, replay
 from sandbox.report import build
 from sandbox.report_md import render
-from sandbox.sources import open_source
+from sandbox.sources import open_source, pieces
 from sandbox.sources.generator import GeneratorSource
 
 VAT_21 = {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")}
@@ -63,8 +63,9 @@ def test_json_that_is_not_an_order_is_a_bad_record(
         # well-formed for pruning, but not an order the engine accepts: fails under both
         _order("QUANTITY", lines=[{"sku": "WIDGET", "quantity": "ten"}]),
     ]) + "\n")
-    for prune in (True, False):
-        report = _replay(repo, base, head, history, prune=prune)
+    # in one process, and read by two worker processes two lines at a time
+    for prune, jobs, chunk in ((True, 1, 250), (False, 1, 250), (True, 2, 2)):
+        report = _replay(repo, base, head, history, prune=prune, jobs=jobs, chunk=chunk)
         c = report["counts"]
         assert (c["read"], c["issues"], c["evaluated"], c["changed"], c["errors_both"]) == (
             6, 4, 2, 1, 1)
@@ -113,6 +114,44 @@ def test_jsonl_positions_and_gzip(tmp_path: Path) -> None:
     records = list(source.records())
     assert [r.order["id"] for r in records if r.order] == [f"O{i}" for i in range(50)]
     assert source.total == zipped.stat().st_size == records[-1].pos
+
+
+def test_pieces_hold_the_records_of_the_source(tmp_path: Path) -> None:
+    # what workers read from pieces is what the source streams: orders, bad lines by number,
+    # and the progress position of each piece's end
+    import gzip
+
+    text = "".join(
+        ("\n" if i % 7 == 3 else "") + (json.dumps(_order(f"O{i}")) if i % 5 else "{bad")
+        + "\n" for i in range(23))
+    plain, zipped = tmp_path / "o.jsonl", tmp_path / "o.jsonl.gz"
+    plain.write_text(text)
+    zipped.write_bytes(gzip.compress(text.encode()))
+
+    def seen(records: Any) -> list[tuple[int, str]]:
+        return [(r.line, r.order["id"] if r.order else r.issue.code) for r in records]
+
+    for path in (plain, zipped):
+        source = open_source(str(path))
+        whole = seen(source.records())
+        assert ("bad_json" in {w for _, w in whole}) and len(whole) == 23
+        for size in (1, 4, 100):
+            parts = list(pieces(source, size))
+            assert seen(r for part in parts for r in part.records()) == whole
+            assert [part.count for part in parts][:-1] == [size] * (len(parts) - 1)
+            assert parts[-1].pos == path.stat().st_size
+            assert [part.pos for part in parts] == sorted(part.pos for part in parts)
+    generated = GeneratorSource(45, seed=4)
+    for size in (1, 7, 45, 100):
+        parts = list(pieces(generated, size))
+        assert [(r.line, r.order) for part in parts for r in part.records()] == [
+            (r.line, r.order) for r in generated.records()]
+        assert sum(part.count for part in parts) == 45
+    csv_path = Path(__file__).parent / "data" / "retail_bad.csv"
+    csv_source = open_source(str(csv_path))
+    parts = list(pieces(csv_source, 3))
+    assert [r for part in parts for r in part.records()] == list(csv_source.records())
+    assert parts[-1].pos == csv_path.stat().st_size
 
 
 def test_csv_source_streams(tmp_path: Path) -> None:
