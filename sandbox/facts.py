@@ -92,14 +92,50 @@ def difference(base: Any, head: Any) -> str:
 
 
 def changed_leaves(base: dict[str, Any], head: dict[str, Any]) -> dict[str, Change]:
-    """`path -> [base, head, difference]` for every leaf that differs (numbers by value)."""
-    b, h = leaves(base), leaves(head)
+    """`path -> [base, head, difference]` for every leaf that differs (numbers by value), in
+    path order: the leaves of the two documents compared, a path absent on one side as None.
+
+    Both documents are walked together and equal parts are skipped whole (most of a changed
+    invoice is unchanged), so only the parts that differ are flattened into leaves.
+    """
     out: dict[str, Change] = {}
-    for path in sorted(set(b) | set(h)):
+    _changed(base, head, "", out)
+    return dict(sorted(out.items()))
+
+
+def _changed(base: Any, head: Any, prefix: str, out: dict[str, Change]) -> None:
+    if base == head:
+        return
+    if isinstance(base, dict) and isinstance(head, dict) and base and head:
+        for key in base.keys() | head.keys():
+            b, h = base.get(key, _ABSENT), head.get(key, _ABSENT)
+            if b is not h and b != h:
+                _changed(b, h, f"{prefix}.{key}" if prefix else str(key), out)
+        return
+    if isinstance(base, list) and isinstance(head, list) and base and head:
+        for i in range(max(len(base), len(head))):
+            b = base[i] if i < len(base) else _ABSENT
+            h = head[i] if i < len(head) else _ABSENT
+            if b is not h and b != h:
+                _changed(b, h, f"{prefix}[{i}]", out)
+        return
+    if not isinstance(base, dict | list) and not isinstance(head, dict | list):
+        # two leaves (or a leaf and nothing): the usual case
+        bv = None if base is _ABSENT else base
+        hv = None if head is _ABSENT else head
+        if not same(bv, hv):
+            out[prefix] = [bv, hv, difference(bv, hv)]
+        return
+    # different shapes (or an empty side): compare the leaves of this part as they are
+    b = {} if base is _ABSENT else leaves(base, prefix)
+    h = {} if head is _ABSENT else leaves(head, prefix)
+    for path in b.keys() | h.keys():
         bv, hv = b.get(path), h.get(path)
         if not same(bv, hv):
             out[path] = [bv, hv, difference(bv, hv)]
-    return out
+
+
+_ABSENT: Any = object()  # a key or item one side does not have
 
 
 def generic(path: str) -> str:
@@ -109,9 +145,10 @@ def generic(path: str) -> str:
 
 def section(path: str) -> str:
     """The part of the document a path belongs to: `lines[2]`, `payment`, `series`, ..."""
-    match = _LINE.match(path)
-    if match:
-        return match.group(0)
+    if path.startswith("lines["):
+        match = _LINE.match(path)
+        if match:
+            return match.group(0)
     return path.split(".", 1)[0].split("[", 1)[0]
 
 
