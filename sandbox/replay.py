@@ -1,10 +1,11 @@
 """Replay a history under two policy revisions: streamed, chunked, pruned, in parallel.
 
-The parent reads the source, drops orders the change cannot affect (see `sandbox.prune`),
-and hands chunks of orders to workers. A worker loads both revisions once (from their
-`RevisionSpec`s, never from pickled bundles), evaluates each order under both as of its invoice
-date (the issue date for orders from the service's store, else the order's own date), and
-returns an `Aggregate` of its chunk. At most `2 x jobs` chunks are in flight, so
+The parent splits the source into pieces (raw JSON Lines, ranges of generated orders, or
+records it read itself from sources that cannot be split) and hands them to workers. A worker
+loads both revisions once (from their `RevisionSpec`s, never from pickled bundles), reads its
+piece, sets aside bad records and the orders the change cannot affect (see `sandbox.prune`),
+evaluates the others under both as of their invoice date (the issue date for orders from the
+service's store, else the order's own date), and returns an `Aggregate` of its chunk. At most `2 x jobs` chunks are in flight, so
 memory stays bounded whatever the history size. The same chunk function runs on a local
 process pool and on Dask distributed.
 """
