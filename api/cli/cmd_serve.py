@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", default=None, help="the followed branch (default main)")
     parser.add_argument("--subdir", default=None,
                         help="policy folder inside the repository (default policies)")
-    parser.add_argument("--poll-interval", type=float, default=None)
+    parser.add_argument("--poll-interval", type=float, default=None,
+                        help="seconds between polls of the followed branch (default 30; "
+                             "BILLPLANE_POLL_INTERVAL; 0 polls only on the webhook)")
     parser.add_argument("--database-url", default=None,
                         help="default: BILLPLANE_DATABASE_URL or sqlite:///./var/billplane.db")
     parser.add_argument("--backend", choices=["cel-expr", "cel-python"], default=None)
