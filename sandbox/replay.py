@@ -5,9 +5,9 @@ records it read itself from sources that cannot be split) and hands them to work
 loads both revisions once (from their `RevisionSpec`s, never from pickled bundles), reads its
 piece, sets aside bad records and the orders the change cannot affect (see `sandbox.prune`),
 evaluates the others under both as of their invoice date (the issue date for orders from the
-service's store, else the order's own date), and returns an `Aggregate` of its chunk. At most `2 x jobs` chunks are in flight, so
-memory stays bounded whatever the history size. The same chunk function runs on a local
-process pool and on Dask distributed.
+service's store, else the order's own date), and returns an `Aggregate` of its chunk. At most
+`2 x jobs` chunks are in flight, so memory stays bounded whatever the history size. The same
+chunk function runs on a local process pool and on Dask distributed.
 """
 
 from __future__ import annotations
