@@ -141,7 +141,13 @@ class PolicyState:
             self._out_of_sync(stored, f"does not load here: {exc}")
             return
         if (bundle.revision, bundle.digest) != (stored.revision, stored.digest):
-            self._out_of_sync(stored, f"loads here as {bundle.revision} digest {bundle.digest}")
+            if self.repo is None:
+                self._out_of_sync(stored, (
+                    f"is not what the policy directory holds ({bundle.revision}, digest "
+                    f"{bundle.digest}): check out {stored.revision}, or activate what the "
+                    "directory holds once it checks and its PolicyTests pass"))
+            else:
+                self._out_of_sync(stored, f"loads here as {bundle.revision} digest {bundle.digest}")
             return
         self._serve(bundle, stored)
 

@@ -252,3 +252,19 @@ def test_directory_mode_activates_only_what_the_directory_holds(tmp_path: Path) 
         assert "uncommitted changes" in ready.json()["out_of_sync"]
     finally:
         strict.close()
+    # the store serves a commit; the directory then holds one whose tests fail: nothing is
+    # served, and readiness says what the store wants and what the directory holds
+    (repo / "policies" / "p.yaml").write_text("kind: ok, later\n")
+    fresh = Service(f"sqlite:///{tmp_path / 'e.db'}", policies=repo / "policies")
+    fresh.close()
+    third = _commit(repo, "kind: FAILING-TEST\n")
+    failing = Service(f"sqlite:///{tmp_path / 'e.db'}", policies=repo / "policies")
+    try:
+        ready = failing.client.get("/readyz").json()
+        assert ready["active_revision"] is None and ready["refused"]["revision"] == third
+        assert ready["out_of_sync"].startswith(
+            f"the store's active revision {second} is not what the policy directory holds"
+            f" ({third}, digest ")
+        assert f"check out {second}, or activate" in ready["out_of_sync"]
+    finally:
+        failing.close()
