@@ -239,9 +239,11 @@ def build_document(
         "invoice_date": order.invoiced.isoformat(),
         "currency": currency,
         "seller": order.seller,
+        # what identifies the customer for tax (its VAT number: Art. 226(4) of Directive
+        # 2006/112/EC), never its name or address: the stored order holds those
         "customer": {"id": customer.get("id", ""), "country": customer.get("country", ""),
                      "region": customer.get("region", ""),
-                     "type": customer.get("type", "")},
+                     "type": customer.get("type", ""), "tax_id": customer.get("tax_id", "")},
         "series": series,
         "lines": line_docs,
         "tax_summary": tax_summary,

@@ -104,7 +104,7 @@ class TaxCharge:
     inclusive: bool = False
     reverse_charge: bool = False
     exemption: str = ""  # reason code when exempt or not taxed
-    reason: str = ""  # the exemption's reason text, as the rule declares it
+    reason: str = ""  # the exemption's or reverse charge's statement, as the rule declares it
 
 
 _ZERO = Decimal(0)

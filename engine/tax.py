@@ -5,9 +5,10 @@ Exclusive tax = taxable x rate / 100. Inclusive tax (prices include it) = gross 
 (100 + sum of the line's inclusive rates), recorded as `line.included_tax` so that the line's
 net stays tax-exclusive; the tax a discount of such a line contains is
 `line.discount_included_tax`, so that amount and discount can be shown exclusive of tax too.
-Exemptions, `not_taxed` rules and EU reverse charge give a zero charge with the code and
-reason recorded. Rounding is per line, or per invoice: the exact tax of each (rule, rate)
-group is summed, rounded once and allocated to its lines by largest remainder.
+Exemptions, `not_taxed` rules and EU reverse charge give a zero charge with the code (none
+for a reverse charge) and the reason statement recorded. Rounding is per line, or per
+invoice: the exact tax of each (rule, rate) group is summed, rounded once and allocated to
+its lines by largest remainder.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from engine.tax_match import (
     jurisdiction_label,
     rate_on,
     reverse_charge,
+    reverse_charge_reason,
     rules_for_line,
 )
 
@@ -91,6 +93,8 @@ def _facts(doc: PolicyDoc, order: Order) -> _Facts:
     spec = doc.spec
     exemption, reason = exemption_for(doc, order.customer)
     reverse, warning = (False, None) if exemption else reverse_charge(doc, order)
+    if reverse:
+        reason = reverse_charge_reason(doc)
     # a rule without rates (reverse charge only) needs one only when it charges
     rate = ZERO if (exemption or reverse) and not spec.get("rates") else rate_on(doc, order.date)
     return _Facts(rate, exemption, reason, reverse, bool(spec.get("inclusive", False)),
@@ -258,7 +262,7 @@ def _trace_charge(trace: list[TraceEntry], item: _Pending, line: PricedLine, k: 
 
 def tax_summary(lines: list[PricedLine], currency: str) -> list[dict[str, Any]]:
     """Charges grouped by (rule, jurisdiction, rate, reverse charge, exemption), as invoice
-    strings; an exempt or not-taxed group carries the rule's reason text."""
+    strings; an exempt, not-taxed or reverse-charged group carries the rule's reason text."""
     groups: dict[tuple[str, str, Decimal, bool, str], list[Any]] = {}
     for line in lines:
         for charge in line.taxes:

@@ -27,6 +27,10 @@ EU_GROUP = "EU"
 _CANDIDATES_KEY = "tax.candidates"
 _SELLERS_KEY = "tax.sellers"
 _CANDIDATES_MAX = 4096
+REVERSE_CHARGE_REASON = ("Reverse charge: VAT to be accounted for by the recipient "
+                         "(Article 196 of Council Directive 2006/112/EC)")
+"""The statement of a reverse-charged charge whose rule declares no `reverse_charge_reason`
+(Article 226(11a) of the directive: the invoice mentions "Reverse charge")."""
 
 
 def in_effect(effective: dict[str, Any] | None, day: dt.date) -> bool:
@@ -262,6 +266,12 @@ def exemption_for(doc: PolicyDoc, customer: dict[str, Any]) -> tuple[str, str]:
         if entry.get("code") in held:
             return str(entry["code"]), str(entry.get("reason") or "")
     return "", ""
+
+
+def reverse_charge_reason(doc: PolicyDoc) -> str:
+    """The statement a reverse-charged charge of the rule carries: its
+    `reverse_charge_reason`, else `REVERSE_CHARGE_REASON`."""
+    return str(doc.spec.get("reverse_charge_reason") or REVERSE_CHARGE_REASON)
 
 
 def reverse_charge(doc: PolicyDoc, order: Order) -> tuple[bool, Violation | None]:

@@ -43,6 +43,12 @@ def test_eu_b2b_reverse_charge(capsys: Any) -> None:
     assert doc["totals"]["total"] == "431.00"
     assert doc["totals"]["tax"] == "0.00"
     assert [t["reverse_charge"] for line in doc["lines"] for t in line["tax"]] == [True, True]
+    # the invoice says so and shows the customer's VAT number (Art. 226(11a) and (4))
+    assert [(row["reverse_charge"], row["reason"]) for row in doc["tax_summary"]] == [
+        (True, "Reverse charge: VAT to be accounted for by the recipient (Article 196 of "
+               "Council Directive 2006/112/EC)")]
+    assert doc["customer"] == {"id": "C-DE-B2B", "country": "DE", "region": "",
+                               "type": "business", "tax_id": "DE136695976"}
 
 
 def test_us_enterprise_installments(capsys: Any) -> None:

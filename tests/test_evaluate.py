@@ -113,6 +113,21 @@ def test_hand_computed_invoice(bundle: Any) -> None:
     assert doc["tax_summary"][0]["amount"] == "67.00"
 
 
+def test_customer_block_carries_the_tax_id(bundle: Any) -> None:
+    # the customer's VAT number as the order gives it; never its name or address
+    customer = dict(ORDER["customer"], tax_id="GB 123 4567 89", name="Fenwick Analytics Ltd",
+                    postcode="M1 1AE",
+                    address={"line1": "1 Piccadilly", "city": "Manchester",
+                             "postcode": "M1 1AE", "country": "GB"})
+    invoice = evaluate(bundle, dict(ORDER, customer=customer))
+    assert invoice.document["customer"] == {"id": "C-1", "country": "GB", "region": "",
+                                            "type": "business", "tax_id": "GB 123 4567 89"}
+    assert b"Fenwick" not in invoice.canonical_json()
+    assert b"Piccadilly" not in invoice.canonical_json()
+    # an order without one: an empty string, so the block always has the same keys
+    assert evaluate(bundle, ORDER).document["customer"]["tax_id"] == ""
+
+
 def test_order_level_amount_off_is_allocated(bundle: Any) -> None:
     order = dict(ORDER, coupons=["SORRY"])
     doc = evaluate(bundle, order).document

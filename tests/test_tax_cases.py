@@ -11,7 +11,7 @@ from test_tax_support import build, case_files, money, read_case, totals
 
 from engine.errors import BillplaneError
 from engine.model import TraceEntry
-from engine.tax import apply_taxes
+from engine.tax import apply_taxes, tax_summary
 
 FILES = case_files("tax")
 
@@ -70,6 +70,13 @@ def test_tax_case(path: Path) -> None:
                   "net": money(sum((x.net for x in lines), Decimal(0)), currency)}
         assert got_ex == expect["exclusive_of_tax"]
         assert subtotal - discount == sum((x.net for x in lines), Decimal(0))
+    if "tax_summary" in expect:
+        # the invoice's rows: each listed field as the document writes it
+        rows = tax_summary(lines, currency)
+        assert len(rows) == len(expect["tax_summary"]), rows
+        for row, wanted in zip(rows, expect["tax_summary"], strict=True):
+            for key, value in wanted.items():
+                assert row[key] == value, (key, row)
     if "totals" in expect:
         got_totals = {k: money(v, currency) for k, v in totals(lines).items()}
         for key, value in expect["totals"].items():
