@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -274,6 +275,14 @@ def get_order(number: str, svc: SvcDep,
 
 
 STATUS = "^(issued|partially_credited|credited|voided)$"
+# a commit SHA or a prefix of it (reports print 12 characters), or a whole revision of
+# another form (a directory's `dir:<digest>`, a commit with uncommitted changes `+dirty`)
+HEX_PREFIX = "[0-9a-fA-F]{7,40}"
+REVISION = rf"^(?:{HEX_PREFIX}|[0-9a-f]{{40}}\+dirty|dir:[0-9a-f]{{16}})$"
+REVISION_HELP = ("policy revision: a commit SHA or a prefix of it of at least 7 hex digits"
+                 " (e.g. the 12 that reports print), matching every invoice whose revision"
+                 " starts with it (`<sha>+dirty` ones too); or a whole `<sha>+dirty` or"
+                 " `dir:<digest>` revision, matched exactly")
 
 
 @router.get("/invoices", response_model=InvoicePage, responses=error_responses(401, 403, 422))
@@ -283,7 +292,7 @@ def list_invoices(
     date_from: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
     date_to: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
     status: Annotated[str | None, Query(pattern=STATUS)] = None,
-    revision: Annotated[str | None, Query(max_length=100)] = None,
+    revision: Annotated[str | None, Query(pattern=REVISION, description=REVISION_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
 ) -> Response:
@@ -301,7 +310,9 @@ def list_invoices(
     if date_to is not None:
         after = dt.date.fromisoformat(date_to) + dt.timedelta(days=1)
         stmt = stmt.where(col(Invoice.issued_at) < _day_start(after))
-    if revision is not None:
+    if revision is not None and re.fullmatch(HEX_PREFIX, revision):
+        stmt = stmt.where(col(Invoice.revision).startswith(revision.lower(), autoescape=True))
+    elif revision is not None:
         stmt = stmt.where(Invoice.revision == revision)
     if status == "voided":
         stmt = stmt.where(voided)

@@ -72,7 +72,7 @@ def test_list_filters_and_cursor(service: Service) -> None:
                                headers=h).json()
     assert [i["order_id"] for i in page2["items"]] == ["ORD-3"]
     assert page2["next_cursor"] is None
-    by_rev = service.client.get(ISSUE, params={"revision": "other"}, headers=h).json()
+    by_rev = service.client.get(ISSUE, params={"revision": "abcdef0"}, headers=h).json()
     assert by_rev["items"] == []
     issued = service.client.get(ISSUE, params={"status": "issued"}, headers=h).json()
     assert [i["status"] for i in issued["items"]] == ["issued"] * 3
