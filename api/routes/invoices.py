@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
-from api.errors import ApiError, error_responses
+from api.errors import ApiError, detail, error_responses
 from api.inputs import IsoDate, JsonRoute, StrictModel
 from api.port import InvoiceLike
 from api.tables import CreditNote, Invoice, InvoiceVoid
@@ -156,8 +156,8 @@ def _limit_periods(lines: list[Any], max_days: int) -> None:
         if (end - start).days > max_days:
             raise ApiError("period_too_long",
                            f"a line's service period is at most {max_days} days",
-                           details=[{"loc": ["body", "order", "lines", i, "period"],
-                                     "type": "too_long"}])
+                           details=[detail(["body", "order", "lines", i, "period"],
+                                           "too_long", f"is longer than {max_days} days")])
 
 
 def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> None:
@@ -173,11 +173,14 @@ def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> 
         raise ApiError("order_date_in_future",
                        f"the order is dated after {latest.isoformat()}, more than {days_ahead}"
                        " day(s) after the issue date",
-                       details=[{"loc": ["body", "order", "date"], "type": "in_future"}])
+                       details=[detail(["body", "order", "date"], "in_future",
+                                       "is too far after the issue date")])
 
 
 def _blocked(invoice: InvoiceLike) -> ApiError:
-    errors = [v for v in invoice.document.get("violations", []) if v.get("severity") == "error"]
+    errors = [detail(["body", "order"], str(v.get("code", "")), str(v.get("message", "")),
+                     rule=str(v.get("rule", "")))
+              for v in invoice.document.get("violations", []) if v.get("severity") == "error"]
     return ApiError("invoice_blocked", "error violations block issuance", details=errors)
 
 
@@ -232,7 +235,8 @@ def issue(body: IssueRequest, svc: SvcDep,
     issue_day = issuing.issue_date_of(now).isoformat()
     if body.as_of is not None and body.as_of != issue_day:
         raise ApiError("invalid_as_of", f"an invoice is issued as of its issue date ({issue_day})",
-                       details=[{"loc": ["body", "as_of"], "type": "not_issue_date"}])
+                       details=[detail(["body", "as_of"], "not_issue_date",
+                                       "must be the issue date, or left out")])
     bundle = active_policy(svc).bundle
     invoice = _evaluate(svc, bundle, body.order, issue_day)
     if invoice.blocked:
