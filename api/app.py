@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from api import errors, openapi
-from api.auth import KeyRing, create_key, split_token
+from api.auth import KeyRing, create_key, token_problem
 from api.db import Database
 from api.deps import Services
 from api.inputs import refuse_unstorable_text
@@ -27,14 +27,19 @@ log = logging.getLogger("billplane.api")
 VERSION = "0.1.0"
 
 
+def check_bootstrap_key(settings: Settings) -> None:
+    """A ValueError saying what is wrong (never the key itself) when
+    BILLPLANE_BOOTSTRAP_ADMIN_KEY is set but is not as strong as a generated key."""
+    token = settings.bootstrap_admin_key
+    problem = token_problem(token) if token else None
+    if problem is not None:
+        raise ValueError(f"BILLPLANE_BOOTSTRAP_ADMIN_KEY {problem}")
+
+
 def bootstrap_key(db: Database, settings: Settings) -> None:
     """Store BILLPLANE_BOOTSTRAP_ADMIN_KEY as an admin key when the store has no keys."""
     token = settings.bootstrap_admin_key
     if not token:
-        return
-    parts = split_token(token)
-    if parts is None:
-        log.error("BILLPLANE_BOOTSTRAP_ADMIN_KEY is not a key (bpk_<prefix>_<secret>); ignored")
         return
     try:
         with db.write() as s:
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
                after_allocate: AfterAllocate | None = None) -> FastAPI:
     """Build the app: migrate the store, activate a revision, wire routes and handlers."""
     settings = settings or Settings.from_env()
+    check_bootstrap_key(settings)  # before anything is created: the service does not start
     port = port or RealEngine(settings.backend)
     db = Database(settings.database_url, settings.sqlite_synchronous)
     db.migrate()

@@ -66,10 +66,35 @@ def split_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+SECRET_BYTES = 32
+# a generated secret is SECRET_BYTES random bytes in URL-safe base64: 43 of these characters
+SECRET_MIN_CHARS = 32
+_SECRET = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def new_token() -> tuple[str, str]:
     """A fresh (prefix, full token). The token is shown once and never stored."""
     prefix = secrets.token_hex(6)
-    return prefix, f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    return prefix, f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
+def token_problem(token: str) -> str | None:
+    """What makes a given key (a bootstrap key) weaker or other than a generated one, in words
+    that never quote it; None when it has the generated form `bpk_<prefix>_<secret>`: a
+    prefix of 1-32 letters or digits and a secret of at least SECRET_MIN_CHARS URL-safe
+    base64 characters (letters, digits, `-`, `_`)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[2]:
+        return f"must look like {TOKEN_PREFIX}_<prefix>_<secret>"
+    prefix, secret = parts[1], parts[2]
+    if not _PREFIX.fullmatch(prefix):
+        return "must have a prefix (after bpk_) of 1 to 32 letters or digits"
+    if not _SECRET.fullmatch(secret):
+        return "must have a secret (after the prefix) of letters, digits, '-' and '_' only"
+    if len(secret) < SECRET_MIN_CHARS:
+        return (f"has too short a secret: at least {SECRET_MIN_CHARS} characters after the"
+                " prefix (a generated key has 43)")
+    return None
 
 
 def create_key(session: Session, settings: Settings, role: str, name: str, actor: str,
@@ -78,9 +103,10 @@ def create_key(session: Session, settings: Settings, role: str, name: str, actor
     if role not in ROLES:
         raise ApiError("invalid_role", f"role must be one of {', '.join(ROLES)}")
     if token:
+        problem = token_problem(token)
         parts = split_token(token)
-        if parts is None:
-            raise ApiError("invalid_key_format", "a key looks like bpk_<prefix>_<secret>")
+        if problem is not None or parts is None:
+            raise ApiError("invalid_key_format", f"the key {problem}")
         prefix = parts[0]
     else:
         prefix, token = new_token()

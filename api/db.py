@@ -16,11 +16,14 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 from api.batching import WriteBatcher
+from api.settings import MissingDriver
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # any constant: serialises concurrent migrations of several service processes
 _MIGRATION_LOCK = 0x62696C6C
 SQLITE_SYNCHRONOUS = ("full", "normal")
+POSTGRES_EXTRA = ("PostgreSQL needs the postgres extra (the psycopg driver): pip install -e"
+                  " '.[postgres]' in a checkout, or pip install 'billplane[postgres]'")
 
 
 def normalise_url(url: str) -> str:
@@ -65,8 +68,13 @@ class Database:
             self.read_engine = self._sqlite_engine("BEGIN")
             self.write_engine = self._sqlite_engine("BEGIN IMMEDIATE")
         else:
-            self.write_engine = create_engine(self.url, pool_size=10, max_overflow=30,
-                                              pool_pre_ping=True, hide_parameters=True)
+            try:
+                self.write_engine = create_engine(self.url, pool_size=10, max_overflow=30,
+                                                  pool_pre_ping=True, hide_parameters=True)
+            except ModuleNotFoundError as exc:
+                if (exc.name or "").partition(".")[0] != "psycopg":
+                    raise
+                raise MissingDriver(POSTGRES_EXTRA) from None
             self.read_engine = self.write_engine
 
     def _prepare_sqlite_path(self) -> None:

@@ -1,7 +1,12 @@
 """One error envelope for every HTTP error, mapped in one place.
 
-Body: `{"code": str, "message": str, "details": list | dict}`. Never a stack trace, never the
+Body: `{"code": str, "message": str, "details": [detail, ...]}`. Never a stack trace, never the
 request's data (orders carry customer names and addresses): details name fields, not values.
+Every detail has one shape, whoever found the problem (the request schema, the JSON reader,
+the engine, a route): `{"loc": [...], "type": str, "message": str}`, where `loc` is the path
+split into parts (`["body", "order", "lines", 0, "sku"]`, `["query", "revision"]`, or
+`["policy", "tax/uk.yaml"]` for a policy file), plus `line` and `column` (1-based) when the
+problem has a real position in a text, and `rule` when a policy rule is concerned.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.redact import safe_details, safe_message
 from engine.errors import BillplaneError
+from engine.jsontext import line_column
 
 log = logging.getLogger("billplane.api")
 
@@ -49,12 +55,38 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 
 
+class ErrorDetail(BaseModel):
+    """One problem: where (`loc`), what kind (`type`) and what is wrong, in words that do not
+    repeat the values sent. `line` and `column` only when the problem has a position in a
+    text (a JSON body, a policy file); `rule` only when a policy rule is concerned."""
+
+    loc: list[str | int]
+    type: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    rule: str | None = None
+
+
 class ErrorBody(BaseModel):
     """The error envelope (documented in OpenAPI for every error status)."""
 
     code: str
     message: str
-    details: Any = None
+    details: list[ErrorDetail] = []
+
+
+def detail(loc: list[str | int], type_: str, message: str, line: int = 0, column: int = 0,
+           rule: str = "") -> dict[str, Any]:
+    """An error detail in the one shape (see ErrorDetail); a position only when it is real."""
+    out: dict[str, Any] = {"loc": loc, "type": type_, "message": message}
+    if line > 0:
+        out["line"] = line
+        if column > 0:
+            out["column"] = column
+    if rule:
+        out["rule"] = rule
+    return out
 
 
 class ApiError(Exception):
@@ -89,7 +121,36 @@ def envelope(status: int, code: str, message: str, details: Any = None,
 
 def billplane_details(exc: BillplaneError) -> list[dict[str, Any]]:
     """Diagnostics as details; messages name fields and rules, not customer values."""
-    return safe_details(exc.diagnostics)
+    return [detail(**d) for d in safe_details(exc.diagnostics)]
+
+
+def _position(doc: Any, offset: Any) -> tuple[int, int]:
+    """Line and column of a JSON syntax error (its offset in the decoded body)."""
+    if isinstance(doc, (bytes, bytearray)):
+        doc = bytes(doc).decode("utf-8", "replace")
+    if not isinstance(doc, str) or not isinstance(offset, int) or offset < 0:
+        return 0, 0
+    return line_column(doc, min(offset, len(doc)))
+
+
+def validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    """The message and details of a request that does not match its schema, or whose body
+    is not JSON (then located by line and column); only where and what kind: the offending
+    value may be customer data."""
+    found: list[dict[str, Any]] = []
+    not_json = False
+    for e in exc.errors():
+        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
+        if e.get("type") == "json_invalid":
+            not_json = True
+            line, column = _position(exc.body, loc[1] if len(loc) > 1 else None)
+            reason = str((e.get("ctx") or {}).get("error") or "not valid JSON")
+            found.append(detail(["body"], "json_invalid", reason, line, column))
+        else:
+            found.append(detail(loc, str(e.get("type", "")), str(e.get("msg", ""))))
+    if not_json:
+        return "the request body is not valid JSON", found
+    return "the request does not match the schema", found
 
 
 def install(app: FastAPI) -> None:
@@ -111,10 +172,8 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        # only where and what kind: the offending input value may be customer data
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", ""),
-                    "message": e.get("msg", "")} for e in exc.errors()]
-        return envelope(422, "invalid_request", "the request does not match the schema", details)
+        message, details = validation_details(exc)
+        return envelope(422, "invalid_request", message, details)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -126,7 +185,8 @@ def install(app: FastAPI) -> None:
                  403: "forbidden", 413: "payload_too_large"}
         if exc.status_code == 400:
             # a body that is not JSON at all: the same answer as any malformed request
-            return envelope(422, "invalid_request", "the request body is not valid JSON")
+            return envelope(422, "invalid_request", "the request body is not valid JSON",
+                            [detail(["body"], "json_invalid", "the body cannot be read as JSON")])
         code = codes.get(exc.status_code, "http_error")
         return envelope(exc.status_code, code, str(exc.detail),
                         headers=dict(exc.headers) if exc.headers else None)
@@ -203,13 +263,15 @@ async def reject_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise ApiError("invalid_request", "unknown query parameter",
-                       details=[{"loc": ["query", name[:50]], "type": "unknown"}
+                       details=[detail(["query", name[:50]], "unknown",
+                                       "is not a parameter of this operation")
                                 for name in unknown[:10]])
     keys = request.query_params.keys()
     if len(keys) != len(request.query_params.multi_items()):
         repeated = sorted({k for k in keys if len(request.query_params.getlist(k)) > 1})
         raise ApiError("invalid_request", "query parameter given more than once",
-                       details=[{"loc": ["query", name[:50]], "type": "repeated"}
+                       details=[detail(["query", name[:50]], "repeated",
+                                       "takes one value, given more than once")
                                 for name in repeated[:10]])
 
 

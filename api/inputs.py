@@ -25,7 +25,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
-from api.errors import ApiError, BodyError
+from api.errors import ApiError, BodyError, detail
 from engine.jsontext import line_column, locate_repeated_key
 
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -82,19 +82,23 @@ def _shown(step: str | int) -> str | int:
     return step if isinstance(step, int) or _NAME.fullmatch(step) else "<key>"
 
 
+_REPEATED = "repeats a key given before in the same object"
+
+
 def repeated_key_error(body: bytes) -> ApiError:
     """The 422 for a body with a repeated key: where (`loc`, the key last), its line and
     column, never a value."""
     text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
-    detail: dict[str, Any] = {"loc": ["body"], "type": "repeated"}
     found = locate_repeated_key(text)
-    if found is not None:
+    if found is None:
+        where = detail(["body"], "repeated", _REPEATED)
+    else:
         path, at = found
         line, column = line_column(text, at)
-        detail = {"loc": ["body", *(_shown(p) for p in path)], "type": "repeated",
-                  "line": line, "column": column}
+        where = detail(["body", *(_shown(p) for p in path)], "repeated", _REPEATED, line,
+                       column)
     return ApiError("duplicate_key", "a key is given twice in one JSON object",
-                    details=[detail])
+                    details=[where])
 
 
 def is_json_type(content_type: str | None) -> bool:
@@ -181,8 +185,9 @@ def find_unstorable(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str |
 def _refuse(loc: list[str | int]) -> ApiError:
     safe = [p if isinstance(p, int) or not unstorable(p) else "<key>" for p in loc]
     return ApiError("invalid_text", "text must not contain NUL characters or lone surrogates",
-                    details=[{"loc": [str(p)[:100] if isinstance(p, str) else p for p in safe],
-                              "type": "invalid_character"}])
+                    details=[detail([str(p)[:100] if isinstance(p, str) else p for p in safe],
+                                    "invalid_character",
+                                    "contains a NUL character or a lone surrogate")])
 
 
 async def refuse_unstorable_text(request: Request) -> None:

@@ -73,7 +73,19 @@ _ENGINE_WORDS = (
                r"|is not a calendar date|is not a month \(YYYY-MM\)"),
     re.compile(r"is not a field of [\w.\[\]]+ \(known: [\w-]+(?:, [\w-]+)*\)"),
 )
-_UNLOCATED_INPUT_CODES = frozenset({"invalid_as_of"})
+# engine messages about the order that carry only policy names and schema-checked codes, for
+# a code: what they look like. A seller the policies invoice for and ISO 4217 codes are
+# policy and schema words, not customer data; a message not of that form gets the fixed text.
+_POLICY_WORDS = {
+    "unsupported_currency": (
+        re.compile(r"seller [\w.-]{1,64} invoices in [A-Z]{3}(?:, [A-Z]{3})*, not [A-Z]{3}"),
+        "the seller does not invoice in this currency"),
+}
+# input diagnostics without an order location: where in the request body they are
+_UNLOCATED_INPUT = {"invalid_as_of": ["as_of"]}
+_UNLOCATED_INPUT_CODES = frozenset(_UNLOCATED_INPUT)
+_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_NAME = re.compile(r"[\w-]{1,64}")
 
 
 def about_input(d: Diagnostic) -> bool:
@@ -92,6 +104,9 @@ def safe_message(d: Diagnostic) -> str:
         return d.message
     if d.code in _BY_CODE:
         return _BY_CODE[d.code]
+    if d.code in _POLICY_WORDS:
+        form, fixed = _POLICY_WORDS[d.code]
+        return d.message if form.fullmatch(d.message) else fixed
     text = d.message
     if any(p.fullmatch(text) for p in _WHOLE + _ENGINE_WORDS):
         return text
@@ -104,6 +119,34 @@ def safe_message(d: Diagnostic) -> str:
     return kept or GENERIC
 
 
+def request_loc(d: Diagnostic) -> list[str | int]:
+    """Where a diagnostic is, as an error detail's `loc`: in the request body
+    (`order.lines[0].sku` -> ["body", "order", "lines", 0, "sku"]; a key that is not a plain
+    name, such as a map's key the client chose, shows as `<key>`), in a policy file
+    (["policy", "tax/uk.yaml"]), or nowhere ([])."""
+    file = d.location.file
+    if d.code in _UNLOCATED_INPUT and not file:
+        return ["body", *_UNLOCATED_INPUT[d.code]]
+    if not about_input(d):
+        return ["policy", file] if file else []
+    loc: list[str | int] = ["body", "order"]
+    rest = file[len("order"):]
+    at = 0
+    while at < len(rest):
+        step = _STEP.match(rest, at)
+        if step is None:  # not a path of ours: say no more than the order
+            return ["body", "order"]
+        key, index = step.groups()
+        loc.append(int(index) if index is not None else (key if _NAME.fullmatch(key) else
+                                                         "<key>"))
+        at = step.end()
+    return loc
+
+
 def safe_details(diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
-    """Diagnostics as error details: code, location, rule and a message without values."""
-    return [{**d.to_dict(), "message": safe_message(d)} for d in diagnostics]
+    """Diagnostics as error details (api.errors.detail's arguments): where (`loc`), the code
+    as `type`, a message without values, the line and column when the diagnostic has a real
+    position (a policy file's), and its rule."""
+    return [{"loc": request_loc(d), "type_": d.code, "message": safe_message(d),
+             "line": d.location.line, "column": d.location.column, "rule": d.rule}
+            for d in diagnostics]

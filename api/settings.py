@@ -23,6 +23,11 @@ def _positive_int(name: str, text: str) -> int:
     return value
 
 
+class MissingDriver(RuntimeError):
+    """The database URL needs a driver that is not installed (an optional extra); the
+    message says what to install. The command line reports it in one line (exit 2)."""
+
+
 @dataclass
 class Settings:
     """Everything `create_app` needs; `from_env()` reads BILLPLANE_* variables."""

@@ -2,7 +2,9 @@
 
 Keys are never generated implicitly. Bootstrap with `billplane keys create --role admin`
 (prints the key once), or set BILLPLANE_BOOTSTRAP_ADMIN_KEY to a key of the form
-`bpk_<prefix>_<secret>`, stored (hashed) as an admin key when the store has no keys.
+`bpk_<prefix>_<secret>` (a secret of at least 32 URL-safe characters, as generated keys
+have), stored (hashed) as an admin key when the store has no keys. A variable that is set but
+not such a key stops the service before it starts (exit 2).
 """
 
 from __future__ import annotations

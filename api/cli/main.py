@@ -2,7 +2,7 @@
 
 Each subcommand module in `api.cli` defines `HELP` (one line), `add_arguments(parser)` and
 `run(args) -> int`. Exit codes: 0 success, 1 findings (invalid policies, failing tests,
-thresholds), 2 usage errors.
+thresholds), 2 usage errors (and a database URL whose driver extra is not installed).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from api.settings import MissingDriver
 from engine.errors import BillplaneError
 
 COMMANDS = ["check", "schema", "test", "eval", "replay", "ci", "serve", "import", "generate",
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BillplaneError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except MissingDriver as exc:  # an optional extra not installed: how to install it
+        print(f"billplane {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

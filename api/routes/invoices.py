@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -15,7 +16,7 @@ from sqlmodel import col, select
 from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
-from api.errors import ApiError, error_responses
+from api.errors import ApiError, detail, error_responses
 from api.inputs import IsoDate, JsonRoute, StrictModel
 from api.port import InvoiceLike
 from api.tables import CreditNote, Invoice, InvoiceVoid
@@ -155,8 +156,8 @@ def _limit_periods(lines: list[Any], max_days: int) -> None:
         if (end - start).days > max_days:
             raise ApiError("period_too_long",
                            f"a line's service period is at most {max_days} days",
-                           details=[{"loc": ["body", "order", "lines", i, "period"],
-                                     "type": "too_long"}])
+                           details=[detail(["body", "order", "lines", i, "period"],
+                                           "too_long", f"is longer than {max_days} days")])
 
 
 def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> None:
@@ -172,11 +173,14 @@ def _refuse_future(order: dict[str, Any], now: dt.datetime, days_ahead: int) -> 
         raise ApiError("order_date_in_future",
                        f"the order is dated after {latest.isoformat()}, more than {days_ahead}"
                        " day(s) after the issue date",
-                       details=[{"loc": ["body", "order", "date"], "type": "in_future"}])
+                       details=[detail(["body", "order", "date"], "in_future",
+                                       "is too far after the issue date")])
 
 
 def _blocked(invoice: InvoiceLike) -> ApiError:
-    errors = [v for v in invoice.document.get("violations", []) if v.get("severity") == "error"]
+    errors = [detail(["body", "order"], str(v.get("code", "")), str(v.get("message", "")),
+                     rule=str(v.get("rule", "")))
+              for v in invoice.document.get("violations", []) if v.get("severity") == "error"]
     return ApiError("invoice_blocked", "error violations block issuance", details=errors)
 
 
@@ -231,7 +235,8 @@ def issue(body: IssueRequest, svc: SvcDep,
     issue_day = issuing.issue_date_of(now).isoformat()
     if body.as_of is not None and body.as_of != issue_day:
         raise ApiError("invalid_as_of", f"an invoice is issued as of its issue date ({issue_day})",
-                       details=[{"loc": ["body", "as_of"], "type": "not_issue_date"}])
+                       details=[detail(["body", "as_of"], "not_issue_date",
+                                       "must be the issue date, or left out")])
     bundle = active_policy(svc).bundle
     invoice = _evaluate(svc, bundle, body.order, issue_day)
     if invoice.blocked:
@@ -274,6 +279,14 @@ def get_order(number: str, svc: SvcDep,
 
 
 STATUS = "^(issued|partially_credited|credited|voided)$"
+# a commit SHA or a prefix of it (reports print 12 characters), or a whole revision of
+# another form (a directory's `dir:<digest>`, a commit with uncommitted changes `+dirty`)
+HEX_PREFIX = "[0-9a-fA-F]{7,40}"
+REVISION = rf"^(?:{HEX_PREFIX}|[0-9a-f]{{40}}\+dirty|dir:[0-9a-f]{{16}})$"
+REVISION_HELP = ("policy revision: a commit SHA or a prefix of it of at least 7 hex digits"
+                 " (e.g. the 12 that reports print), matching every invoice whose revision"
+                 " starts with it (`<sha>+dirty` ones too); or a whole `<sha>+dirty` or"
+                 " `dir:<digest>` revision, matched exactly")
 
 
 @router.get("/invoices", response_model=InvoicePage, responses=error_responses(401, 403, 422))
@@ -283,7 +296,7 @@ def list_invoices(
     date_from: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
     date_to: Annotated[IsoDate | None, Query(description="issue date, inclusive")] = None,
     status: Annotated[str | None, Query(pattern=STATUS)] = None,
-    revision: Annotated[str | None, Query(max_length=100)] = None,
+    revision: Annotated[str | None, Query(pattern=REVISION, description=REVISION_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
 ) -> Response:
@@ -301,7 +314,9 @@ def list_invoices(
     if date_to is not None:
         after = dt.date.fromisoformat(date_to) + dt.timedelta(days=1)
         stmt = stmt.where(col(Invoice.issued_at) < _day_start(after))
-    if revision is not None:
+    if revision is not None and re.fullmatch(HEX_PREFIX, revision):
+        stmt = stmt.where(col(Invoice.revision).startswith(revision.lower(), autoescape=True))
+    elif revision is not None:
         stmt = stmt.where(Invoice.revision == revision)
     if status == "voided":
         stmt = stmt.where(voided)

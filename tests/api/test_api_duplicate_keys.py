@@ -120,7 +120,8 @@ def test_repeated_key(case: dict[str, Any], tmp_path: Path) -> None:
             assert body["message"] == MESSAGE
             [detail] = body["details"]
             assert detail == {"loc": want["loc"], "type": "repeated", "line": want["line"],
-                              "column": want["column"]}
+                              "column": want["column"],
+                              "message": "repeats a key given before in the same object"}
             key = _key_at(text, want["line"], want["column"])
             assert want["loc"][-1] in (key, "<key>")
         for secret in case.get("secrets", []):

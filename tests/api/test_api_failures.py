@@ -28,7 +28,9 @@ def test_nul_and_lone_surrogates_are_refused_with_their_location(service: Servic
     assert r.json() == {"code": "invalid_text",
                         "message": "text must not contain NUL characters or lone surrogates",
                         "details": [{"loc": ["body", "order", "customer", "id"],
-                                     "type": "invalid_character"}]}
+                                     "type": "invalid_character",
+                                     "message": "contains a NUL character or a lone"
+                                                " surrogate"}]}
     # JSON may carry a lone surrogate as an escape; neither store nor response can hold it
     raw = json.dumps({"order": order()}).replace('"C-1"', '"C-\\ud800"')
     r = service.client.post(ISSUE, content=raw,

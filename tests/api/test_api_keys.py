@@ -112,3 +112,88 @@ def test_bootstrap_admin_key_only_into_an_empty_store(tmp_path: Path) -> None:
     r = TestClient(app2).get("/v1/keys", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     app2.state.services.db.dispose()
+
+
+GOOD_BOOTSTRAP_KEYS = [
+    pytest.param("bpk_boot0001_" + "s" * 40, id="fixture"),
+    pytest.param("bpk_abc_" + "a" * 32, id="shortest-secret"),
+    pytest.param("bpk_" + "P" * 32 + "_x-y_z" + "0" * 30, id="longest-prefix-and-url-safe"),
+]
+WEAK_BOOTSTRAP_KEYS = [
+    # (key, what the error says)
+    pytest.param("bpk_x_y", "too short a secret", id="one-character-secret"),
+    pytest.param("bpk_x_" + "q" * 31, "too short a secret", id="31-characters"),
+    pytest.param("bpk_x_", "must look like", id="no-secret"),
+    pytest.param("bpk__" + "q" * 40, "prefix", id="empty-prefix"),
+    pytest.param("bpk_" + "P" * 33 + "_" + "q" * 40, "prefix", id="prefix-too-long"),
+    pytest.param("bpk_ab-c_" + "q" * 40, "prefix", id="prefix-not-alphanumeric"),
+    pytest.param("bpk_abc_" + "q" * 39 + "!", "letters, digits", id="secret-not-url-safe"),
+    pytest.param("bpk_abc_" + "q" * 20 + " " + "q" * 20, "letters, digits", id="secret-space"),
+    pytest.param("xyz_abc_" + "q" * 40, "must look like", id="wrong-scheme"),
+    pytest.param("q" * 60, "must look like", id="no-parts"),
+]
+
+
+def test_generated_keys_have_the_bootstrap_form() -> None:
+    from api.auth import new_token, token_problem
+
+    for _ in range(200):
+        assert token_problem(new_token()[1]) is None
+
+
+@pytest.mark.parametrize("token", [*GOOD_BOOTSTRAP_KEYS,
+                                   pytest.param("served", id="served-test-key")])
+def test_a_strong_bootstrap_key_is_stored(token: str, tmp_path: Path) -> None:
+    from api_fakes import FakeEngine
+    from fastapi.testclient import TestClient
+    from served import ADMIN_KEY
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    token = ADMIN_KEY if token == "served" else token
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'b.db'}", policies=tmp_path,
+                        bootstrap_admin_key=token)
+    app = create_app(settings, port=FakeEngine())
+    try:
+        r = TestClient(app).get("/v1/keys", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        assert [(k["prefix"], k["role"]) for k in r.json()["items"]] == [
+            (token.split("_")[1], "admin")]
+    finally:
+        app.state.services.db.dispose()
+
+
+@pytest.mark.parametrize(("token", "says"), WEAK_BOOTSTRAP_KEYS)
+def test_a_weak_bootstrap_key_stops_the_service(token: str, says: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import cmd_serve
+
+    db = tmp_path / "w.db"
+    monkeypatch.setenv("BILLPLANE_BOOTSTRAP_ADMIN_KEY", token)
+    monkeypatch.setenv("BILLPLANE_DATABASE_URL", f"sqlite:///{db}")
+    parser = argparse.ArgumentParser()
+    cmd_serve.add_arguments(parser)
+    args = parser.parse_args(["--policies", str(tmp_path)])
+    started: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(a))
+    assert cmd_serve.run(args) == 2
+    err = capsys.readouterr().err
+    assert started == []
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("billplane serve: BILLPLANE_BOOTSTRAP_ADMIN_KEY ")
+    assert says in err
+    secret = token.split("_", 2)[-1]
+    assert token not in err and (len(secret) < 8 or secret not in err)
+    assert not db.exists()  # refused before a store was created
+
+
+def test_create_key_refuses_a_weak_given_token(sqlite_service: Service) -> None:
+    from api.auth import create_key
+    from api.errors import ApiError
+
+    with pytest.raises(ApiError) as err, sqlite_service.svc.db.write() as s:
+        create_key(s, sqlite_service.settings, "admin", "weak", "test", token="bpk_x_y")
+    assert err.value.code == "invalid_key_format"
+    assert "too short a secret" in err.value.message

@@ -86,7 +86,8 @@ def test_admin_activation_of_a_broken_revision_is_refused(
     r = s.client.post("/v1/policy/activate", json={"revision": broken},
                       headers=s.auth("admin"))
     assert r.status_code == 409 and r.json()["code"] == "activation_refused"
-    assert r.json()["details"][0]["code"] == "yaml_syntax"
+    assert r.json()["details"] == [{"loc": ["policy", "p.yaml"], "type": "yaml_syntax",
+                                    "message": "broken policy", "line": 1, "column": 1}]
     r = s.client.post("/v1/policy/activate", json={"revision": "no-such-ref"},
                       headers=s.auth("admin"))
     assert r.status_code == 404 and r.json()["code"] == "unknown_revision"
@@ -231,7 +232,7 @@ def test_directory_mode_activates_only_what_the_directory_holds(tmp_path: Path) 
         (repo / "policies" / "p.yaml").write_text("kind: edited, not committed\n")
         r = s.client.post("/v1/policy/activate", json={"revision": second}, headers=h)
         assert (r.status_code, r.json()["code"]) == (409, "activation_refused")
-        assert r.json()["details"][0]["code"] == "dirty_tree"
+        assert r.json()["details"][0]["type"] == "dirty_tree"
         assert s.client.get("/v1/policy", headers=h).json()["revision"] == second
         assert [i["revision"] for i in _history(s)] == [second, first]
     finally:
