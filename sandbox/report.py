@@ -114,6 +114,7 @@ def build(result: ReplayResult) -> dict[str, Any]:
             row = validations.setdefault((key[1], key[2]), {"severity": key[1], "code": key[2],
                                                             "raised": 0, "cleared": 0})
             row[key[3]] += n
+    largest = _jsonable(agg.largest())
     return {
         "schema": SCHEMA,
         "base": result.base,
@@ -147,7 +148,11 @@ def build(result: ReplayResult) -> dict[str, Any]:
             agg.tallies.items(), key=lambda kv: (-kv[1], kv[0])) if k[0] == "field"],
         "rules": {k[1]: n for k, n in sorted(agg.tallies.items(), key=lambda kv: (
             -kv[1], kv[0])) if k[0] == "rule"},
-        "largest": _jsonable(agg.largest()),
+        "largest": largest,
+        "largest_listing": {
+            "top": agg.top_n, "listed": len(largest), "changed": counts["changed"],
+            "credit_notes_listed": sum(1 for d in largest if d.get("document") == "credit_note"),
+            "changed_credit_notes": counts["changed_credit_notes"]},
         "issues": agg.issues,
         "timing": {"seconds": round(result.seconds, 3), "jobs": result.jobs,
                    "engine": result.engine,
@@ -202,6 +207,23 @@ def metric_names() -> list[str]:
     return sorted([*PERCENT_METRICS, "total_change", "tax_change", "tax_change_issued",
                    "changed_orders", "newly_failing", "no_longer_evaluate",
                    "changed_orders_percent"])
+
+
+def largest_note(report: dict[str, Any]) -> str:
+    """What the list of largest changes holds and why, in one or two sentences."""
+    info = report["largest_listing"]
+    changed, listed, notes = info["changed"], info["listed"], info["changed_credit_notes"]
+    if not changed:
+        return "No order changes."
+    of_them = f" ({notes} of them credit notes)" if notes else ""
+    ranked = ("changes of outcome first, then by the size of the total change, credit notes "
+              "and invoices alike")
+    if listed < changed:
+        among = (f"; {info['credit_notes_listed']} of the listed are credit notes"
+                 if notes else "")
+        return (f"{changed} orders change{of_them}; listed are the {listed} largest "
+                f"(`--top {info['top']}`): {ranked}{among}.")
+    return f"All {changed} changed orders are listed{of_them}: {ranked}."
 
 
 OUTCOMES = {"no_longer_evaluates": "no longer evaluates", "now_evaluates": "now evaluates",

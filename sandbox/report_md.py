@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import what
+from sandbox.report import largest_note, what
 
 COMMENT_LIMIT = 65536
 ROW_STEPS = (25, 10, 5, 2)
@@ -30,7 +30,10 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None = None) -> str:
+def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None = None,
+           kept: str = "") -> str:
+    """A table of at most `limit` rows out of `total`; when rows are left out, a note says
+    how many and what the JSON and HTML reports have (`kept`, default: every row)."""
     total = len(rows) if total is None else total
     if not rows:
         return "_none_\n"
@@ -38,9 +41,18 @@ def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None
     out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows[:limit]]
     shown = min(limit, len(rows))
     if shown < total:
+        kept = kept or (f"all {total}" if len(rows) >= total else f"the first {len(rows)}")
         out.append(f"\n_Showing {shown} of {total} rows; the JSON and HTML reports have "
-                   "the rest._")
+                   f"{kept}._")
     return "\n".join(out) + "\n"
+
+
+def _kept(part: dict[str, Any]) -> str:
+    """What the JSON and HTML reports have of a breakdown capped at its largest rows."""
+    if not part["more"]:
+        return ""
+    return (f"the largest {len(part['rows'])}, and the other {part['more']} summed per "
+            "currency")
 
 
 def render(report: dict[str, Any], extra: str = "", limit: int = COMMENT_LIMIT) -> str:
@@ -152,11 +164,13 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     largest = [[d["order"], d["date"], d["customer"], what(d), _signed(d["total_change"]),
                 _signed(d["tax_change"]), ", ".join(d.get("rules", [])[:5])]
                for d in r["largest"]]
+    listing = r["largest_listing"]
     optional.append(("largest changes", "### Largest changes\n\n"
-                     "_Changes are signed as they affect the books: a larger refund on a "
-                     "credit note is a negative change._\n\n" + _table(
+                     f"_{largest_note(r)} Changes are signed as they affect the books: a "
+                     "larger refund on a credit note is a negative change._\n\n" + _table(
                          ["Order", "Date", "Customer", "What", "Total change", "Tax change",
-                          "Caused by"], largest, rows, max(len(largest), c["changed"]))))
+                          "Caused by"], largest, rows, len(largest),
+                         f"all {len(largest)} listed (`--top {listing['top']}`)")))
     if r["validations"]:
         optional.append(("validations", "### Validations\n\n" + _table(
             ["Severity", "Code", "Newly raised (orders)", "No longer raised (orders)"],
@@ -169,12 +183,13 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
             ["Currency", "Jurisdiction" if key == "by_jurisdiction" else "Product",
              "Net change", "Tax change", "Total change"],
             [[x["currency"], x["key"], _signed(x["net"]), _signed(x["tax"]),
-              _signed(x["total"])] for x in b["rows"]], rows, len(b["rows"]) + b["more"])))
+              _signed(x["total"])] for x in b["rows"]], rows, len(b["rows"]) + b["more"],
+            _kept(b))))
     b = r["by_customer"]
     optional.append(("total change by customer", "### Total change by customer\n\n" + _table(
         ["Currency", "Customer", "Total change"],
         [[x["currency"], x["key"], _signed(x["total"])] for x in b["rows"]], rows,
-        len(b["rows"]) + b["more"])))
+        len(b["rows"]) + b["more"], _kept(b))))
     months = [[p["currency"], p["period"], _signed(p["net"]), _signed(p["tax"]),
                _signed(p["total"])] for p in r["by_month"]]
     optional.append(("change by invoice month", "### Change by invoice month\n\n"
