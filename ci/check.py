@@ -20,7 +20,7 @@ from engine.errors import BillplaneError
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port
 from sandbox.prune import impact
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import PERCENT_METRICS, build, metric_names, metrics
+from sandbox.report import PERCENT_METRICS, build, metric_names, metrics, unknown_metrics
 
 
 @dataclass
@@ -119,11 +119,19 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     if not tests.ok:
         data["failures"].append(f"{tests.failed} policy test case(s) fail at head")
     found, missing = _metrics(opts, specs, bundles, data)
+    unknown = unknown_metrics(data["replay"]) if data["replay"] else {}
     if found is not None:
-        data["metrics"] = {k: f"{v:f}" for k, v in found.items()}
+        # a metric this replay cannot give is unknown (null), never zero
+        data["metrics"] = {**{k: f"{v:f}" for k, v in found.items()},
+                           **dict.fromkeys(unknown)}
+        data["metrics_unknown"] = unknown
+    named = {str(t.get("metric")) for t in thresholds(bundles["base"])}
+    for metric in sorted(named & set(unknown)):
+        data["notes"].append(f"`{metric}` is unknown: {unknown[metric]}; its threshold "
+                             "requires its approval.")
     # ownership is read from the base revision: a change cannot choose its own approvers
     data["approvals"] = required_approvals(bundles["base"], data["changed_paths"], found,
-                                           missing)
+                                           missing, unknown)
     code = 1 if data["failures"] else 0
     if opts.fail_on_approvals and data["approvals"]:
         code = 1

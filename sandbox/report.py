@@ -16,7 +16,7 @@ from sandbox.replay import ReplayResult
 SCHEMA = "billplane.replay/v2"
 MAX_ROWS = 1000  # per breakdown in the JSON report; the rest is summed into one row
 COUNTS = ("read", "issues", "skipped", "evaluated", "evaluated_base_only", "changed",
-          "changed_credit_notes",
+          "changed_credit_notes", "tax_changed_issue_unknown",
           "no_longer_evaluates", "now_evaluates", "error_changed", "errors_both",
           "newly_failing", "newly_passing")
 
@@ -102,6 +102,14 @@ def _totals(agg: Aggregate) -> list[dict[str, Any]]:
     return out
 
 
+def _issued_unknown(orders: int) -> str:
+    if not orders:
+        return ""
+    return (f"the tax of {orders} changed orders changed, and the history does not say "
+            "whether their invoices were issued (only the service's store does: "
+            "attributes.issued_invoice)")
+
+
 def build(result: ReplayResult) -> dict[str, Any]:
     """Everything the reports show, JSON-ready (amounts as decimal strings)."""
     agg = result.aggregate
@@ -142,6 +150,8 @@ def build(result: ReplayResult) -> dict[str, Any]:
         "revenue_by_period": _by_period(agg, "revenue", ("revenue",)),
         "issued_tax_change": {c: money(v["tax"], c) for (c, _), v in sorted(
             agg.table("issued_tax").items())},
+        # '' when known; else why not (the history does not say which orders were issued)
+        "issued_tax_unknown": _issued_unknown(counts["tax_changed_issue_unknown"]),
         "validations": sorted(validations.values(), key=lambda r: (
             r["severity"] != "error", -(r["raised"] + r["cleared"]), r["code"])),
         "fields": [{"field": k[1], "orders": n} for k, n in sorted(
@@ -170,14 +180,17 @@ PERCENT_METRICS = ("total_change_percent", "tax_change_percent")
 
 
 def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
-    """Impact metrics that Ownership thresholds name (largest over currencies).
+    """Impact metrics that Ownership thresholds name (largest over currencies); a metric this
+    replay cannot give is left out (`unknown_metrics` says why).
 
     The percentages of totals are given only when the totals cover every order (a pruned
     replay without base totals leaves them out, so that a threshold cannot read a percentage
     of part of the history); `changed_orders_percent` is over every order either way, since
     a pruned order is unchanged by construction. `newly_failing` counts the orders that can
     be issued under the base revision and not under the head: a new blocking validation or no
-    longer evaluating.
+    longer evaluating. `tax_change_issued` needs to know which orders were issued: only the
+    store's orders say (`attributes.issued_invoice`), so it is left out when the tax of an
+    order that does not say changed.
     """
     def most(values: list[str]) -> Decimal:
         nums = [abs(Decimal(v)) for v in values if v not in ("", "n/a")]
@@ -199,6 +212,19 @@ def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
     if report.get("totals_cover", "all") == "all":
         out["total_change_percent"] = most([r["change_percent"] for r in t])
         out["tax_change_percent"] = most([r["tax_change_percent"] for r in t])
+    if report.get("issued_tax_unknown"):
+        del out["tax_change_issued"]
+    return out
+
+
+def unknown_metrics(report: dict[str, Any]) -> dict[str, str]:
+    """Why each metric `metrics` leaves out could not be worked out from this replay."""
+    out = {}
+    if report.get("totals_cover", "all") != "all":
+        why = ("the totals cover the replayed orders only (pruned without base totals)")
+        out.update(dict.fromkeys(PERCENT_METRICS, why))
+    if report.get("issued_tax_unknown"):
+        out["tax_change_issued"] = str(report["issued_tax_unknown"])
     return out
 
 

@@ -140,6 +140,13 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                             for a in approvals]))
     body += _money(r)
+    if r.get("issued_tax_unknown"):
+        body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
+                    f'unknown: {_e(r["issued_tax_unknown"])}.</p>')
+    elif r.get("issued_tax_change"):
+        body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
+                    + _e(", ".join(f"{cur} {amt}" for cur, amt in r["issued_tax_change"].items()))
+                    + ".</p>")
     body += _evaluation(r)
     if r["fields"]:
         body.append("<h2>What changed</h2>")

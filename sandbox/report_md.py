@@ -153,7 +153,10 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     if extra:
         essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}
-    if issued:
+    if r.get("issued_tax_unknown"):
+        essential.append("**Tax change on already-issued invoices:** unknown: "
+                         f"{r['issued_tax_unknown']}.\n")
+    elif issued:
         essential.append("**Tax change on already-issued invoices:** " + ", ".join(
             f"{cur} {amt}" for cur, amt in issued.items()) + "\n")
     optional = _evaluation(r, rows)

@@ -229,6 +229,40 @@ def test_billplane_ci_end_to_end(needs_engine: Any, ci_repo: tuple[Path, str, st
                  history, "--out", str(out), "--fail-on-approvals"]) == 1
 
 
+def test_ci_tax_change_issued_is_unknown_for_a_file_history(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """A file history does not say which orders were issued: with a tax change, the metric is
+    unknown (never 0) and its threshold requires its approval, saying why."""
+    repo, base, head, history = ci_repo
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", history, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["replay"]["counts"]["tax_changed_issue_unknown"] == 1  # order A
+    assert data["metrics"]["tax_change_issued"] is None
+    why = ("the tax of 1 changed orders changed, and the history does not say whether their "
+           "invoices were issued (only the service's store does: attributes.issued_invoice)")
+    assert data["metrics_unknown"] == {"tax_change_issued": why}
+    [tax] = [a for a in data["approvals"] if a["team"] == "@acme/tax"]
+    assert tax["reasons"] == ["owns tax/vat.yaml", f"tax_change_issued above 0 could not be "
+                              f"evaluated: {why} (approval required to be safe)"]
+    md = (out / "report.md").read_text()
+    assert f"**Tax change on already-issued invoices:** unknown: {why}." in md
+    assert f"_`tax_change_issued` is unknown: {why}; its threshold requires its approval._" in md
+    assert "Tax change on already-issued invoices: unknown" in (out / "report.html").read_text()
+    # orders that say whether they were issued (as the store's do) give the metric
+    lines = [json.loads(x) for x in Path(history).read_text().splitlines()]
+    lines[0]["attributes"] = {"issued_invoice": "NWUK-2011-000001"}
+    lines[1]["attributes"] = {"issued_invoice": ""}
+    marked = write_orders(tmp_path / "marked.jsonl", lines)
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", marked, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["metrics"]["tax_change_issued"] == "1.00" and data["metrics_unknown"] == {}
+    [tax] = [a for a in data["approvals"] if a["team"] == "@acme/tax"]
+    assert tax["reasons"] == ["owns tax/vat.yaml", "tax_change_issued = 1.00 is above 0"]
+
+
 def test_ci_compares_with_the_merge_base(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
                                          tmp_path: Path) -> None:
     """A branch that only touches ownership, checked against a target that changed VAT since
