@@ -112,9 +112,13 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
             side for side, c in check.items() if not c["ok"]))
         return 1, data
     data["changed_paths"] = changed_paths(opts.repo, base_ref, opts.head, opts.policies_dir)
-    from engine.testing import run_policy_tests
+    from engine.testing import locate_failures, run_policy_tests
 
     tests = run_policy_tests(bundles["head"])
+    if not tests.ok:  # failures name the case's own line, as `billplane test` does
+        files = _policy_files(specs["head"])
+        if files:
+            locate_failures(tests, bundles["head"], files)
     data["tests"] = tests.to_dict()
     if not tests.ok:
         data["failures"].append(f"{tests.failed} policy test case(s) fail at head")
@@ -136,6 +140,16 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     if opts.fail_on_approvals and data["approvals"]:
         code = 1
     return code, data
+
+
+def _policy_files(spec: RevisionSpec) -> dict[str, bytes] | None:
+    """The policy files of a revision (None when they cannot be read again)."""
+    from api.sources import GitSource
+
+    try:
+        return GitSource(spec.repo, spec.ref, spec.subdir).files()
+    except BillplaneError:
+        return None
 
 
 def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str, Any],

@@ -388,6 +388,30 @@ def test_billplane_ci_fails_when_head_does_not_load(needs_engine: Any,
     assert "Check failed" in (out / "report.md").read_text()
 
 
+def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
+                                                 ci_repo: tuple[Path, str, str, str],
+                                                 tmp_path: Path) -> None:
+    """As `billplane test` does: the case's own line, not the document's start."""
+    repo, base, _, _ = ci_repo
+    suite = ("apiVersion: billplane.dev/v1\nkind: PolicyTest\nmetadata: {name: shop, owner: qa}\n"
+             "spec:\n  cases:\n"
+             "    - name: ten widgets\n      order: {id: T1, date: '2011-02-01', currency: GBP, "
+             "seller: northwind-uk, customer: {id: C1, country: GB}, lines: [{sku: WIDGET, "
+             "quantity: '10'}]}\n      expect: {totals.total: '120.00'}\n"
+             "    - name: wrong total\n      order: {id: T2, date: '2011-02-01', currency: GBP, "
+             "seller: northwind-uk, customer: {id: C1, country: GB}, lines: [{sku: WIDGET, "
+             "quantity: '10'}]}\n      expect: {totals.total: '121.00'}\n")
+    failing = branch(repo, base, "failing-test", {"tests/shop.yaml": suite})
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", failing,
+                 "--out", str(out)]) == 1
+    data = json.loads((out / "report.json").read_text())
+    [case] = [c for c in data["tests"]["cases"] if not c["passed"]]
+    assert case["where"] == "tests/shop.yaml:9"  # `- name: wrong total`
+    assert "- ❌ `tests/shop.yaml:9` shop / wrong total" in (out / "report.md").read_text()
+    assert "<td>tests/shop.yaml:9</td>" in (out / "report.html").read_text()
+
+
 def test_codeowners_command(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
                             capsys: Any) -> None:
     repo = ci_repo[0]
