@@ -134,6 +134,10 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(f'<div class="card"><b data-figure="count-{key}">{c[key]}</b>'
                     f"{_e(label)}</div>")
     body.append("</div>")
+    if c["evaluated_base_only"]:
+        body.append(f'<p class="note" id="base-only">The {c["skipped"]} skipped orders cannot '
+                    "change; they were evaluated under the base revision for the totals, so "
+                    f"the money table covers {c['evaluated'] + c['skipped']} orders.</p>")
     body += [f'<p class="note">{_e(n)}</p>' for n in notes or []]
     if approvals:
         body.append("<h2>Required approvals</h2>")

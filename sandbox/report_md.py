@@ -84,9 +84,14 @@ def _summary(r: dict[str, Any]) -> str:
     c = r["counts"]
     credit = (f", {c['changed_credit_notes']} of them credit notes"
               if c["changed_credit_notes"] else "")
-    text = (f"**{c['changed']}** of {c['evaluated']} replayed orders change{credit} "
-            f"({c['read']} read from `{r['source']}`, {c['skipped']} skipped by impact "
-            f"pruning, {c['issues']} bad records).")
+    # a pruned order cannot change: it is one of the orders, counted (and in the totals
+    # when evaluated under base for them) like every other
+    base_only = (", and evaluated under the base revision only, for the totals"
+                 if c["evaluated_base_only"] else "")
+    text = (f"**{c['changed']}** of {c['evaluated'] + c['skipped']} orders change{credit} "
+            f"({c['evaluated']} replayed under both revisions; {c['skipped']} skipped by "
+            f"impact pruning, since they cannot change{base_only}; {c['read']} read from "
+            f"`{r['source']}`, {c['issues']} bad records).")
     notes = [text for key, text in (
         ("no_longer_evaluates", f"**{c['no_longer_evaluates']} no longer evaluate** under head"),
         ("now_evaluates", f"{c['now_evaluates']} now evaluate"),

@@ -263,6 +263,31 @@ def test_ci_tax_change_issued_is_unknown_for_a_file_history(
     assert tax["reasons"] == ["owns tax/vat.yaml", "tax_change_issued = 1.00 is above 0"]
 
 
+def test_ci_summary_counts_the_pruned_orders_in_the_totals(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """A change no order of the history can see (a rate before every order date): every order
+    is pruned and, for the percentage threshold, evaluated under base; the summary counts
+    the same orders as the money table."""
+    repo, base, _, history = ci_repo
+    old_rate = branch(repo, base, "old-rate", {"tax/vat.yaml": TAX.replace("rate: 17.5,",
+                                                                           "rate: 17,")})
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", old_rate,
+                 "--orders", history, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    counts = data["replay"]["counts"]
+    assert (counts["evaluated"], counts["skipped"], counts["evaluated_base_only"]) == (0, 2, 2)
+    md = (out / "report.md").read_text()
+    assert ("**0** of 2 orders change (0 replayed under both revisions; 2 skipped by impact "
+            "pruning, since they cannot change, and evaluated under the base revision only, "
+            "for the totals; 2 read from") in md
+    assert "| GBP | 2 | 233.05 | 233.05 | 0.00 | 0.00% | 0.00 | 0.00 |" in md
+    assert "of 0 replayed" not in md
+    assert ("The 2 skipped orders cannot change; they were evaluated under the base revision "
+            "for the totals, so the money table covers 2 orders.") in (
+        out / "report.html").read_text()
+
+
 def test_ci_compares_with_the_merge_base(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
                                          tmp_path: Path) -> None:
     """A branch that only touches ownership, checked against a target that changed VAT since
