@@ -171,6 +171,34 @@ def build(result: ReplayResult) -> dict[str, Any]:
     }
 
 
+def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str]) -> None:
+    """Add to `report["base"]`/`["head"]` the ref each was given as (`refs`: side -> ref) and
+    its commit's subject, so that reports name revisions that outlive their SHAs' repository
+    (best effort: a ref git cannot read again is left unnamed)."""
+    import git
+
+    try:
+        found = git.Repo(repo, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return
+    for side, ref in refs.items():
+        try:
+            commit = found.commit(ref)
+        except (git.BadName, ValueError, git.GitCommandError):
+            continue
+        if str(commit.hexsha) != str(report[side].get("revision", "")):
+            continue
+        report[side]["ref"] = ref
+        report[side]["subject"] = str(commit.summary)
+
+
+def revision_label(side: dict[str, Any]) -> tuple[str, str]:
+    """(ref or '', short SHA) of one side of a report, for titles."""
+    sha = str(side.get("revision") or "")[:12] or "(working tree)"
+    ref = str(side.get("ref") or "")
+    return ("" if not ref or sha.startswith(ref) else ref), sha
+
+
 def to_json(report: dict[str, Any]) -> str:
     """Stable, readable JSON text of a report."""
     return json.dumps(report, indent=1, sort_keys=False, ensure_ascii=False) + "\n"

@@ -6,7 +6,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, what
+from sandbox.report import largest_note, revision_label, what
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -118,11 +118,12 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
            notes: list[str] | None = None) -> str:
     """The whole page as one string; `notes` (e.g. of the PR check) go after the summary."""
     r, c = report, report["counts"]
-    base, head = _e(str(r["base"].get("revision", ""))[:12]), _e(str(r["head"].get(
-        "revision", ""))[:12])
-    body = [f"<h1>Policy replay: {base} → {head}</h1>",
-            f'<p class="note">Source: {_e(r["source"])}. Pruning: '
-            f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
+    base, head = _label(r["base"]), _label(r["head"])
+    body = [f"<h1>Policy replay: {base} → {head}</h1>"]
+    body += [f'<p class="note">{side} {_e(r[side]["ref"])}: {_e(r[side]["subject"])}</p>'
+             for side in ("base", "head") if r[side].get("subject")]
+    body += [f'<p class="note">Source: {_e(r["source"])}. Pruning: '
+             f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
     for key, label in (("read", "orders read"), ("evaluated", "replayed"),
                        ("skipped", "skipped (pruned)"), ("changed", "changed"),
                        ("changed_credit_notes", "of them credit notes"),
@@ -218,6 +219,11 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     body.append(f'<p class="note">{c["evaluated"]} orders in {t["seconds"]} s '
                 f'({t["orders_per_second"]} orders/s, {t["jobs"]} jobs, {_e(t["engine"])}).</p>')
     return page(f"Policy replay {base} → {head}", body)
+
+
+def _label(side: dict[str, Any]) -> str:
+    ref, sha = revision_label(side)
+    return _e(f"{ref} ({sha})" if ref else sha)
 
 
 def page(title: str, body: list[str]) -> str:

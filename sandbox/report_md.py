@@ -10,14 +10,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, what
+from sandbox.report import largest_note, revision_label, what
 
 COMMENT_LIMIT = 65536
 ROW_STEPS = (25, 10, 5, 2)
 
 
-def _short(rev: Any) -> str:
-    return str(rev or "")[:12] or "(working tree)"
+def _rev(side: dict[str, Any]) -> str:
+    ref, sha = revision_label(side)
+    return f"`{ref}` (`{sha}`)" if ref else f"`{sha}`"
+
+
+def _subjects(r: dict[str, Any]) -> str:
+    named = [f"{s} `{r[s].get('ref')}`: "
+             f"{_cell(r[s]['subject'])}" for s in ("base", "head") if r[s].get("subject")]
+    return f"_{'; '.join(named)}._\n" if named else ""
 
 
 def _signed(v: str) -> str:
@@ -153,8 +160,8 @@ def _evaluation(r: dict[str, Any], rows: int) -> list[tuple[str, str]]:
 def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
                                                                  list[tuple[str, str]]]:
     c = r["counts"]
-    essential = [f"## Policy replay: `{_short(r['base'].get('revision'))}` → "
-                 f"`{_short(r['head'].get('revision'))}`\n", _summary(r) + "\n", _money(r)]
+    essential = [f"## Policy replay: {_rev(r['base'])} → {_rev(r['head'])}\n"
+                 + _subjects(r), _summary(r) + "\n", _money(r)]
     if extra:
         essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}

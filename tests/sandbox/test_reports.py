@@ -152,6 +152,36 @@ def test_reports_written_and_consistent(needs_engine: Any, policy_repo: tuple[Pa
     assert f'data-figure="total-delta-GBP">{gbp["delta"]["total"]}<' in page
 
 
+def test_replay_reports_name_the_revisions_by_ref_and_subject(
+        needs_engine: Any, policy_repo: tuple[Path, str], history: str, tmp_path: Path,
+        capsys: Any) -> None:
+    """`billplane replay --base main --head BRANCH` names both sides by the refs given and
+    their commits' subjects, which outlive a scratch repository's SHAs."""
+    from sandbox_repo import git
+
+    from api.cli.main import main
+
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21-named", {"tax/vat.yaml": TAX.replace("rate: 20,",
+                                                                           "rate: 21,")})
+    subject = git(repo, "log", "-1", "--format=%s", head)
+    base_subject = git(repo, "log", "-1", "--format=%s", base)
+    out = tmp_path / "out"
+    assert main(["replay", "--repo", str(repo), "--base", base[:12], "--head",
+                 "vat-21-named", "--orders", history, "--out", str(out)]) == 0
+    capsys.readouterr()
+    data = json.loads((out / "replay.json").read_text())
+    assert (data["head"]["ref"], data["head"]["subject"]) == ("vat-21-named", subject)
+    md = (out / "replay.md").read_text()
+    # a SHA given as the ref is not repeated
+    assert md.startswith(f"## Policy replay: `{base[:12]}` → `vat-21-named` (`{head[:12]}`)\n"
+                         f"_base `{base[:12]}`: {base_subject}; head `vat-21-named`: "
+                         f"{subject}._\n")
+    page = (out / "replay.html").read_text()
+    assert f"<h1>Policy replay: {base[:12]} → vat-21-named ({head[:12]})</h1>" in page
+    assert f'<p class="note">head vat-21-named: {subject}</p>' in page
+
+
 def _chrome() -> Any:
     webdriver = pytest.importorskip("selenium.webdriver")
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
