@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,19 +88,30 @@ class RealEngine:
 
     def __init__(self, backend: str = "cel-expr") -> None:
         self.backend = backend
+        # the policy files of the bundle loaded last, so that its failing PolicyTests name
+        # their lines (a bundle is tested right after it is loaded)
+        self._files: tuple[weakref.ref[Bundle], dict[str, bytes]] | None = None
+
+    def _loaded(self, bundle: Bundle, files: dict[str, bytes]) -> Bundle:
+        self._files = (weakref.ref(bundle), files)
+        return _prepared(bundle)
 
     def load_directory(self, path: Path) -> Bundle:
         from api.sources import DirectorySource
         from engine.loader import load_bundle
 
-        source = DirectorySource(path)
-        return _prepared(load_bundle(source.files(), revision=directory_revision(path),
-                                     backend=self.backend))
+        files = DirectorySource(path).files()
+        return self._loaded(load_bundle(files, revision=directory_revision(path),
+                                        backend=self.backend), files)
 
     def load_git(self, repo: Path, ref: str, subdir: str) -> Bundle:
-        from api.sources import GitSource, load_from
+        from api.sources import GitSource
+        from engine.loader import load_bundle
 
-        return _prepared(load_from(GitSource(repo, ref, subdir), self.backend))
+        source = GitSource(repo, ref, subdir)
+        files = source.files()
+        return self._loaded(load_bundle(files, revision=source.revision,
+                                        backend=self.backend), files)
 
     def resolve(self, repo: Path, ref: str) -> str:
         return resolve_ref(repo, ref)
@@ -107,7 +119,9 @@ class RealEngine:
     def run_tests(self, bundle: Bundle) -> tuple[bool, str]:
         from engine.testing import run_policy_tests
 
-        report = run_policy_tests(bundle)
+        held = self._files
+        files = held[1] if held is not None and held[0]() is bundle else None
+        report = run_policy_tests(bundle, files=files)
         if report.ok:
             return True, ""
         failed = [c for c in getattr(report, "cases", []) if not c.passed]

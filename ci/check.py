@@ -20,7 +20,7 @@ from engine.errors import BillplaneError
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port
 from sandbox.prune import impact
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import PERCENT_METRICS, build, metric_names, metrics
+from sandbox.report import PERCENT_METRICS, build, metric_names, metrics, unknown_metrics
 
 
 @dataclass
@@ -112,22 +112,44 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
             side for side, c in check.items() if not c["ok"]))
         return 1, data
     data["changed_paths"] = changed_paths(opts.repo, base_ref, opts.head, opts.policies_dir)
-    from engine.testing import run_policy_tests
+    from engine.testing import locate_failures, run_policy_tests
 
     tests = run_policy_tests(bundles["head"])
+    if not tests.ok:  # failures name the case's own line, as `billplane test` does
+        files = _policy_files(specs["head"])
+        if files:
+            locate_failures(tests, bundles["head"], files)
     data["tests"] = tests.to_dict()
     if not tests.ok:
         data["failures"].append(f"{tests.failed} policy test case(s) fail at head")
     found, missing = _metrics(opts, specs, bundles, data)
+    unknown = unknown_metrics(data["replay"]) if data["replay"] else {}
     if found is not None:
-        data["metrics"] = {k: f"{v:f}" for k, v in found.items()}
+        # a metric this replay cannot give is unknown (null), never zero
+        data["metrics"] = {**{k: f"{v:f}" for k, v in found.items()},
+                           **dict.fromkeys(unknown)}
+        data["metrics_unknown"] = unknown
+    named = {str(t.get("metric")) for t in thresholds(bundles["base"])}
+    for metric in sorted(named & set(unknown)):
+        data["notes"].append(f"`{metric}` is unknown: {unknown[metric]}; its threshold "
+                             "requires its approval.")
     # ownership is read from the base revision: a change cannot choose its own approvers
     data["approvals"] = required_approvals(bundles["base"], data["changed_paths"], found,
-                                           missing)
+                                           missing, unknown)
     code = 1 if data["failures"] else 0
     if opts.fail_on_approvals and data["approvals"]:
         code = 1
     return code, data
+
+
+def _policy_files(spec: RevisionSpec) -> dict[str, bytes] | None:
+    """The policy files of a revision (None when they cannot be read again)."""
+    from api.sources import GitSource
+
+    try:
+        return GitSource(spec.repo, spec.ref, spec.subdir).files()
+    except BillplaneError:
+        return None
 
 
 def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str, Any],

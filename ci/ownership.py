@@ -63,12 +63,15 @@ def owner_of(bundle: Any, path: str) -> str:
 
 def required_approvals(bundle: Any, changed_paths: list[str],
                        metrics: dict[str, Decimal] | None,
-                       missing: str = "no order history was replayed") -> list[dict[str, Any]]:
+                       missing: str = "no order history was replayed",
+                       unknown: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Teams whose approval the change needs, each with its reasons, sorted by team.
 
     A threshold that cannot be evaluated (no metrics: `missing` says why; a metric the replay
-    could not give; an unknown metric) requires its approval: the safe default.
+    could not give: `unknown` says why where known; an unknown metric) requires its approval:
+    the safe default.
     """
+    unknown = unknown or {}
     need: dict[str, list[str]] = {}
     for path in changed_paths:
         team = owner_of(bundle, path)
@@ -86,6 +89,10 @@ def required_approvals(bundle: Any, changed_paths: list[str],
             need.setdefault(team, []).append(
                 f"{metric} above {above:f} could not be evaluated: {missing} (approval "
                 "required to be safe)")
+        elif metric in unknown:
+            need.setdefault(team, []).append(
+                f"{metric} above {above:f} could not be evaluated: {unknown[metric]} "
+                "(approval required to be safe)")
         elif metric in known:
             need.setdefault(team, []).append(
                 f"{metric} is not available from this replay (approval required to be safe)")

@@ -140,18 +140,35 @@ def run_policy_tests(bundle: Bundle, backend: str | None = None,
         from engine.evaluate import evaluate as engine_evaluate
 
         evaluate = engine_evaluate
-    locate = _Locator(files)
     results: list[CaseResult] = []
     exercised: set[tuple[str, str]] = set()
     for doc in bundle.kind("PolicyTest"):
         for i, case in enumerate(doc.spec.get("cases") or []):
             result = run_case(bundle, doc, i, case, evaluate, backend)
-            if not result.passed and files:
-                _place(result, doc, i, locate)
             results.append(result)
             if result.passed:
                 exercised |= {_key(bundle, r) for r in result.rules}
-    return TestReport(results, Coverage(coverable_rules(bundle), exercised))
+    report = TestReport(results, Coverage(coverable_rules(bundle), exercised))
+    if files:
+        locate_failures(report, bundle, files)
+    return report
+
+
+def locate_failures(report: TestReport, bundle: Bundle, files: Mapping[str, bytes]) -> None:
+    """Point each failing case of a report of `bundle` at its own line (and each failed
+    expectation at its line) in the policy files the bundle was loaded from; the policy
+    files are parsed only when a case failed."""
+    if report.ok:
+        return
+    locate = _Locator(files)
+    cases = iter(report.cases)
+    for doc in bundle.kind("PolicyTest"):
+        for i, _case in enumerate(doc.spec.get("cases") or []):
+            result = next(cases, None)
+            if result is None:
+                return
+            if not result.passed:
+                _place(result, doc, i, locate)
 
 
 def _place(result: CaseResult, doc: PolicyDoc, position: int, locate: _Locator) -> None:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Replay real shop orders (UCI Online Retail, Dec 2010 - Dec 2011) under the real UK VAT rise
-# from 17.5% to 20% on 2011-01-04, the way a policy pull request would be reviewed, with some
-# cancellations (credit notes) before and after the rise:
-#   base = the policies before the rise was announced (17.5% open ended),
-#   head = the policies with the new rate (what is in policies/ today).
+# Replay real shop orders (a 5,000-line sample of UCI Online Retail, 2010-12-01 to 2011-02-23)
+# under the real UK VAT rise from 17.5% to 20% on 2011-01-04, the way a policy pull request
+# would be reviewed, with 30 cancellations (credit notes, 2010-12-01 to 2011-03-02) before and
+# after the rise:
+#   base = branch before-the-rise: the policies before the rise was announced (17.5% open ended),
+#   head = branch main: the policies with the new rate (what is in policies/ today).
+# The scratch repository is deleted afterwards: the reports name the revisions by branch and
+# commit subject, and the history they read is kept next to them (OUT_DIR/orders.csv).
 # Usage: examples/vat-rise-demo.sh [OUT_DIR]    (default: ./vat-rise-report)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,12 +33,14 @@ PY
 git commit -qam "UK VAT at 17.5% (before the 2011 rise)"
 git switch -q main
 
-# The history: the 5,000-row sample and the demo's cancellations (same `;` shape).
+# The history: the 5,000-row sample and the demo's cancellations (same `;` shape), kept with
+# the reports so that their source still exists.
 data="$here/sandbox/data/online_retail"
+mkdir -p "$out"
 { cat "$data/online_retail_sample5000.rhozon.csv"; tail -n +2 "$data/demo_cancellations.csv"; } \
-  > "$work/orders.csv"
+  > "$out/orders.csv"
 
 billplane replay --repo "$work" --base before-the-rise --head main \
-  --orders "$work/orders.csv" --jobs 2 --out "$out"
+  --orders "$out/orders.csv" --jobs 2 --out "$out"
 echo
 echo "HTML report: $out/replay.html   (markdown: $out/replay.md, JSON: $out/replay.json)"

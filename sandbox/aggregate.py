@@ -161,8 +161,12 @@ class Aggregate:
                      s * dec(entry.get("amount")))
         tax = dec(d["tax_change"])
         attributes = order.get("attributes")
-        if tax and isinstance(attributes, dict) and attributes.get("issued_invoice"):
-            _add(self.sums, ("issued_tax", cur, "", "tax"), abs(tax))
+        if tax:
+            # only the store's orders say whether their invoice was issued (its number)
+            if not isinstance(attributes, dict) or "issued_invoice" not in attributes:
+                self.counts["tax_changed_issue_unknown"] += 1
+            elif attributes["issued_invoice"]:
+                _add(self.sums, ("issued_tax", cur, "", "tax"), abs(tax))
         for change, key in (("added", "raised"), ("removed", "cleared")):
             for severity, code, _rule in (d.get("violations") or {}).get(change, ()):
                 self.tallies[("validation", severity, code, key)] += 1

@@ -16,7 +16,7 @@ from sandbox.replay import ReplayResult
 SCHEMA = "billplane.replay/v2"
 MAX_ROWS = 1000  # per breakdown in the JSON report; the rest is summed into one row
 COUNTS = ("read", "issues", "skipped", "evaluated", "evaluated_base_only", "changed",
-          "changed_credit_notes",
+          "changed_credit_notes", "tax_changed_issue_unknown",
           "no_longer_evaluates", "now_evaluates", "error_changed", "errors_both",
           "newly_failing", "newly_passing")
 
@@ -102,6 +102,14 @@ def _totals(agg: Aggregate) -> list[dict[str, Any]]:
     return out
 
 
+def _issued_unknown(orders: int) -> str:
+    if not orders:
+        return ""
+    return (f"the tax of {orders} changed orders changed, and the history does not say "
+            "whether their invoices were issued (only the service's store does: "
+            "attributes.issued_invoice)")
+
+
 def build(result: ReplayResult) -> dict[str, Any]:
     """Everything the reports show, JSON-ready (amounts as decimal strings)."""
     agg = result.aggregate
@@ -114,6 +122,7 @@ def build(result: ReplayResult) -> dict[str, Any]:
             row = validations.setdefault((key[1], key[2]), {"severity": key[1], "code": key[2],
                                                             "raised": 0, "cleared": 0})
             row[key[3]] += n
+    largest = _jsonable(agg.largest())
     return {
         "schema": SCHEMA,
         "base": result.base,
@@ -141,19 +150,53 @@ def build(result: ReplayResult) -> dict[str, Any]:
         "revenue_by_period": _by_period(agg, "revenue", ("revenue",)),
         "issued_tax_change": {c: money(v["tax"], c) for (c, _), v in sorted(
             agg.table("issued_tax").items())},
+        # '' when known; else why not (the history does not say which orders were issued)
+        "issued_tax_unknown": _issued_unknown(counts["tax_changed_issue_unknown"]),
         "validations": sorted(validations.values(), key=lambda r: (
             r["severity"] != "error", -(r["raised"] + r["cleared"]), r["code"])),
         "fields": [{"field": k[1], "orders": n} for k, n in sorted(
             agg.tallies.items(), key=lambda kv: (-kv[1], kv[0])) if k[0] == "field"],
         "rules": {k[1]: n for k, n in sorted(agg.tallies.items(), key=lambda kv: (
             -kv[1], kv[0])) if k[0] == "rule"},
-        "largest": _jsonable(agg.largest()),
+        "largest": largest,
+        "largest_listing": {
+            "top": agg.top_n, "listed": len(largest), "changed": counts["changed"],
+            "credit_notes_listed": sum(1 for d in largest if d.get("document") == "credit_note"),
+            "changed_credit_notes": counts["changed_credit_notes"]},
         "issues": agg.issues,
         "timing": {"seconds": round(result.seconds, 3), "jobs": result.jobs,
                    "engine": result.engine,
                    "orders_per_second": round(counts["evaluated"] / result.seconds, 1)
                    if result.seconds else 0.0},
     }
+
+
+def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str]) -> None:
+    """Add to `report["base"]`/`["head"]` the ref each was given as (`refs`: side -> ref) and
+    its commit's subject, so that reports name revisions that outlive their SHAs' repository
+    (best effort: a ref git cannot read again is left unnamed)."""
+    import git
+
+    try:
+        found = git.Repo(repo, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return
+    for side, ref in refs.items():
+        try:
+            commit = found.commit(ref)
+        except (git.BadName, ValueError, git.GitCommandError):
+            continue
+        if str(commit.hexsha) != str(report[side].get("revision", "")):
+            continue
+        report[side]["ref"] = ref
+        report[side]["subject"] = str(commit.summary)
+
+
+def revision_label(side: dict[str, Any]) -> tuple[str, str]:
+    """(ref or '', short SHA) of one side of a report, for titles."""
+    sha = str(side.get("revision") or "")[:12] or "(working tree)"
+    ref = str(side.get("ref") or "")
+    return ("" if not ref or sha.startswith(ref) else ref), sha
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -165,14 +208,17 @@ PERCENT_METRICS = ("total_change_percent", "tax_change_percent")
 
 
 def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
-    """Impact metrics that Ownership thresholds name (largest over currencies).
+    """Impact metrics that Ownership thresholds name (largest over currencies); a metric this
+    replay cannot give is left out (`unknown_metrics` says why).
 
     The percentages of totals are given only when the totals cover every order (a pruned
     replay without base totals leaves them out, so that a threshold cannot read a percentage
     of part of the history); `changed_orders_percent` is over every order either way, since
     a pruned order is unchanged by construction. `newly_failing` counts the orders that can
     be issued under the base revision and not under the head: a new blocking validation or no
-    longer evaluating.
+    longer evaluating. `tax_change_issued` needs to know which orders were issued: only the
+    store's orders say (`attributes.issued_invoice`), so it is left out when the tax of an
+    order that does not say changed.
     """
     def most(values: list[str]) -> Decimal:
         nums = [abs(Decimal(v)) for v in values if v not in ("", "n/a")]
@@ -194,6 +240,19 @@ def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
     if report.get("totals_cover", "all") == "all":
         out["total_change_percent"] = most([r["change_percent"] for r in t])
         out["tax_change_percent"] = most([r["tax_change_percent"] for r in t])
+    if report.get("issued_tax_unknown"):
+        del out["tax_change_issued"]
+    return out
+
+
+def unknown_metrics(report: dict[str, Any]) -> dict[str, str]:
+    """Why each metric `metrics` leaves out could not be worked out from this replay."""
+    out = {}
+    if report.get("totals_cover", "all") != "all":
+        why = ("the totals cover the replayed orders only (pruned without base totals)")
+        out.update(dict.fromkeys(PERCENT_METRICS, why))
+    if report.get("issued_tax_unknown"):
+        out["tax_change_issued"] = str(report["issued_tax_unknown"])
     return out
 
 
@@ -202,6 +261,23 @@ def metric_names() -> list[str]:
     return sorted([*PERCENT_METRICS, "total_change", "tax_change", "tax_change_issued",
                    "changed_orders", "newly_failing", "no_longer_evaluate",
                    "changed_orders_percent"])
+
+
+def largest_note(report: dict[str, Any]) -> str:
+    """What the list of largest changes holds and why, in one or two sentences."""
+    info = report["largest_listing"]
+    changed, listed, notes = info["changed"], info["listed"], info["changed_credit_notes"]
+    if not changed:
+        return "No order changes."
+    of_them = f" ({notes} of them credit notes)" if notes else ""
+    ranked = ("changes of outcome first, then by the size of the total change, credit notes "
+              "and invoices alike")
+    if listed < changed:
+        among = (f"; {info['credit_notes_listed']} of the listed are credit notes"
+                 if notes else "")
+        return (f"{changed} orders change{of_them}; listed are the {listed} largest "
+                f"(`--top {info['top']}`): {ranked}{among}.")
+    return f"All {changed} changed orders are listed{of_them}: {ranked}."
 
 
 OUTCOMES = {"no_longer_evaluates": "no longer evaluates", "now_evaluates": "now evaluates",

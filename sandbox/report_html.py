@@ -6,7 +6,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import what
+from sandbox.report import largest_note, revision_label, what
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -118,13 +118,15 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
            notes: list[str] | None = None) -> str:
     """The whole page as one string; `notes` (e.g. of the PR check) go after the summary."""
     r, c = report, report["counts"]
-    base, head = _e(str(r["base"].get("revision", ""))[:12]), _e(str(r["head"].get(
-        "revision", ""))[:12])
-    body = [f"<h1>Policy replay: {base} → {head}</h1>",
-            f'<p class="note">Source: {_e(r["source"])}. Pruning: '
-            f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
+    base, head = _label(r["base"]), _label(r["head"])
+    body = [f"<h1>Policy replay: {base} → {head}</h1>"]
+    body += [f'<p class="note">{side} {_e(r[side]["ref"])}: {_e(r[side]["subject"])}</p>'
+             for side in ("base", "head") if r[side].get("subject")]
+    body += [f'<p class="note">Source: {_e(r["source"])}. Pruning: '
+             f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
     for key, label in (("read", "orders read"), ("evaluated", "replayed"),
                        ("skipped", "skipped (pruned)"), ("changed", "changed"),
+                       ("changed_credit_notes", "of them credit notes"),
                        ("no_longer_evaluates", "no longer evaluate"),
                        ("now_evaluates", "now evaluate"),
                        ("newly_failing", "newly fail validation"),
@@ -133,12 +135,23 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(f'<div class="card"><b data-figure="count-{key}">{c[key]}</b>'
                     f"{_e(label)}</div>")
     body.append("</div>")
+    if c["evaluated_base_only"]:
+        body.append(f'<p class="note" id="base-only">The {c["skipped"]} skipped orders cannot '
+                    "change; they were evaluated under the base revision for the totals, so "
+                    f"the money table covers {c['evaluated'] + c['skipped']} orders.</p>")
     body += [f'<p class="note">{_e(n)}</p>' for n in notes or []]
     if approvals:
         body.append("<h2>Required approvals</h2>")
         body.append(table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                             for a in approvals]))
     body += _money(r)
+    if r.get("issued_tax_unknown"):
+        body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
+                    f'unknown: {_e(r["issued_tax_unknown"])}.</p>')
+    elif r.get("issued_tax_change"):
+        body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
+                    + _e(", ".join(f"{cur} {amt}" for cur, amt in r["issued_tax_change"].items()))
+                    + ".</p>")
     body += _evaluation(r)
     if r["fields"]:
         body.append("<h2>What changed</h2>")
@@ -170,9 +183,11 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     body.append(table(["Currency", "Jurisdiction", "Net change", "Tax change", "Total change"],
                       [[j["currency"], j["key"], j["net"], j["tax"], j["total"]] for j in jur],
                       {2, 3, 4}))
+    body += _more(r["by_jurisdiction"], ("net", "tax", "total"))
     body.append("<h2>Largest changes</h2>")
-    body.append('<p class="note">Changes are signed as they affect the books: a larger refund '
-                "on a credit note is a negative change.</p>")
+    body.append(f'<p class="note" id="largest-listing">{_e(largest_note(r).replace("`", ""))}'
+                " Changes are signed as they affect the books: a larger refund on a credit "
+                "note is a negative change.</p>")
     body.append(table(
         ["Order", "Date", "Customer", "What", "Total change", "Tax change", "Caused by"],
         [[d["order"], d["date"], d["customer"], what(d, 6), d["total_change"], d["tax_change"],
@@ -182,23 +197,33 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     body.append(table(["Currency", "Product", "Net change", "Tax change", "Total change"],
                       [[x["currency"], x["key"], x["net"], x["tax"], x["total"]]
                        for x in b["rows"]], {2, 3, 4}))
+    body += _more(b, ("net", "tax", "total"))
     b = r["by_customer"]
     body.append("<h2>Total change by customer</h2>")
     body.append(table(["Currency", "Customer", "Total change"],
                       [[x["currency"], x["key"], x["total"]] for x in b["rows"]], {2}))
+    body += _more(b, ("total",))
     body.append("<h2>Validations</h2>")
     body.append(table(["Severity", "Code", "Newly raised (orders)", "No longer raised (orders)"],
                       [[v["severity"], v["code"], str(v["raised"]), str(v["cleared"])]
                        for v in r["validations"]]))
     if r["issues"]:
         body.append("<h2>Bad records</h2>")
+        if len(r["issues"]) < c["issues"]:
+            body.append(f'<p class="note">The first {len(r["issues"])} of {c["issues"]} bad '
+                        "records.</p>")
         body.append(table(["File", "Line", "Code", "Message"],
                           [[i["file"], str(i["line"]), i["code"], i["message"]]
-                           for i in r["issues"][:200]]))
+                           for i in r["issues"]]))
     t = r["timing"]
     body.append(f'<p class="note">{c["evaluated"]} orders in {t["seconds"]} s '
                 f'({t["orders_per_second"]} orders/s, {t["jobs"]} jobs, {_e(t["engine"])}).</p>')
     return page(f"Policy replay {base} → {head}", body)
+
+
+def _label(side: dict[str, Any]) -> str:
+    ref, sha = revision_label(side)
+    return _e(f"{ref} ({sha})" if ref else sha)
 
 
 def page(title: str, body: list[str]) -> str:
@@ -228,6 +253,16 @@ def _money(r: dict[str, Any]) -> list[str]:
                     "skipped orders cannot change, so each change is exact and each "
                     "percentage is relative to the replayed part of the history.</p>")
     return body
+
+
+def _more(part: dict[str, Any], measures: tuple[str, ...]) -> list[str]:
+    """The note under a breakdown capped at its largest rows: how many more, and their sums."""
+    if not part["more"]:
+        return []
+    sums = "; ".join(f"{cur}: " + ", ".join(f"{m} {v[m]}" for m in measures)
+                     for cur, v in part["more_delta"].items())
+    return [f'<p class="note">The largest {len(part["rows"])} rows; the other '
+            f'{part["more"]}, summed per currency: {_e(sums)}.</p>']
 
 
 def _evaluation(r: dict[str, Any]) -> list[str]:

@@ -10,14 +10,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import what
+from sandbox.report import largest_note, revision_label, what
 
 COMMENT_LIMIT = 65536
 ROW_STEPS = (25, 10, 5, 2)
 
 
-def _short(rev: Any) -> str:
-    return str(rev or "")[:12] or "(working tree)"
+def _rev(side: dict[str, Any]) -> str:
+    ref, sha = revision_label(side)
+    return f"`{ref}` (`{sha}`)" if ref else f"`{sha}`"
+
+
+def _subjects(r: dict[str, Any]) -> str:
+    named = [f"{s} `{r[s].get('ref')}`: "
+             f"{_cell(r[s]['subject'])}" for s in ("base", "head") if r[s].get("subject")]
+    return f"_{'; '.join(named)}._\n" if named else ""
 
 
 def _signed(v: str) -> str:
@@ -30,7 +37,10 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None = None) -> str:
+def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None = None,
+           kept: str = "") -> str:
+    """A table of at most `limit` rows out of `total`; when rows are left out, a note says
+    how many and what the JSON and HTML reports have (`kept`, default: every row)."""
     total = len(rows) if total is None else total
     if not rows:
         return "_none_\n"
@@ -38,9 +48,18 @@ def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None
     out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows[:limit]]
     shown = min(limit, len(rows))
     if shown < total:
+        kept = kept or (f"all {total}" if len(rows) >= total else f"the first {len(rows)}")
         out.append(f"\n_Showing {shown} of {total} rows; the JSON and HTML reports have "
-                   "the rest._")
+                   f"{kept}._")
     return "\n".join(out) + "\n"
+
+
+def _kept(part: dict[str, Any]) -> str:
+    """What the JSON and HTML reports have of a breakdown capped at its largest rows."""
+    if not part["more"]:
+        return ""
+    return (f"the largest {len(part['rows'])}, and the other {part['more']} summed per "
+            "currency")
 
 
 def render(report: dict[str, Any], extra: str = "", limit: int = COMMENT_LIMIT) -> str:
@@ -72,9 +91,14 @@ def _summary(r: dict[str, Any]) -> str:
     c = r["counts"]
     credit = (f", {c['changed_credit_notes']} of them credit notes"
               if c["changed_credit_notes"] else "")
-    text = (f"**{c['changed']}** of {c['evaluated']} replayed orders change{credit} "
-            f"({c['read']} read from `{r['source']}`, {c['skipped']} skipped by impact "
-            f"pruning, {c['issues']} bad records).")
+    # a pruned order cannot change: it is one of the orders, counted (and in the totals
+    # when evaluated under base for them) like every other
+    base_only = (", and evaluated under the base revision only, for the totals"
+                 if c["evaluated_base_only"] else "")
+    text = (f"**{c['changed']}** of {c['evaluated'] + c['skipped']} orders change{credit} "
+            f"({c['evaluated']} replayed under both revisions; {c['skipped']} skipped by "
+            f"impact pruning, since they cannot change{base_only}; {c['read']} read from "
+            f"`{r['source']}`, {c['issues']} bad records).")
     notes = [text for key, text in (
         ("no_longer_evaluates", f"**{c['no_longer_evaluates']} no longer evaluate** under head"),
         ("now_evaluates", f"{c['now_evaluates']} now evaluate"),
@@ -136,12 +160,15 @@ def _evaluation(r: dict[str, Any], rows: int) -> list[tuple[str, str]]:
 def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
                                                                  list[tuple[str, str]]]:
     c = r["counts"]
-    essential = [f"## Policy replay: `{_short(r['base'].get('revision'))}` → "
-                 f"`{_short(r['head'].get('revision'))}`\n", _summary(r) + "\n", _money(r)]
+    essential = [f"## Policy replay: {_rev(r['base'])} → {_rev(r['head'])}\n"
+                 + _subjects(r), _summary(r) + "\n", _money(r)]
     if extra:
         essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}
-    if issued:
+    if r.get("issued_tax_unknown"):
+        essential.append("**Tax change on already-issued invoices:** unknown: "
+                         f"{r['issued_tax_unknown']}.\n")
+    elif issued:
         essential.append("**Tax change on already-issued invoices:** " + ", ".join(
             f"{cur} {amt}" for cur, amt in issued.items()) + "\n")
     optional = _evaluation(r, rows)
@@ -152,11 +179,13 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     largest = [[d["order"], d["date"], d["customer"], what(d), _signed(d["total_change"]),
                 _signed(d["tax_change"]), ", ".join(d.get("rules", [])[:5])]
                for d in r["largest"]]
+    listing = r["largest_listing"]
     optional.append(("largest changes", "### Largest changes\n\n"
-                     "_Changes are signed as they affect the books: a larger refund on a "
-                     "credit note is a negative change._\n\n" + _table(
+                     f"_{largest_note(r)} Changes are signed as they affect the books: a "
+                     "larger refund on a credit note is a negative change._\n\n" + _table(
                          ["Order", "Date", "Customer", "What", "Total change", "Tax change",
-                          "Caused by"], largest, rows, max(len(largest), c["changed"]))))
+                          "Caused by"], largest, rows, len(largest),
+                         f"all {len(largest)} listed (`--top {listing['top']}`)")))
     if r["validations"]:
         optional.append(("validations", "### Validations\n\n" + _table(
             ["Severity", "Code", "Newly raised (orders)", "No longer raised (orders)"],
@@ -169,12 +198,13 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
             ["Currency", "Jurisdiction" if key == "by_jurisdiction" else "Product",
              "Net change", "Tax change", "Total change"],
             [[x["currency"], x["key"], _signed(x["net"]), _signed(x["tax"]),
-              _signed(x["total"])] for x in b["rows"]], rows, len(b["rows"]) + b["more"])))
+              _signed(x["total"])] for x in b["rows"]], rows, len(b["rows"]) + b["more"],
+            _kept(b))))
     b = r["by_customer"]
     optional.append(("total change by customer", "### Total change by customer\n\n" + _table(
         ["Currency", "Customer", "Total change"],
         [[x["currency"], x["key"], _signed(x["total"])] for x in b["rows"]], rows,
-        len(b["rows"]) + b["more"])))
+        len(b["rows"]) + b["more"], _kept(b))))
     months = [[p["currency"], p["period"], _signed(p["net"]), _signed(p["tax"]),
                _signed(p["total"])] for p in r["by_month"]]
     optional.append(("change by invoice month", "### Change by invoice month\n\n"

@@ -9,7 +9,7 @@ from api.cli.options import add_backend
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec
 from sandbox.output import write_reports
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import build
+from sandbox.report import build, name_revisions
 from sandbox.report_md import render
 
 HELP = "replay historical orders under two policy revisions and diff them in money"
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the Markdown summary; exit 0 (differences are findings, not failures)."""
     result = replay(config_from(args, args.orders))
     report = build(result)
+    name_revisions(report, args.repo, {"base": args.base, "head": args.head})
     if args.out:
         paths = write_reports(args.out, report)
         print(f"reports: {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

@@ -115,3 +115,30 @@ def test_terms_run_from_the_issue_date(real: tuple[TestClient, dict[str, str]]) 
     refused = client.post("/v1/invoices", json={"order": {**order, "id": "T-LATE-2"},
                                                 "as_of": "2026-02-10"}, headers=h)
     assert (refused.status_code, refused.json()["code"]) == (422, "invalid_as_of")
+
+
+def test_failing_policy_tests_name_the_case_line(tmp_path: Path) -> None:
+    """A refusal (and so the readiness detail) names a failing case by its own line, as
+    `billplane test` does, whether the policies come from a directory or a git revision."""
+    import subprocess
+
+    copy = tmp_path / "repo" / "policies"
+    shutil.copytree(POLICIES, copy)
+    path = copy / "tests" / "pricing.yaml"
+    text = path.read_text()
+    assert '        totals.total: "1800.00"\n' in text
+    path.write_text(text.replace('        totals.total: "1800.00"\n',
+                                 '        totals.total: "1800.01"\n', 1))
+    line = text.splitlines().index("    - name: graduated monthly seats reach the top tier") + 1
+    engine = RealEngine()
+    ok, why = engine.run_tests(engine.load_directory(copy))
+    assert not ok
+    assert why == (f"1 case(s) failed: tests/pricing.yaml:{line} graduated monthly seats "
+                   "reach the top tier")
+    repo = copy.parent
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com", "HOME": str(repo)}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "policies"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    ok, why = engine.run_tests(engine.load_git(repo, "HEAD", "policies"))
+    assert not ok and f"tests/pricing.yaml:{line} graduated" in why

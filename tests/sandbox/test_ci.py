@@ -229,6 +229,65 @@ def test_billplane_ci_end_to_end(needs_engine: Any, ci_repo: tuple[Path, str, st
                  history, "--out", str(out), "--fail-on-approvals"]) == 1
 
 
+def test_ci_tax_change_issued_is_unknown_for_a_file_history(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """A file history does not say which orders were issued: with a tax change, the metric is
+    unknown (never 0) and its threshold requires its approval, saying why."""
+    repo, base, head, history = ci_repo
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", history, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["replay"]["counts"]["tax_changed_issue_unknown"] == 1  # order A
+    assert data["metrics"]["tax_change_issued"] is None
+    why = ("the tax of 1 changed orders changed, and the history does not say whether their "
+           "invoices were issued (only the service's store does: attributes.issued_invoice)")
+    assert data["metrics_unknown"] == {"tax_change_issued": why}
+    [tax] = [a for a in data["approvals"] if a["team"] == "@acme/tax"]
+    assert tax["reasons"] == ["owns tax/vat.yaml", f"tax_change_issued above 0 could not be "
+                              f"evaluated: {why} (approval required to be safe)"]
+    md = (out / "report.md").read_text()
+    assert f"**Tax change on already-issued invoices:** unknown: {why}." in md
+    assert f"_`tax_change_issued` is unknown: {why}; its threshold requires its approval._" in md
+    assert "Tax change on already-issued invoices: unknown" in (out / "report.html").read_text()
+    # orders that say whether they were issued (as the store's do) give the metric
+    lines = [json.loads(x) for x in Path(history).read_text().splitlines()]
+    lines[0]["attributes"] = {"issued_invoice": "NWUK-2011-000001"}
+    lines[1]["attributes"] = {"issued_invoice": ""}
+    marked = write_orders(tmp_path / "marked.jsonl", lines)
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", marked, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["metrics"]["tax_change_issued"] == "1.00" and data["metrics_unknown"] == {}
+    [tax] = [a for a in data["approvals"] if a["team"] == "@acme/tax"]
+    assert tax["reasons"] == ["owns tax/vat.yaml", "tax_change_issued = 1.00 is above 0"]
+
+
+def test_ci_summary_counts_the_pruned_orders_in_the_totals(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """A change no order of the history can see (a rate before every order date): every order
+    is pruned and, for the percentage threshold, evaluated under base; the summary counts
+    the same orders as the money table."""
+    repo, base, _, history = ci_repo
+    old_rate = branch(repo, base, "old-rate", {"tax/vat.yaml": TAX.replace("rate: 17.5,",
+                                                                           "rate: 17,")})
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", old_rate,
+                 "--orders", history, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    counts = data["replay"]["counts"]
+    assert (counts["evaluated"], counts["skipped"], counts["evaluated_base_only"]) == (0, 2, 2)
+    md = (out / "report.md").read_text()
+    assert ("**0** of 2 orders change (0 replayed under both revisions; 2 skipped by impact "
+            "pruning, since they cannot change, and evaluated under the base revision only, "
+            "for the totals; 2 read from") in md
+    assert "| GBP | 2 | 233.05 | 233.05 | 0.00 | 0.00% | 0.00 | 0.00 |" in md
+    assert "of 0 replayed" not in md
+    assert ("The 2 skipped orders cannot change; they were evaluated under the base revision "
+            "for the totals, so the money table covers 2 orders.") in (
+        out / "report.html").read_text()
+
+
 def test_ci_compares_with_the_merge_base(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
                                          tmp_path: Path) -> None:
     """A branch that only touches ownership, checked against a target that changed VAT since
@@ -352,6 +411,30 @@ def test_billplane_ci_fails_when_head_does_not_load(needs_engine: Any,
     assert not data["check"]["head"]["ok"]
     assert data["check"]["head"]["errors"][0]["file"] == "tax/vat.yaml"
     assert "Check failed" in (out / "report.md").read_text()
+
+
+def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
+                                                 ci_repo: tuple[Path, str, str, str],
+                                                 tmp_path: Path) -> None:
+    """As `billplane test` does: the case's own line, not the document's start."""
+    repo, base, _, _ = ci_repo
+    suite = ("apiVersion: billplane.dev/v1\nkind: PolicyTest\nmetadata: {name: shop, owner: qa}\n"
+             "spec:\n  cases:\n"
+             "    - name: ten widgets\n      order: {id: T1, date: '2011-02-01', currency: GBP, "
+             "seller: northwind-uk, customer: {id: C1, country: GB}, lines: [{sku: WIDGET, "
+             "quantity: '10'}]}\n      expect: {totals.total: '120.00'}\n"
+             "    - name: wrong total\n      order: {id: T2, date: '2011-02-01', currency: GBP, "
+             "seller: northwind-uk, customer: {id: C1, country: GB}, lines: [{sku: WIDGET, "
+             "quantity: '10'}]}\n      expect: {totals.total: '121.00'}\n")
+    failing = branch(repo, base, "failing-test", {"tests/shop.yaml": suite})
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", failing,
+                 "--out", str(out)]) == 1
+    data = json.loads((out / "report.json").read_text())
+    [case] = [c for c in data["tests"]["cases"] if not c["passed"]]
+    assert case["where"] == "tests/shop.yaml:9"  # `- name: wrong total`
+    assert "- ❌ `tests/shop.yaml:9` shop / wrong total" in (out / "report.md").read_text()
+    assert "<td>tests/shop.yaml:9</td>" in (out / "report.html").read_text()
 
 
 def test_codeowners_command(needs_engine: Any, ci_repo: tuple[Path, str, str, str],

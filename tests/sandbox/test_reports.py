@@ -53,11 +53,77 @@ def test_markdown_fits_comment_limit_with_note() -> None:
     assert len(text) <= report_md.COMMENT_LIMIT
     # order 0 does not change: 4999 do
     assert text.index("**4999** of 5000") < text.index("### Largest changes")  # summary first
-    assert "_Showing 25 of 4999 rows" in text
+    assert "_Showing 25 of 4999 rows; the JSON and HTML reports have all 4999 listed" in text
     # the largest change (49.99) comes first
     assert text.index("| ORDER-004999 | 2011-02-01 | CUSTOMER-004999 | tax | +49.99 | +49.99 |"
                       " uk-vat |") < text.index("ORDER-004998")
     assert report["totals"][0]["delta"]["total"] == "124975.00"  # 0.01 x (0 + ... + 4999)
+
+
+def _changes(n: int, credit_notes: dict[int, str], top: int = 100) -> dict[str, Any]:
+    """n changed orders (order i's tax rises by i + 1 pence), some of them credit notes whose
+    tax rises by the amount given: a larger refund, a negative change."""
+    agg = Aggregate(top_n=top)
+    for i in range(n):
+        order: dict[str, Any] = {"id": f"ORDER-{i:06d}", "date": "2011-02-01",
+                                 "currency": "GBP", "customer": {"id": f"C-{i:06d}"}}
+        rise = Decimal(i + 1) / 100
+        if i in credit_notes:
+            order["attributes"] = {"document": "credit_note"}
+            rise = Decimal(credit_notes[i])
+        agg.add_order(order, _doc(i, "1.00", "10.00"),
+                      _doc(i, f"{1 + rise:.2f}", f"{10 + rise:.2f}"), record=i + 1)
+    result = ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                          {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1)
+    return build(result)
+
+
+def test_reports_say_how_many_of_the_changed_orders_they_list() -> None:
+    """975 changes, 100 kept (`--top 100`): no report claims to have "the rest"; a large
+    credit note ranks by the size of its change, a small one is counted though not listed."""
+    report = _changes(975, {3: "50.00", 4: "0.01"})
+    assert report["counts"]["changed"] == 975
+    assert report["counts"]["changed_credit_notes"] == 2
+    assert len(report["largest"]) == 100
+    assert report["largest_listing"] == {"top": 100, "listed": 100, "changed": 975,
+                                         "credit_notes_listed": 1, "changed_credit_notes": 2}
+    # ranked by the absolute change: the credit note's -50.00 comes first
+    assert (report["largest"][0]["order"], report["largest"][0]["total_change"]) == (
+        "ORDER-000003", "-50.00")
+    assert "ORDER-000004" not in {d["order"] for d in report["largest"]}
+    text = report_md.render(report)
+    assert "the rest" not in text
+    assert ("975 orders change (2 of them credit notes); listed are the 100 largest "
+            "(`--top 100`)") in text
+    assert "1 of the listed are credit notes" in text
+    assert ("_Showing 25 of 100 rows; the JSON and HTML reports have all 100 listed "
+            "(`--top 100`)._") in text
+    page = report_html.render(report)
+    assert ("975 orders change (2 of them credit notes); listed are the 100 largest "
+            "(--top 100)") in page
+    assert '<b data-figure="count-changed_credit_notes">2</b>' in page
+    assert page.count("ORDER-") == 100  # the HTML lists the 100 kept, and says so
+
+
+def test_reports_list_every_change_when_they_fit() -> None:
+    report = _changes(30, {}, top=100)
+    assert report["largest_listing"]["listed"] == 30
+    text = report_md.render(report)
+    assert "All 30 changed orders are listed" in text
+    assert "_Showing 25 of 30 rows; the JSON and HTML reports have all 30 listed" in text
+    assert "All 30 changed orders are listed" in report_html.render(report)
+
+
+def test_capped_breakdowns_say_the_other_rows_are_summed() -> None:
+    report = _changes(1005, {}, top=10)
+    b = report["by_customer"]
+    assert (len(b["rows"]), b["more"]) == (1000, 5)
+    text = report_md.render(report)
+    assert ("_Showing 25 of 1005 rows; the JSON and HTML reports have the largest 1000, and "
+            "the other 5 summed per currency._") in text
+    # the five smallest changes: 0.01 + ... + 0.05
+    assert "The largest 1000 rows; the other 5, summed per currency: GBP: total 0.15." in (
+        report_html.render(report))
 
 
 def test_markdown_hard_limit() -> None:
@@ -84,6 +150,36 @@ def test_reports_written_and_consistent(needs_engine: Any, policy_repo: tuple[Pa
     assert "https://" not in page and "<link rel=\"stylesheet\"" not in page
     gbp = next(t for t in report["totals"] if t["currency"] == "GBP")
     assert f'data-figure="total-delta-GBP">{gbp["delta"]["total"]}<' in page
+
+
+def test_replay_reports_name_the_revisions_by_ref_and_subject(
+        needs_engine: Any, policy_repo: tuple[Path, str], history: str, tmp_path: Path,
+        capsys: Any) -> None:
+    """`billplane replay --base main --head BRANCH` names both sides by the refs given and
+    their commits' subjects, which outlive a scratch repository's SHAs."""
+    from sandbox_repo import git
+
+    from api.cli.main import main
+
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21-named", {"tax/vat.yaml": TAX.replace("rate: 20,",
+                                                                           "rate: 21,")})
+    subject = git(repo, "log", "-1", "--format=%s", head)
+    base_subject = git(repo, "log", "-1", "--format=%s", base)
+    out = tmp_path / "out"
+    assert main(["replay", "--repo", str(repo), "--base", base[:12], "--head",
+                 "vat-21-named", "--orders", history, "--out", str(out)]) == 0
+    capsys.readouterr()
+    data = json.loads((out / "replay.json").read_text())
+    assert (data["head"]["ref"], data["head"]["subject"]) == ("vat-21-named", subject)
+    md = (out / "replay.md").read_text()
+    # a SHA given as the ref is not repeated
+    assert md.startswith(f"## Policy replay: `{base[:12]}` → `vat-21-named` (`{head[:12]}`)\n"
+                         f"_base `{base[:12]}`: {base_subject}; head `vat-21-named`: "
+                         f"{subject}._\n")
+    page = (out / "replay.html").read_text()
+    assert f"<h1>Policy replay: {base[:12]} → vat-21-named ({head[:12]})</h1>" in page
+    assert f'<p class="note">head vat-21-named: {subject}</p>' in page
 
 
 def _chrome() -> Any:
