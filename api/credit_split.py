@@ -5,6 +5,9 @@ in proportion to the amount credited so far: its share after this note is
 round(credited_after x line / total), and this note takes the difference from the share
 before it. Rounding is half up in minor units; because each note takes a difference of
 cumulative shares, the notes of a fully credited invoice add up to its tax exactly.
+
+Each share keeps the invoice line's exemption code and reason text (the reverse-charge or
+exemption statement), which a credit note for such a supply must repeat.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def split(document: dict[str, Any], before: str, amount: str, digits: int) -> Sp
         lines.append({"rule": line.get("rule", ""), "jurisdiction": line.get("jurisdiction", ""),
                       "rate": line.get("rate", ""),
                       "reverse_charge": bool(line.get("reverse_charge", False)),
+                      "exemption": str(line.get("exemption") or ""),
+                      "reason": str(line.get("reason") or ""),
                       "taxable": _text(shares["taxable"], digits),
                       "amount": _text(shares["amount"], digits)})
     return Split(_text(this - tax, digits), _text(tax, digits), lines)

@@ -175,7 +175,9 @@ def note_resource(note: CreditNote, invoice: str, currency: str) -> dict[str, An
     split was recorded)."""
     return {"number": note.number, "invoice": invoice, "currency": currency,
             "amount": note.amount, "net": note.net or None, "tax": note.tax or None,
-            "tax_lines": json.loads(note.tax_lines or "[]"), "reason": note.reason,
+            "tax_lines": [{"exemption": "", "reason": "", **t}  # older notes lack the two
+                          for t in json.loads(note.tax_lines or "[]")],
+            "reason": note.reason,
             "settles": note.settles, "approved_by": note.approved_by or None,
             "requested_by": note.actor, "created_at": _iso(note.created_at)}
 

@@ -33,6 +33,9 @@ class TaxShare(BaseModel):
     jurisdiction: str
     rate: str
     reverse_charge: bool
+    exemption: str = Field("", description="the invoice line's exemption code, if any")
+    reason: str = Field("", description="the invoice line's reverse-charge or exemption "
+                        "statement, if any")
     taxable: str
     amount: str
 

@@ -48,8 +48,8 @@ def test_credit_notes_above_the_threshold_wait_for_another_principal(service: Se
     assert (note["number"], note["amount"], note["net"], note["tax"]) == (
         "CN-T-000001", "18.00", "15.00", "3.00")
     assert note["tax_lines"] == [{"rule": "vat", "jurisdiction": "GB", "rate": "20",
-                                  "reverse_charge": False, "taxable": "15.00",
-                                  "amount": "3.00"}]
+                                  "reverse_charge": False, "exemption": "", "reason": "",
+                                  "taxable": "15.00", "amount": "3.00"}]
     assert (note["settles"], note["approved_by"]) == (False, None)
     # the requester cannot approve by itself any more
     r = s.client.post(NOTES, json={"amount": "0.01", "reason": "x", "approved": True},

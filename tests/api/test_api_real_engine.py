@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,6 +93,28 @@ def test_credit_notes_split_tax_by_the_invoices_tax_lines(
     rest = client.post(f"/v1/invoices/{number}/credit-notes",
                        json={"amount": "60.00", "reason": "cancelled"}, headers=h).json()
     assert (rest["net"], rest["tax"], rest["settles"]) == ("50.00", "10.00", True)
+
+
+def test_a_credit_note_repeats_the_reverse_charge_statement(
+        real: tuple[TestClient, dict[str, str]]) -> None:
+    client, h = real
+    b2b = json.loads((POLICIES.parent / "examples" / "eu-b2b-reverse-charge.json").read_text())
+    r = client.post("/v1/invoices", json={"order": b2b}, headers=h)
+    assert r.status_code == 201, r.text
+    invoice = r.json()
+    (line,) = invoice["invoice"]["tax_summary"]
+    assert line["reverse_charge"] and "reverse charge" in line["reason"].lower()
+    half = str(Decimal(invoice["invoice"]["totals"]["total"]) / 2)
+    r = client.post(f"/v1/invoices/{invoice['number']}/credit-notes",
+                    json={"amount": half, "reason": "half the seats"}, headers=h)
+    assert r.status_code == 201, r.text
+    note = r.json()
+    assert (note["tax"], note["net"]) == ("0.00", half)
+    assert [(t["reverse_charge"], t["reason"], t["amount"]) for t in note["tax_lines"]] == [
+        (True, line["reason"], "0.00")]
+    # the invoice resource shows the note with the same statement
+    shown = client.get(f"/v1/invoices/{invoice['number']}", headers=h).json()
+    assert shown["credit_notes"][0]["tax_lines"] == note["tax_lines"]
 
 
 def test_terms_run_from_the_issue_date(real: tuple[TestClient, dict[str, str]]) -> None:
