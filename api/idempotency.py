@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -67,7 +67,15 @@ class Outcome:
 
 
 _IDEM = table_of(IdempotencyRecord)
-_SELECT = select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c.created_at)
+# statements built once: per call only their parameters change
+_SELECT = (select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c.created_at)
+           .where(_IDEM.c.scope == bindparam("q_scope"), _IDEM.c.key == bindparam("q_key")))
+_DELETE_EXPIRED = delete(_IDEM).where(_IDEM.c.scope == bindparam("q_scope"),
+                                      _IDEM.c.key == bindparam("q_key"),
+                                      _IDEM.c.created_at < bindparam("q_before"))
+_INSERT = insert(_IDEM).returning(_IDEM.c.id)
+_ANSWER = (update(_IDEM).where(_IDEM.c.id == bindparam("q_id"))
+           .values(status_code=bindparam("q_status"), body=bindparam("q_body")))
 
 
 def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
@@ -76,8 +84,8 @@ def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
 
 
 def _find(session: Session, req: IdemRequest) -> Any:
-    return session.connection().execute(_SELECT.where(_IDEM.c.scope == req.scope,
-                                                      _IDEM.c.key == req.key)).first()
+    return session.connection().execute(
+        _SELECT, {"q_scope": req.scope, "q_key": req.key}).first()
 
 
 def _check(row: Any, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> Outcome | None:
@@ -118,17 +126,15 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
         conn = s.connection()
         if found is not None:
             # an expired row with this key would block the insert: drop it first
-            conn.execute(delete(_IDEM).where(_IDEM.c.scope == req.scope,
-                                             _IDEM.c.key == req.key,
-                                             _IDEM.c.created_at < now - ttl))
+            conn.execute(_DELETE_EXPIRED, {"q_scope": req.scope, "q_key": req.key,
+                                           "q_before": now - ttl})
         # concurrent same-key requests wait on this insert (PostgreSQL's unique index)
-        row_id = conn.execute(insert(_IDEM).values(
-            scope=req.scope, key=req.key, fingerprint=req.fingerprint, status_code=0, body="",
-            created_at=now).returning(_IDEM.c.id)).scalar_one()
+        row_id = conn.execute(_INSERT, {
+            "scope": req.scope, "key": req.key, "fingerprint": req.fingerprint,
+            "status_code": 0, "body": "", "created_at": now}).scalar_one()
         status, body = action(s)
         data = _bytes(body)
-        conn.execute(update(_IDEM).where(_IDEM.c.id == row_id)
-                  .values(status_code=status, body=data.decode()))
+        conn.execute(_ANSWER, {"q_id": row_id, "q_status": status, "q_body": data.decode()})
         return Outcome(status, data)
 
     for _ in range(3):

@@ -39,6 +39,9 @@ _AUDIT = table_of(AuditEntry)
 _BUMP = (update(_COUNTER).where(_COUNTER.c.series == bindparam("s"))
          .values(next_number=_COUNTER.c.next_number + 1)
          .returning(_COUNTER.c.next_number - 1))
+# built once: per call only the parameters change (no statement to build, key or compile)
+_INSERT_INVOICE = insert(_INVOICE)
+_INSERT_AUDIT = insert(_AUDIT)
 
 
 def allocate(session: Session, series: str) -> int:
@@ -88,12 +91,12 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
     number = port.format_number(spec, seq, issue_date)
     body = issued_bytes(canonical, number, series, now, bundle.revision, doc)
     conn = session.connection()
-    conn.execute(insert(_INVOICE).values(number=number, seq=seq, **values))
+    conn.execute(_INSERT_INVOICE, {"number": number, "seq": seq, **values})
     # the digest covers what was issued: number, issue time, revision and document
-    conn.execute(insert(_AUDIT).values(
-        at=now, actor=actor, action="issue", subject=number[:200],
-        reason=f"revision {bundle.revision}", before_digest="",
-        after_digest=audit.digest(body)))
+    conn.execute(_INSERT_AUDIT, {
+        "at": now, "actor": actor, "action": "issue", "subject": number[:200],
+        "reason": f"revision {bundle.revision}", "before_digest": "",
+        "after_digest": audit.digest(body)})
     return body
 
 
