@@ -40,7 +40,10 @@ class EnginePort(Protocol):
 
     def run_tests(self, bundle: Bundle) -> tuple[bool, str]: ...
 
-    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
+    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None,
+                 trace: bool = True) -> InvoiceLike:
+        """The invoice of `order`; `trace=False` leaves its trace empty (nothing else
+        changes)."""
         ...
 
     def format_number(self, spec: dict[str, Any], number: int, date: dt.date) -> str: ...
@@ -128,12 +131,13 @@ class RealEngine:
         names = "; ".join(f"{c.where} {c.name}" for c in failed[:5])
         return False, f"{len(failed)} case(s) failed: {names}"
 
-    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> InvoiceLike:
+    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None,
+                 trace: bool = True) -> InvoiceLike:
         from engine.errors import Diagnostic, Location
         from engine.evaluate import evaluate
 
         try:
-            result: InvoiceLike = evaluate(bundle, order, as_of=as_of)
+            result: InvoiceLike = evaluate(bundle, order, as_of=as_of, trace=trace)
         except OverflowError:
             # date arithmetic on the order's dates (terms, windows, schedules) passed the
             # last representable day: a property of the input, not a server fault

@@ -6,8 +6,8 @@ process with an asyncio client on raw keep-alive sockets (`--connections` of the
 so the client costs the server little CPU). Prints requests/s and p50/p99 latency in the same
 run for two no-op endpoints, `GET /healthz` and `POST /bench/noop` (added to the app here: it
 reads the same request body as evaluate and answers `{}`), and for `POST /v1/invoices/evaluate`
-(a 10-line order), the ratios (goal >= 50 %), and issuing throughput on SQLite and PostgreSQL
-(goal >= 300/s).
+(a 10-line order; also with `"trace": false`), the ratios (goal >= 50 %), and issuing
+throughput on SQLite and PostgreSQL (goal >= 300/s).
 
     python benchmarks/bench_api.py [--seconds 5] [--workers 2] [--connections 16]
                                    [--sqlite-synchronous full|normal] [--no-postgres]
@@ -192,12 +192,17 @@ def run_store(label: str, url: str, seconds: float, threads: int, compare: bool,
             noop = load(base, "GET", "/healthz", None, seconds, threads, 200)
             post = load(base, "POST", "/bench/noop", body, seconds, threads, 200)
             evaluate = load(base, "POST", "/v1/invoices/evaluate", body, seconds, threads, 200)
+            bare = load(base, "POST", "/v1/invoices/evaluate",
+                        lambda n: {"order": ten_line_order(n), "trace": False}, seconds,
+                        threads, 200)
             show("no-op GET /healthz", noop)
             show("no-op POST (same body)", post)
             show("evaluate (10 lines)", evaluate)
+            show("evaluate, trace: false", bare)
             for name, r in (("GET /healthz", noop), ("POST no-op", post)):
-                ratio = evaluate["rps"] / r["rps"] if r["rps"] else 0.0
-                print(f"{'evaluate / ' + name:<34} {ratio:8.1%}  (goal >= 50%)")
+                for label, e in (("evaluate", evaluate), ("untraced", bare)):
+                    ratio = e["rps"] / r["rps"] if r["rps"] else 0.0
+                    print(f"{label + ' / ' + name:<34} {ratio:8.1%}  (goal >= 50%)")
         issue = load(base, "POST", "/v1/invoices", lambda n: {"order": ten_line_order(n)},
                      seconds, threads, 201)
         show(f"issue on {label}", issue)

@@ -34,6 +34,9 @@ class EvaluateRequest(StrictModel):
     as_of: IsoDate | None = None
     ref: str | None = Field(default=None, max_length=200,
                             description="sandbox mode only: a git ref of the followed repository")
+    trace: bool = Field(default=True, strict=True, description=(
+        "false: the draft's `trace` is empty and every other field is the same (a quote "
+        "needs no explanation of each amount); an issued invoice always keeps its trace"))
 
 
 class IssueRequest(StrictModel):
@@ -125,7 +128,7 @@ def _json(outcome: idempotency.Outcome) -> Response:
 
 
 def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
-              as_of: str | None) -> InvoiceLike:
+              as_of: str | None, trace: bool = True) -> InvoiceLike:
     lines = order.get("lines")
     if isinstance(lines, list):
         if len(lines) > svc.settings.max_lines:
@@ -133,7 +136,7 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
                            f"an order has at most {svc.settings.max_lines} lines", status=422)
         _limit_periods(lines, svc.settings.max_period_days)
     try:
-        invoice = svc.port.evaluate(bundle, order, as_of)
+        invoice = svc.port.evaluate(bundle, order, as_of, trace=trace)
     except BillplaneError:
         svc.metrics.evaluations.labels("invalid").inc()
         raise
@@ -202,9 +205,10 @@ async def evaluate(body: EvaluateRequest, svc: SvcDep,
         bundle = active_policy(svc).bundle
     lines = body.order.get("lines")
     if isinstance(lines, list) and len(lines) > INLINE_LINES:
-        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, body.as_of)
+        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, body.as_of,
+                                          body.trace)
     else:
-        invoice = _evaluate(svc, bundle, body.order, body.as_of)
+        invoice = _evaluate(svc, bundle, body.order, body.as_of, body.trace)
     return _json(idempotency.Outcome(200, evaluation_bytes(invoice, bundle.revision)))
 
 

@@ -74,7 +74,8 @@ class FakeEngine:
         ok = bool(bundle.index.get("tests_ok", True))
         return ok, "" if ok else "1 of 1 cases failed"
 
-    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None) -> FakeInvoice:
+    def evaluate(self, bundle: Bundle, order: dict[str, Any], as_of: str | None,
+                 trace: bool = True) -> FakeInvoice:
         problems = []
         for field in ("id", "date", "currency", "customer", "lines"):
             if field not in order:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -115,6 +115,22 @@ def test_a_credit_note_repeats_the_reverse_charge_statement(
     # the invoice resource shows the note with the same statement
     shown = client.get(f"/v1/invoices/{invoice['number']}", headers=h).json()
     assert shown["credit_notes"][0]["tax_lines"] == note["tax_lines"]
+
+
+def test_a_draft_without_trace_is_the_same_invoice(
+        real: tuple[TestClient, dict[str, str]]) -> None:
+    client, h = real
+    traced = client.post("/v1/invoices/evaluate", json={"order": ORDER}, headers=h).json()
+    r = client.post("/v1/invoices/evaluate", json={"order": ORDER, "trace": False}, headers=h)
+    assert r.status_code == 200, r.text
+    bare = r.json()
+    assert traced["invoice"]["trace"] and bare["invoice"]["trace"] == []
+    assert {**traced["invoice"], "trace": []} == bare["invoice"]
+    assert (bare["revision"], bare["blocked"]) == (traced["revision"], traced["blocked"])
+    refused = client.post("/v1/invoices/evaluate", json={"order": ORDER, "trace": "no"},
+                          headers=h)
+    assert refused.status_code == 422
+    assert refused.json()["details"][0]["loc"] == ["body", "trace"]
 
 
 def test_terms_run_from_the_issue_date(real: tuple[TestClient, dict[str, str]]) -> None:
