@@ -41,6 +41,10 @@ class Services:
     def now(self) -> dt.datetime:
         return self.settings.clock()
 
+    def purge_due(self) -> bool:
+        """Whether `maybe_purge` would purge now (a check that touches no store)."""
+        return not (self.last_purge and self.now() - self.last_purge < PURGE_EVERY)
+
     def maybe_purge(self) -> None:
         """Purge expired idempotency keys now and then (on the request path, cheaply)."""
         now = self.now()

@@ -200,9 +200,9 @@ def run_store(label: str, url: str, seconds: float, threads: int, compare: bool,
             show("evaluate (10 lines)", evaluate)
             show("evaluate, trace: false", bare)
             for name, r in (("GET /healthz", noop), ("POST no-op", post)):
-                for label, e in (("evaluate", evaluate), ("untraced", bare)):
+                for what, e in (("evaluate", evaluate), ("untraced", bare)):
                     ratio = e["rps"] / r["rps"] if r["rps"] else 0.0
-                    print(f"{label + ' / ' + name:<34} {ratio:8.1%}  (goal >= 50%)")
+                    print(f"{what + ' / ' + name:<34} {ratio:8.1%}  (goal >= 50%)")
         issue = load(base, "POST", "/v1/invoices", lambda n: {"order": ten_line_order(n)},
                      seconds, threads, 201)
         show(f"issue on {label}", issue)

@@ -223,16 +223,22 @@ def evaluation_bytes(invoice: InvoiceLike, revision: str) -> bytes:
 
 @router.post("/invoices", status_code=201, response_model=InvoiceResource,
              responses=error_responses(401, 403, 409, 413, 422, 503))
-def issue(body: IssueRequest, svc: SvcDep,
-          principal: Annotated[Principal, Depends(allowed("issue"))],
-          idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> Response:
+async def issue(body: IssueRequest, svc: SvcDep,
+                principal: Annotated[Principal, Depends(allowed("issue"))],
+                idempotency_key: Annotated[str | None, Header(max_length=255)] = None
+                ) -> Response:
     """Issue an invoice: evaluate, refuse on error violations, number it, store it."""
-    svc.maybe_purge()
+    # As in evaluate, the evaluation runs on the event loop and only what touches the store
+    # goes to a worker thread: evaluations in many threads at once would take turns on the
+    # interpreter lock with the thread that holds the store's write lock, and stall it.
+    if svc.purge_due():
+        await run_in_threadpool(svc.maybe_purge)
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
     req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
                                   body.model_dump())
-    if req is not None and (hit := idempotency.lookup(svc.db, req, ttl, now)) is not None:
+    if req is not None and (hit := await run_in_threadpool(
+            idempotency.lookup, svc.db, req, ttl, now)) is not None:
         return _json(hit)
     _refuse_future(body.order, now, svc.settings.max_order_days_ahead)
     # the invoice date is the issue date: payment terms and windows run from it
@@ -242,7 +248,11 @@ def issue(body: IssueRequest, svc: SvcDep,
                        details=[detail(["body", "as_of"], "not_issue_date",
                                        "must be the issue date, or left out")])
     bundle = active_policy(svc).bundle
-    invoice = _evaluate(svc, bundle, body.order, issue_day)
+    lines = body.order.get("lines")
+    if isinstance(lines, list) and len(lines) > INLINE_LINES:
+        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, issue_day)
+    else:
+        invoice = _evaluate(svc, bundle, body.order, issue_day)
     if invoice.blocked:
         raise _blocked(invoice)
     invoice.canonical_json()  # serialised (and cached) before any lock is taken
@@ -252,7 +262,7 @@ def issue(body: IssueRequest, svc: SvcDep,
                                   principal.actor, now, svc.after_allocate)
 
     series = str(invoice.document.get("series") or "default")
-    outcome = idempotency.run(svc.db, req, ttl, now, action, key=series)
+    outcome = await run_in_threadpool(idempotency.run, svc.db, req, ttl, now, action, series)
     if not outcome.replayed:
         svc.metrics.issued.inc()
     return _json(outcome)
