@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,7 +22,6 @@ from api.routes import admin, credit_notes, health, invoices, policy
 from api.settings import Settings
 from api.tables import ApiKey
 
-log = logging.getLogger("billplane.api")
 VERSION = "0.1.0"
 
 

@@ -235,8 +235,8 @@ async def issue(body: IssueRequest, svc: SvcDep,
         await run_in_threadpool(svc.maybe_purge)
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
-                                  body.model_dump())
+    req = (None if idempotency_key is None else idempotency.request_for(
+        idempotency_key, principal.scope, "POST /v1/invoices", body.model_dump()))
     if req is not None and (hit := await run_in_threadpool(
             idempotency.lookup, svc.db, req, ttl, now)) is not None:
         return _json(hit)
