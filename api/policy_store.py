@@ -84,7 +84,10 @@ def activate(db: Database, c: Candidate, actor: str, reason: str, now: dt.dateti
         values: dict[str, object] = {}
         if head is not None:
             values["head"] = head
-        if state.refused_revision == c.revision:
+        # a refusal stands while its revision is the followed head: it ends when that revision
+        # activates after all, or when a later head of the branch activates
+        if state.refused_revision and (state.refused_revision == c.revision
+                                       or head == c.revision):
             values.update(refused_revision="", refused_reason="", refused_at=None)
         if state.activation_id is None or (state.revision, state.digest) != (c.revision,
                                                                               c.digest):

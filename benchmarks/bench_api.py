@@ -98,11 +98,15 @@ def _free_port() -> int:
 
 
 def start(database_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    try:
+        import httpx
+    except ImportError:
+        raise SystemExit("bench_api needs httpx: install the test extra "
+                         "(pip install -e '.[test]')") from None
     port = _free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), database_url,
                              "--workers", str(workers)], cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
-    import httpx
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
