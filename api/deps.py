@@ -47,9 +47,9 @@ class Services:
 
     def maybe_purge(self) -> None:
         """Purge expired idempotency keys now and then (on the request path, cheaply)."""
-        now = self.now()
-        if self.last_purge and now - self.last_purge < PURGE_EVERY:
+        if not self.purge_due():
             return
+        now = self.now()
         if not self._purge_lock.acquire(blocking=False):
             return
         try:

@@ -144,6 +144,16 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
     return invoice
 
 
+async def _evaluated(svc: Services, bundle: Bundle, order: dict[str, Any],
+                     as_of: str | None, trace: bool = True) -> InvoiceLike:
+    """`_evaluate` on the event loop (CPU work only, no thread hand-over), or in a worker
+    thread for an order large enough to hold the loop long."""
+    lines = order.get("lines")
+    if isinstance(lines, list) and len(lines) > INLINE_LINES:
+        return await run_in_threadpool(_evaluate, svc, bundle, order, as_of, trace)
+    return _evaluate(svc, bundle, order, as_of, trace)
+
+
 def _limit_periods(lines: list[Any], max_days: int) -> None:
     """A service period longer than `max_days` is refused: revenue schedules grow with the
     period, and no contract here runs for centuries."""
@@ -203,12 +213,7 @@ async def evaluate(body: EvaluateRequest, svc: SvcDep,
         if svc.policy.sync_due():
             await run_in_threadpool(svc.policy.sync)
         bundle = active_policy(svc).bundle
-    lines = body.order.get("lines")
-    if isinstance(lines, list) and len(lines) > INLINE_LINES:
-        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, body.as_of,
-                                          body.trace)
-    else:
-        invoice = _evaluate(svc, bundle, body.order, body.as_of, body.trace)
+    invoice = await _evaluated(svc, bundle, body.order, body.as_of, body.trace)
     return _json(idempotency.Outcome(200, evaluation_bytes(invoice, bundle.revision)))
 
 
@@ -235,8 +240,8 @@ async def issue(body: IssueRequest, svc: SvcDep,
         await run_in_threadpool(svc.maybe_purge)
     now = svc.now()
     ttl = svc.settings.idempotency_ttl
-    req = (None if idempotency_key is None else idempotency.request_for(
-        idempotency_key, principal.scope, "POST /v1/invoices", body.model_dump()))
+    req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
+                                  body.model_dump())
     if req is not None and (hit := await run_in_threadpool(
             idempotency.lookup, svc.db, req, ttl, now)) is not None:
         return _json(hit)
@@ -248,11 +253,7 @@ async def issue(body: IssueRequest, svc: SvcDep,
                        details=[detail(["body", "as_of"], "not_issue_date",
                                        "must be the issue date, or left out")])
     bundle = active_policy(svc).bundle
-    lines = body.order.get("lines")
-    if isinstance(lines, list) and len(lines) > INLINE_LINES:
-        invoice = await run_in_threadpool(_evaluate, svc, bundle, body.order, issue_day)
-    else:
-        invoice = _evaluate(svc, bundle, body.order, issue_day)
+    invoice = await _evaluated(svc, bundle, body.order, issue_day)
     if invoice.blocked:
         raise _blocked(invoice)
     invoice.canonical_json()  # serialised (and cached) before any lock is taken

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_fakes import Clock
@@ -75,15 +76,22 @@ def test_evaluate_and_issue_with_the_example_policies(
     assert (r.status_code, r.json()["status"]) == (202, "pending_approval")
 
 
+def _issue_example(client: TestClient, h: dict[str, str], name: str) -> dict[str, Any]:
+    """The issued invoice resource of examples/<name>.json."""
+    order = json.loads((POLICIES.parent / "examples" / f"{name}.json").read_text())
+    r = client.post("/v1/invoices", json={"order": order}, headers=h)
+    assert r.status_code == 201, r.text
+    resource: dict[str, Any] = r.json()
+    return resource
+
+
 def test_credit_notes_split_tax_by_the_invoices_tax_lines(
         real: tuple[TestClient, dict[str, str]]) -> None:
     client, h = real
-    consumer = json.loads((POLICIES.parent / "examples" / "uk-consumer.json").read_text())
-    r = client.post("/v1/invoices", json={"order": consumer}, headers=h)
-    assert r.status_code == 201, r.text
-    number = r.json()["number"]
+    issued = _issue_example(client, h, "uk-consumer")
+    number = issued["number"]
     # 90.00 with two VAT lines: 9.00 on 45.00 (exclusive) and 6.00 on 30.00 (inclusive)
-    assert [(t["taxable"], t["amount"]) for t in r.json()["invoice"]["tax_summary"]] == [
+    assert [(t["taxable"], t["amount"]) for t in issued["invoice"]["tax_summary"]] == [
         ("45.00", "9.00"), ("30.00", "6.00")]
     first = client.post(f"/v1/invoices/{number}/credit-notes",
                         json={"amount": "30.00", "reason": "one seat"}, headers=h).json()
@@ -98,10 +106,7 @@ def test_credit_notes_split_tax_by_the_invoices_tax_lines(
 def test_a_credit_note_repeats_the_reverse_charge_statement(
         real: tuple[TestClient, dict[str, str]]) -> None:
     client, h = real
-    b2b = json.loads((POLICIES.parent / "examples" / "eu-b2b-reverse-charge.json").read_text())
-    r = client.post("/v1/invoices", json={"order": b2b}, headers=h)
-    assert r.status_code == 201, r.text
-    invoice = r.json()
+    invoice = _issue_example(client, h, "eu-b2b-reverse-charge")
     (line,) = invoice["invoice"]["tax_summary"]
     assert line["reverse_charge"] and "reverse charge" in line["reason"].lower()
     half = str(Decimal(invoice["invoice"]["totals"]["total"]) / 2)
