@@ -73,7 +73,7 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
         return first(session)
 
     def refuse_after_allocating(series: str, number: int) -> None:
-        raise Refused  # its counter bump and rows are rolled back to its savepoint
+        raise Refused  # its counter bump and rows are rolled back with it
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         leader = pool.submit(batcher.run, slow_first)
@@ -92,12 +92,42 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
                 outcomes.append(future.result()[0])
             except Refused:
                 outcomes.append("refused")
-    # the leader alone, then the five that queued behind it in one transaction
-    assert begins[0] == 2
+    # the leader alone; the five that queued behind it in one transaction, rolled back whole
+    # by the refusal; then the five again, each in its own savepoint, in one transaction
+    assert begins[0] == 3
     assert outcomes == [201, "refused", 201, 201, 201]
     assert _seqs(db) == [1, 2, 3, 4, 5]  # five issued, the refused one left no gap
     with db.read() as s:
         assert len(list(s.exec(select(AuditEntry)))) == 5
+    db.dispose()
+
+
+def test_a_batch_without_failures_commits_once_without_savepoints(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    db = _db(tmp_path)
+    statements: list[str] = []
+    event.listen(db.write_engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql.split()[0].upper()))
+    batcher = WriteBatcher(db.write)
+    release = threading.Event()
+    first = _issue_action(1)
+
+    def slow_first(session: Session) -> tuple[int, bytes]:
+        release.wait(30)
+        return first(session)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        leader = pool.submit(batcher.run, slow_first)
+        while not batcher._leading:
+            time.sleep(0.001)
+        waiting = [pool.submit(batcher.run, _issue_action(n)) for n in range(2, 7)]
+        while len(batcher._queue) < 5:
+            time.sleep(0.001)
+        release.set()
+        assert [f.result()[0] for f in [leader, *waiting]] == [201] * 6
+    assert "SAVEPOINT" not in statements and "ROLLBACK" not in statements
+    assert _seqs(db) == [1, 2, 3, 4, 5, 6]
     db.dispose()
 
 
