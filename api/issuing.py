@@ -44,6 +44,16 @@ _INSERT_INVOICE = insert(_INVOICE)
 _INSERT_AUDIT = insert(_AUDIT)
 
 
+def _params(table: Any, prefix: str) -> dict[str, Any]:
+    return {c.name: bindparam(prefix + c.name, type_=c.type) for c in table.c if c.name != "id"}
+
+
+# PostgreSQL writes both rows in one statement: one round trip fewer while the counter row
+# is locked (a data-modifying WITH; SQLite has none)
+_INSERT_BOTH = (insert(_AUDIT).values(_params(_AUDIT, "a_"))
+                .add_cte(insert(_INVOICE).values(_params(_INVOICE, "i_")).cte("issued")))
+
+
 def allocate(session: Session, series: str) -> int:
     """The next number of `series`, from its counter row locked until the commit."""
     conn = session.connection()
@@ -90,13 +100,18 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
         after_allocate(series, seq)
     number = port.format_number(spec, seq, issue_date)
     body = issued_bytes(canonical, number, series, now, bundle.revision, doc)
-    conn = session.connection()
-    conn.execute(_INSERT_INVOICE, {"number": number, "seq": seq, **values})
+    row = {"number": number, "seq": seq, **values}
     # the digest covers what was issued: number, issue time, revision and document
-    conn.execute(_INSERT_AUDIT, {
-        "at": now, "actor": actor, "action": "issue", "subject": number[:200],
-        "reason": f"revision {bundle.revision}", "before_digest": "",
-        "after_digest": audit.digest(body)})
+    entry = {"at": now, "actor": actor, "action": "issue", "subject": number[:200],
+             "reason": f"revision {bundle.revision}", "before_digest": "",
+             "after_digest": audit.digest(body)}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_INSERT_BOTH, {**{"i_" + k: v for k, v in row.items()},
+                                    **{"a_" + k: v for k, v in entry.items()}})
+    else:
+        conn.execute(_INSERT_INVOICE, row)
+        conn.execute(_INSERT_AUDIT, entry)
     return body
 
 
