@@ -8,9 +8,12 @@
   `idempotency_error`; a conflict with earlier state is what 409 means in this API).
 - Only responses of requests that changed state are remembered. A request refused by
   validation or by policy (4xx) changed nothing, so its key stays free for a corrected retry.
-- Concurrent requests with one key: the row is inserted first in the writing transaction.
-  On PostgreSQL the others block on the unique index until the first commits, then read its
-  response; on SQLite writers are serialised (BEGIN IMMEDIATE) and see the committed row.
+- Concurrent requests with one key: the key's row is inserted with its response, last in the
+  writing transaction (one statement, not a placeholder answered later). On PostgreSQL a
+  concurrent request with the key blocks on the unique index until the first commits, then
+  fails, is rolled back whole (its counter increment too, so no number is lost) and reads
+  the first one's response; on SQLite writers are serialised (BEGIN IMMEDIATE) and see the
+  committed row. Within one transaction (a group commit) a later request sees the row.
 - Rows older than the retention period are ignored and purged.
 """
 
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -73,9 +76,7 @@ _SELECT = (select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.
 _DELETE_EXPIRED = delete(_IDEM).where(_IDEM.c.scope == bindparam("q_scope"),
                                       _IDEM.c.key == bindparam("q_key"),
                                       _IDEM.c.created_at < bindparam("q_before"))
-_INSERT = insert(_IDEM).returning(_IDEM.c.id)
-_ANSWER = (update(_IDEM).where(_IDEM.c.id == bindparam("q_id"))
-           .values(status_code=bindparam("q_status"), body=bindparam("q_body")))
+_INSERT = insert(_IDEM)
 
 
 def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
@@ -128,13 +129,12 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
             # an expired row with this key would block the insert: drop it first
             conn.execute(_DELETE_EXPIRED, {"q_scope": req.scope, "q_key": req.key,
                                            "q_before": now - ttl})
-        # concurrent same-key requests wait on this insert (PostgreSQL's unique index)
-        row_id = conn.execute(_INSERT, {
-            "scope": req.scope, "key": req.key, "fingerprint": req.fingerprint,
-            "status_code": 0, "body": "", "created_at": now}).scalar_one()
         status, body = action(s)
         data = _bytes(body)
-        conn.execute(_ANSWER, {"q_id": row_id, "q_status": status, "q_body": data.decode()})
+        # a concurrent same-key request waits on this insert (PostgreSQL's unique index)
+        conn.execute(_INSERT, {
+            "scope": req.scope, "key": req.key, "fingerprint": req.fingerprint,
+            "status_code": status, "body": data.decode(), "created_at": now})
         return Outcome(status, data)
 
     for _ in range(3):

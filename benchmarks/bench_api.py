@@ -7,7 +7,8 @@ so the client costs the server little CPU). Prints requests/s and p50/p99 latenc
 run for two no-op endpoints, `GET /healthz` and `POST /bench/noop` (added to the app here: it
 reads the same request body as evaluate and answers `{}`), and for `POST /v1/invoices/evaluate`
 (a 10-line order; also with `"trace": false`), the ratios (goal >= 50 %), and issuing
-throughput on SQLite and PostgreSQL (goal >= 300/s).
+throughput on SQLite and PostgreSQL (goal >= 300/s), without and with an Idempotency-Key
+on each request (as billing systems send it: the key is stored with the response).
 
     python benchmarks/bench_api.py [--seconds 5] [--workers 2] [--connections 16]
                                    [--sqlite-synchronous full|normal] [--no-postgres]
@@ -120,10 +121,11 @@ def start(database_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str
     raise SystemExit("the server did not become ready")
 
 
-def _request(method: str, path: str, body: Any) -> bytes:
+def _request(method: str, path: str, body: Any, key: str = "") -> bytes:
     data = json.dumps(body).encode() if body is not None else b""
+    extra = f"Idempotency-Key: {key}\r\n" if key else ""
     head = (f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {ADMIN_KEY}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+            f"{extra}Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
     return head.encode() + data
 
 
@@ -152,15 +154,18 @@ async def _client(port: int, requests: Any, stop: float, latencies: list[float],
 
 
 def load(base: str, method: str, path: str, body_for: Any, seconds: float,
-         connections: int, expect: int) -> dict[str, float]:
+         connections: int, expect: int, keyed: bool = False) -> dict[str, float]:
     """Requests/s and latency percentiles of one endpoint over `connections` keep-alive
-    connections, each sending its next request when the previous answer is in."""
+    connections, each sending its next request when the previous answer is in (`keyed`:
+    each request with its own Idempotency-Key)."""
     import asyncio
 
     port = int(base.rsplit(":", 1)[1])
     # requests are built before the clock starts: the client should spend its CPU on I/O
     count = int(seconds * 2000) + 500 if body_for else 1
-    prepared = [_request(method, path, body_for(n) if body_for else None) for n in range(count)]
+    run = uuid.uuid4().hex[:8]
+    prepared = [_request(method, path, body_for(n) if body_for else None,
+                         f"bench-{run}-{n}" if keyed else "") for n in range(count)]
     requests = itertools.cycle(prepared)
     latencies: list[float] = []
     statuses: list[int] = []
@@ -207,10 +212,13 @@ def run_store(label: str, url: str, seconds: float, threads: int, compare: bool,
                 for what, e in (("evaluate", evaluate), ("untraced", bare)):
                     ratio = e["rps"] / r["rps"] if r["rps"] else 0.0
                     print(f"{what + ' / ' + name:<34} {ratio:8.1%}  (goal >= 50%)")
-        issue = load(base, "POST", "/v1/invoices", lambda n: {"order": ten_line_order(n)},
-                     seconds, threads, 201)
-        show(f"issue on {label}", issue)
-        print(f"{'':<34} goal >= 300/s: {'met' if issue['rps'] >= 300 else 'NOT met'}")
+        for keyed in (False, True):
+            # the keyed run's orders are others (ids from 10**6): every request issues anew
+            issue = load(base, "POST", "/v1/invoices",
+                         lambda n, k=keyed: {"order": ten_line_order(n + 10**6 * k)},
+                         seconds, threads, 201, keyed)
+            show(f"issue on {label}" + (", Idempotency-Key" if keyed else ""), issue)
+            print(f"{'':<34} goal >= 300/s: {'met' if issue['rps'] >= 300 else 'NOT met'}")
     finally:
         proc.terminate()
         proc.wait(30)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from api_fakes import order
+from api_fakes import FakeEngine, fake_bundle, order
 from conftest import Service
+from sqlmodel import select
 
-from api import idempotency
+from api import idempotency, issuing
+from api.db import Database
+from api.errors import ApiError
+from api.tables import Invoice
 
 ISSUE = "/v1/invoices"
 
@@ -92,3 +97,48 @@ def test_same_key_on_another_endpoint_conflicts(service: Service) -> None:
     number = service.client.post(ISSUE, json={"order": order(1)}, headers=h).json()["number"]
     r = service.client.post(f"{ISSUE}/{number}/void", json={"reason": "duplicate"}, headers=h)
     assert (r.status_code, r.json()["code"]) == (409, "idempotency_conflict")
+
+
+def _issue(db: Any, req: Any, n: int) -> Any:
+    engine, bundle, o = FakeEngine(), fake_bundle("rev-1"), order(n)
+    invoice = engine.evaluate(bundle, o, None)
+    now = dt.datetime(2026, 3, 16, 9, 30, tzinfo=dt.UTC)
+
+    def action(session: Any) -> tuple[int, bytes]:
+        return 201, issuing.issue(session, engine, bundle, invoice, o, "test", now)
+
+    try:
+        return idempotency.run(db, req, dt.timedelta(hours=1), now, action, "T")
+    except ApiError as exc:
+        return exc.code
+
+
+def _numbers(db: Any) -> list[int]:
+    with db.read() as s:
+        return sorted(r.seq for r in s.exec(select(Invoice)))
+
+
+def test_one_key_from_two_server_processes_at_once_issues_once_and_loses_no_number(
+        database_url: str) -> None:
+    # two stores on one database, as two server processes have (each its own group commit)
+    first = Database(database_url)
+    first.migrate()
+    second = Database(database_url)
+    same = idempotency.request_for("k-1", "key:1", "POST /v1/invoices", {"order": order(1)})
+    other = [idempotency.request_for("k-2", "key:1", "POST /v1/invoices", {"order": order(n)})
+             for n in (2, 3)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        # k-1 with one body sixteen times; k-2 with another body each time
+        replays = list(pool.map(lambda i: _issue((first, second)[i % 2], same, 1), range(16)))
+        mixed = list(pool.map(lambda i: _issue((first, second)[i % 2], other[i % 2],
+                                               2 + i % 2), range(16)))
+    assert len({o.body for o in replays}) == 1
+    assert sorted(o.replayed for o in replays) == [False] + [True] * 15
+    # the first body to commit under k-2 is issued; the other body is a conflict each time
+    winner = [o for o in mixed if not isinstance(o, str) and not o.replayed]
+    assert len(winner) == 1
+    assert {o for o in mixed if isinstance(o, str)} == {"idempotency_conflict"}
+    assert _issue(first, None, 9).status == 201
+    assert _numbers(first) == [1, 2, 3]  # the refused and rolled-back requests left no gap
+    first.dispose()
+    second.dispose()
