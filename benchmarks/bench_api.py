@@ -217,7 +217,7 @@ def run_store(label: str, url: str, seconds: float, threads: int, compare: bool,
             issue = load(base, "POST", "/v1/invoices",
                          lambda n, k=keyed: {"order": ten_line_order(n + 10**6 * k)},
                          seconds, threads, 201, keyed)
-            show(f"issue on {label}" + (", Idempotency-Key" if keyed else ""), issue)
+            show(f"issue on {label}" + (", with keys" if keyed else ""), issue)
             print(f"{'':<34} goal >= 300/s: {'met' if issue['rps'] >= 300 else 'NOT met'}")
     finally:
         proc.terminate()
