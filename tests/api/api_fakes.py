@@ -138,3 +138,30 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
+
+
+ISSUED_AT = dt.datetime(2026, 3, 16, 9, 30, tzinfo=dt.UTC)
+
+
+def issue_action(n: int, after: Any = None) -> Any:
+    """The store work of issuing `order(n)` with the stand-in engine (for idempotency.run or
+    a WriteBatcher), issued at ISSUED_AT; `after` is the after-allocate hook."""
+    from api import issuing
+
+    engine, bundle, o = FakeEngine(), fake_bundle("rev-1"), order(n)
+    invoice = engine.evaluate(bundle, o, None)
+
+    def action(session: Any) -> tuple[int, bytes]:
+        return 201, issuing.issue(session, engine, bundle, invoice, o, "test", ISSUED_AT, after)
+
+    return action
+
+
+def issued_seqs(db: Any) -> list[int]:
+    """The sequence numbers of the invoices in a store, sorted."""
+    from sqlmodel import select
+
+    from api.tables import Invoice
+
+    with db.read() as s:
+        return sorted(r.seq for r in s.exec(select(Invoice)))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fakes import FakeEngine, fake_bundle, order
+from api_fakes import FakeEngine, fake_bundle, issue_action, issued_seqs, order
 from sqlalchemy import text
 from sqlmodel import Session, select
 
@@ -22,7 +22,7 @@ from api import idempotency, issuing
 from api.batching import WriteBatcher
 from api.db import Database
 from api.routes.invoices import evaluation_bytes
-from api.tables import AuditEntry, Invoice
+from api.tables import AuditEntry
 
 NOW = dt.datetime(2026, 3, 16, 9, 30, tzinfo=dt.UTC)
 TTL = dt.timedelta(hours=1)
@@ -38,21 +38,6 @@ def _db(tmp_path: Path, synchronous: str | None = None) -> Database:
     return db
 
 
-def _issue_action(n: int, after: Any = None) -> Any:
-    engine, bundle, o = FakeEngine(), fake_bundle("rev-1"), order(n)
-    invoice = engine.evaluate(bundle, o, None)
-
-    def action(session: Session) -> tuple[int, bytes]:
-        return 201, issuing.issue(session, engine, bundle, invoice, o, "test", NOW, after)
-
-    return action
-
-
-def _seqs(db: Database) -> list[int]:
-    with db.read() as s:
-        return sorted(r.seq for r in s.exec(select(Invoice)))
-
-
 def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
         tmp_path: Path) -> None:
     db = _db(tmp_path)
@@ -66,7 +51,7 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
 
     batcher = WriteBatcher(counting_begin)
     release = threading.Event()
-    first = _issue_action(1)
+    first = issue_action(1)
 
     def slow_first(session: Session) -> tuple[int, bytes]:
         release.wait(30)
@@ -79,7 +64,7 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
         leader = pool.submit(batcher.run, slow_first)
         while not batcher._leading:
             time.sleep(0.001)
-        waiting = [pool.submit(batcher.run, _issue_action(n, refuse_after_allocating
+        waiting = [pool.submit(batcher.run, issue_action(n, refuse_after_allocating
                                                           if n == 3 else None))
                    for n in range(2, 7)]
         while len(batcher._queue) < 5:
@@ -96,7 +81,7 @@ def test_waiting_callers_share_one_commit_and_a_failure_undoes_only_its_own(
     # by the refusal; then the five again, each in its own savepoint, in one transaction
     assert begins[0] == 3
     assert outcomes == [201, "refused", 201, 201, 201]
-    assert _seqs(db) == [1, 2, 3, 4, 5]  # five issued, the refused one left no gap
+    assert issued_seqs(db) == [1, 2, 3, 4, 5]  # five issued, the refused one left no gap
     with db.read() as s:
         assert len(list(s.exec(select(AuditEntry)))) == 5
     db.dispose()
@@ -111,7 +96,7 @@ def test_a_batch_without_failures_commits_once_without_savepoints(tmp_path: Path
                  lambda conn, cursor, sql, *rest: statements.append(sql.split()[0].upper()))
     batcher = WriteBatcher(db.write)
     release = threading.Event()
-    first = _issue_action(1)
+    first = issue_action(1)
 
     def slow_first(session: Session) -> tuple[int, bytes]:
         release.wait(30)
@@ -121,13 +106,13 @@ def test_a_batch_without_failures_commits_once_without_savepoints(tmp_path: Path
         leader = pool.submit(batcher.run, slow_first)
         while not batcher._leading:
             time.sleep(0.001)
-        waiting = [pool.submit(batcher.run, _issue_action(n)) for n in range(2, 7)]
+        waiting = [pool.submit(batcher.run, issue_action(n)) for n in range(2, 7)]
         while len(batcher._queue) < 5:
             time.sleep(0.001)
         release.set()
         assert [f.result()[0] for f in [leader, *waiting]] == [201] * 6
     assert "SAVEPOINT" not in statements and "ROLLBACK" not in statements
-    assert _seqs(db) == [1, 2, 3, 4, 5, 6]
+    assert issued_seqs(db) == [1, 2, 3, 4, 5, 6]
     db.dispose()
 
 
@@ -147,7 +132,7 @@ def test_concurrent_issuers_with_rollbacks_leave_no_gap_on_sqlite(tmp_path: Path
                     raise Refused
 
             try:
-                idempotency.run(db, None, TTL, NOW, _issue_action(n, after))
+                idempotency.run(db, None, TTL, NOW, issue_action(n, after))
                 return 1
             except Refused:
                 rolled_back[0] += 1
@@ -155,7 +140,7 @@ def test_concurrent_issuers_with_rollbacks_leave_no_gap_on_sqlite(tmp_path: Path
     with ThreadPoolExecutor(max_workers=8) as pool:
         created = sum(pool.map(work, range(300)))
     assert created == 300 and rolled_back[0] >= 20
-    assert _seqs(db) == list(range(1, 301))
+    assert issued_seqs(db) == list(range(1, 301))
     db.dispose()
 
 
@@ -165,10 +150,10 @@ def test_same_key_twice_in_one_batch_replays_the_first_response(tmp_path: Path) 
                                   {"order": order(1)})
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(
-            lambda _: idempotency.run(db, req, TTL, NOW, _issue_action(1)), range(4)))
+            lambda _: idempotency.run(db, req, TTL, NOW, issue_action(1)), range(4)))
     assert sorted(o.replayed for o in outcomes) == [False, True, True, True]
     assert len({o.body for o in outcomes}) == 1
-    assert _seqs(db) == [1]
+    assert issued_seqs(db) == [1]
     db.dispose()
 
 
@@ -248,7 +233,7 @@ def test_a_batch_runs_in_key_order_and_is_retried_whole_after_a_deadlock(
     lost = [False]
 
     def step(name: str, n: int, lose: bool = False) -> Any:
-        issue = _issue_action(n)
+        issue = issue_action(n)
 
         def fn(session: Session) -> tuple[int, bytes]:
             ran.append(name)
@@ -278,7 +263,7 @@ def test_a_batch_runs_in_key_order_and_is_retried_whole_after_a_deadlock(
         statuses = [f.result()[0] for f in futures]
     assert statuses == [201, 201, 201]  # nobody saw the deadlock
     assert ran == ["A", "B", "A", "B", "C"]  # the whole batch ran again, in key order
-    assert _seqs(db) == [1, 2, 3]  # A's first number was rolled back with the batch: no gap
+    assert issued_seqs(db) == [1, 2, 3]  # A's first number was rolled back with the batch: no gap
     db.dispose()
 
 

@@ -6,14 +6,12 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from api_fakes import FakeEngine, fake_bundle, order
+from api_fakes import ISSUED_AT, issue_action, issued_seqs, order
 from conftest import Service
-from sqlmodel import select
 
-from api import idempotency, issuing
+from api import idempotency
 from api.db import Database
 from api.errors import ApiError
-from api.tables import Invoice
 
 ISSUE = "/v1/invoices"
 
@@ -100,22 +98,10 @@ def test_same_key_on_another_endpoint_conflicts(service: Service) -> None:
 
 
 def _issue(db: Any, req: Any, n: int) -> Any:
-    engine, bundle, o = FakeEngine(), fake_bundle("rev-1"), order(n)
-    invoice = engine.evaluate(bundle, o, None)
-    now = dt.datetime(2026, 3, 16, 9, 30, tzinfo=dt.UTC)
-
-    def action(session: Any) -> tuple[int, bytes]:
-        return 201, issuing.issue(session, engine, bundle, invoice, o, "test", now)
-
     try:
-        return idempotency.run(db, req, dt.timedelta(hours=1), now, action, "T")
+        return idempotency.run(db, req, dt.timedelta(hours=1), ISSUED_AT, issue_action(n), "T")
     except ApiError as exc:
         return exc.code
-
-
-def _numbers(db: Any) -> list[int]:
-    with db.read() as s:
-        return sorted(r.seq for r in s.exec(select(Invoice)))
 
 
 def test_one_key_from_two_server_processes_at_once_issues_once_and_loses_no_number(
@@ -139,6 +125,6 @@ def test_one_key_from_two_server_processes_at_once_issues_once_and_loses_no_numb
     assert len(winner) == 1
     assert {o for o in mixed if isinstance(o, str)} == {"idempotency_conflict"}
     assert _issue(first, None, 9).status == 201
-    assert _numbers(first) == [1, 2, 3]  # the refused and rolled-back requests left no gap
+    assert issued_seqs(first) == [1, 2, 3]  # the refused and rolled-back requests left no gap
     first.dispose()
     second.dispose()
