@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api import errors, openapi
+from api import docs_pages, errors, openapi
 from api.auth import KeyRing, create_key, token_problem
 from api.db import Database
 from api.deps import Services
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
             db.dispose()
 
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served by docs_pages, without a CDN
                   generate_unique_id_function=openapi.operation_id,
                   dependencies=[Depends(errors.reject_unknown_query),
                                 Depends(refuse_unstorable_text)],
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     app.state.services = svc
     errors.install(app)
     openapi.install(app)
+    docs_pages.install(app)
     for router in (invoices.router, credit_notes.router, policy.router, admin.router,
                    health.router):
         app.include_router(router)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sandbox_repo import TAX, branch
 
 from sandbox import report_html, report_md
@@ -18,8 +16,6 @@ from sandbox.output import write_reports
 from sandbox.prune import Predicate
 from sandbox.replay import ReplayConfig, ReplayResult, replay
 from sandbox.report import build
-
-ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 
 
 def _doc(i: int, tax: str, total: str) -> dict[str, Any]:
@@ -182,51 +178,30 @@ def test_replay_reports_name_the_revisions_by_ref_and_subject(
     assert f'<p class="note">head vat-21-named: {subject}</p>' in page
 
 
-def _chrome() -> Any:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not binary or not driver:
-        pytest.skip("chromium/chromedriver not installed (apt-get install chromium "
-                    "chromium-driver)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
 def test_html_report_in_headless_chromium(needs_engine: Any, policy_repo: tuple[Path, str],
-                                          history: str, tmp_path: Path) -> None:
+                                          history: str, tmp_path: Path, chrome: Any,
+                                          artifacts: Path) -> None:
+    from selenium.webdriver.common.by import By
+
     report = _vat_report(*policy_repo, history)
     paths = write_reports(str(tmp_path), report)
-    browser = _chrome()
-    try:
-        browser.get(paths["html"].resolve().as_uri())
-        from selenium.webdriver.common.by import By
-
-        gbp = next(t for t in report["totals"] if t["currency"] == "GBP")
-        assert browser.find_element(By.CSS_SELECTOR, '[data-figure="total-delta-GBP"]').text \
-            == gbp["delta"]["total"]
-        assert browser.find_element(By.CSS_SELECTOR, '[data-figure="count-changed"]').text \
-            == str(report["counts"]["changed"])
-        bars = browser.find_elements(By.CSS_SELECTOR, "#chart-tax-month-GBP rect")
-        assert len(bars) == len([p for p in report["by_month"] if p["currency"] == "GBP"])
-        for chart in ("tax-jurisdiction", "total-jurisdiction", "total-month"):
-            assert browser.find_elements(By.CSS_SELECTOR, f"#chart-{chart}-GBP rect"), chart
-        # sorting by a column runs the page's script without errors
-        browser.find_element(By.CSS_SELECTOR, "table.sortable th").click()
-        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
-        assert errors == []
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.set_window_size(1280, 2000)
-        browser.save_screenshot(str(ARTIFACTS / "replay-report.png"))
-    finally:
-        browser.quit()
-    assert (ARTIFACTS / "replay-report.png").stat().st_size > 10_000
+    chrome.get(paths["html"].resolve().as_uri())
+    gbp = next(t for t in report["totals"] if t["currency"] == "GBP")
+    assert chrome.find_element(By.CSS_SELECTOR, '[data-figure="total-delta-GBP"]').text \
+        == gbp["delta"]["total"]
+    assert chrome.find_element(By.CSS_SELECTOR, '[data-figure="count-changed"]').text \
+        == str(report["counts"]["changed"])
+    bars = chrome.find_elements(By.CSS_SELECTOR, "#chart-tax-month-GBP rect")
+    assert len(bars) == len([p for p in report["by_month"] if p["currency"] == "GBP"])
+    for chart in ("tax-jurisdiction", "total-jurisdiction", "total-month"):
+        assert chrome.find_elements(By.CSS_SELECTOR, f"#chart-{chart}-GBP rect"), chart
+    # sorting by a column runs the page's script without errors
+    chrome.find_element(By.CSS_SELECTOR, "table.sortable th").click()
+    errors = [e for e in chrome.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    chrome.set_window_size(1280, 2000)
+    chrome.save_screenshot(str(artifacts / "replay-report.png"))
+    assert (artifacts / "replay-report.png").stat().st_size > 10_000
     page = report_html.render(report)
     # per currency: tax and total by month and by jurisdiction; VAT leaves net and revenue
     assert page.count("<svg") == 4 * len(report["totals"]) == 12
