@@ -242,9 +242,33 @@ async def issue(body: IssueRequest, svc: SvcDep,
     ttl = svc.settings.idempotency_ttl
     req = idempotency.request_for(idempotency_key, principal.scope, "POST /v1/invoices",
                                   body.model_dump())
-    if req is not None and (hit := await run_in_threadpool(
-            idempotency.lookup, svc.db, req, ttl, now)) is not None:
-        return _json(hit)
+    # a key seen before is found inside the issuing transaction, so a new key (the usual
+    # case) costs no read of its own; only a request that cannot be issued now looks for an
+    # earlier answer first: a retry gets the response it was given, whatever the policy
+    # would say today
+    try:
+        bundle, invoice = await _issuable(svc, body, now)
+    except Exception:
+        if req is not None and (hit := await run_in_threadpool(
+                idempotency.lookup, svc.db, req, ttl, now)) is not None:
+            return _json(hit)
+        raise
+
+    def action(session: Any) -> tuple[int, bytes]:
+        return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
+                                  principal.actor, now, svc.after_allocate)
+
+    series = str(invoice.document.get("series") or "default")
+    outcome = await run_in_threadpool(idempotency.run, svc.db, req, ttl, now, action, series)
+    if not outcome.replayed:
+        svc.metrics.issued.inc()
+    return _json(outcome)
+
+
+async def _issuable(svc: Services, body: IssueRequest, now: dt.datetime
+                    ) -> tuple[Bundle, InvoiceLike]:
+    """The active bundle and the order's invoice as of the issue date; refused (an ApiError)
+    when the order cannot be issued now."""
     _refuse_future(body.order, now, svc.settings.max_order_days_ahead)
     # the invoice date is the issue date: payment terms and windows run from it
     issue_day = issuing.issue_date_of(now).isoformat()
@@ -257,16 +281,7 @@ async def issue(body: IssueRequest, svc: SvcDep,
     if invoice.blocked:
         raise _blocked(invoice)
     invoice.canonical_json()  # serialised (and cached) before any lock is taken
-
-    def action(session: Any) -> tuple[int, bytes]:
-        return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
-                                  principal.actor, now, svc.after_allocate)
-
-    series = str(invoice.document.get("series") or "default")
-    outcome = await run_in_threadpool(idempotency.run, svc.db, req, ttl, now, action, series)
-    if not outcome.replayed:
-        svc.metrics.issued.inc()
-    return _json(outcome)
+    return bundle, invoice
 
 
 @router.get("/invoices/{number}", response_model=InvoiceResource,

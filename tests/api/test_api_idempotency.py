@@ -8,10 +8,12 @@ from typing import Any
 
 from api_fakes import ISSUED_AT, issue_action, issued_seqs, order
 from conftest import Service
+from sqlalchemy import text
 
 from api import idempotency
 from api.db import Database
 from api.errors import ApiError
+from engine.errors import BillplaneError, Diagnostic
 
 ISSUE = "/v1/invoices"
 
@@ -25,6 +27,56 @@ def test_same_key_same_body_replays_status_and_body(service: Service) -> None:
     assert again.headers["Idempotent-Replayed"] == "true"
     listing = service.client.get(ISSUE, headers=service.auth("billing")).json()
     assert len(listing["items"]) == 1
+
+
+def test_an_issue_is_remembered_by_its_invoice_and_replays_as_first_sent(
+        service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-ref"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    number = first.json()["number"]
+    with service.svc.db.read() as s:
+        row = s.execute(text("SELECT body, invoice_number FROM idempotency_key")).one()
+    # the key names the invoice instead of holding a second copy of it
+    assert tuple(row) == ("", number)
+    voided = service.client.post(f"{ISSUE}/{number}/void", json={"reason": "duplicate"},
+                                 headers=service.auth("billing"))
+    assert voided.status_code == 200, voided.text
+    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    # the response as it was sent, not the invoice as it is now (voided)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content and again.json()["status"] == "issued"
+
+
+def test_a_response_stored_whole_still_replays(service: Service) -> None:
+    """Keys remembered before issue responses named their invoice hold the body itself."""
+    h = {**service.auth("billing"), "Idempotency-Key": "k-old"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    with service.svc.db.write() as s:
+        s.execute(text("UPDATE idempotency_key SET body = :b, invoice_number = NULL"),
+                  {"b": first.content.decode()})
+    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.content == first.content
+
+
+def test_a_retry_gets_its_first_answer_even_when_it_could_not_be_issued_now(
+        service: Service, monkeypatch: Any) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-then"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    assert first.status_code == 201
+
+    def refuses(*args: Any, **kwargs: Any) -> Any:
+        raise BillplaneError(Diagnostic("invalid_order", "refused by today's policy"))
+
+    # the policy changed since: the same order would now be refused
+    monkeypatch.setattr(service.svc.port, "evaluate", refuses)
+    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = service.client.post(ISSUE, json={"order": order(2)}, headers=h)
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_conflict")
+    new = service.client.post(ISSUE, json={"order": order(2)},
+                              headers={**h, "Idempotency-Key": "k-new"})
+    assert (new.status_code, new.json()["code"]) == (422, "invalid_order")
 
 
 def test_same_key_different_body_conflicts(service: Service) -> None:
