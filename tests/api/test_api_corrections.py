@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api_fakes import order
-from conftest import Service
+from api_service import Service
 
 NUMBER = "T-2026-00001"
 NOTES = f"/v1/invoices/{NUMBER}/credit-notes"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Service
+from api_service import Service
 from served import Served
 
 ROOT = Path(__file__).resolve().parents[2]

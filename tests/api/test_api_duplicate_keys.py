@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from api_fakes import order
-from conftest import Service
+from api_service import Service
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

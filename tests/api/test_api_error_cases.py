@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Service, real_service
+from api_service import Service, real_service
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "cases" / "api-errors"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from api_fakes import FakeEngine, order
-from conftest import Service
+from api_service import Service
 from served import Served
 
 ISSUE = "/v1/invoices"

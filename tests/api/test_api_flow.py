@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from api_fakes import order
-from conftest import Service
+from api_service import Service
 
 ISSUE = "/v1/invoices"
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from api_fakes import ISSUED_AT, issue_action, issued_seqs, order
-from conftest import Service
+from api_service import Service
 from sqlalchemy import text
 
 from api import idempotency

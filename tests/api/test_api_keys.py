@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import Service
+from api_service import Service
 from sqlmodel import select
 
 from api.cli import cmd_keys

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from api_fakes import order
-from conftest import Service
+from api_service import Service
 
 SECRET = "test-webhook-secret"
 

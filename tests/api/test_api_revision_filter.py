@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from api_fakes import fake_bundle, order
-from conftest import Service
+from api_service import Service
 
 ISSUE = "/v1/invoices"
 A = "3f9c2e7a1b4d" + "0" * 28          # two commits sharing their first 7 digits

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from api_fakes import order
-from conftest import Service
+from api_service import Service
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "api-roles"
 CALLERS = ("none", "billing", "auditor", "approver", "admin")

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import real_service
+from api_service import real_service
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
