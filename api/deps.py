@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import idempotency
 from api.auth import KeyRing, Principal, require
-from api.db import Database
+from api.db import Database, aware
 from api.issuing import AfterAllocate
 from api.metrics import Metrics
 from api.policy import Active, PolicyState
@@ -39,7 +39,8 @@ class Services:
     _purge_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> dt.datetime:
-        return self.settings.clock()
+        """The service clock in UTC (SQLite keeps a timestamp's wall time, not its zone)."""
+        return aware(self.settings.clock()).astimezone(dt.UTC)
 
     def purge_due(self) -> bool:
         """Whether `maybe_purge` would purge now (a check that touches no store)."""

@@ -10,14 +10,15 @@
   validation or by policy (4xx) changed nothing, so its key stays free for a corrected retry.
 - Concurrent requests with one key: the key's row is inserted with its response, last in the
   writing transaction (one statement, not a placeholder answered later). On PostgreSQL a
-  concurrent request with the key blocks on the unique index until the first commits, then
-  fails, is rolled back whole (its counter increment too, so no number is lost) and reads
-  the first one's response; on SQLite writers are serialised (BEGIN IMMEDIATE) and see the
-  committed row. Within one transaction (a group commit) a later request sees the row.
+  concurrent request with the key waits until the first commits (on the series counter when
+  both issue, else on the key's unique index), then fails, is rolled back whole (its counter
+  increment too, so no number is lost) and reads the first one's response; on SQLite
+  writers are serialised (BEGIN IMMEDIATE) and see the committed row. Within one transaction
+  (a group commit) a later request sees the row.
 - Rows older than the retention period are ignored and purged.
-- The response to an issue is not copied: the key's row names the invoice, whose row holds
-  everything the response is made of, and a replay rebuilds it byte for byte
-  (`api.issuing.issued_response`). Other responses are stored as they were sent.
+- A key seen before is found inside the writing transaction (`run`), so a new key costs no
+  read of its own. `lookup` is for a request that cannot be carried out now: a retry of an
+  issue that today's policy would refuse still gets the answer it was first given.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from sqlmodel import Session, col
 
 from api.db import Database, aware
 from api.errors import ApiError
-from api.issuing import IssuedBody, issued_response
 from api.tables import IdempotencyRecord, table_of
 
 MAX_KEY_LENGTH = 255
@@ -75,8 +75,7 @@ class Outcome:
 
 _IDEM = table_of(IdempotencyRecord)
 # statements built once: per call only their parameters change
-_SELECT = (select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c.created_at,
-                  _IDEM.c.invoice_number)
+_SELECT = (select(_IDEM.c.fingerprint, _IDEM.c.status_code, _IDEM.c.body, _IDEM.c.created_at)
            .where(_IDEM.c.scope == bindparam("q_scope"), _IDEM.c.key == bindparam("q_key")))
 _DELETE_EXPIRED = delete(_IDEM).where(_IDEM.c.scope == bindparam("q_scope"),
                                       _IDEM.c.key == bindparam("q_key"),
@@ -86,7 +85,7 @@ _INSERT = insert(_IDEM)
 
 def _stored(session: Session, req: IdemRequest, ttl: dt.timedelta,
             now: dt.datetime) -> Outcome | None:
-    return _check(session, _find(session, req), req, ttl, now)
+    return _check(_find(session, req), req, ttl, now)
 
 
 def _find(session: Session, req: IdemRequest) -> Any:
@@ -94,19 +93,13 @@ def _find(session: Session, req: IdemRequest) -> Any:
         _SELECT, {"q_scope": req.scope, "q_key": req.key}).first()
 
 
-def _check(session: Session, row: Any, req: IdemRequest, ttl: dt.timedelta,
-           now: dt.datetime) -> Outcome | None:
+def _check(row: Any, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> Outcome | None:
     if row is None or aware(row.created_at) < now - ttl:
         return None
     if row.fingerprint != req.fingerprint:
         raise ApiError("idempotency_conflict",
                        "this Idempotency-Key was used with a different request")
-    if row.invoice_number is None:
-        return Outcome(row.status_code, row.body.encode(), replayed=True)
-    body = issued_response(session, row.invoice_number)
-    if body is None:  # invoices are never deleted: only a store edited by hand gets here
-        raise RuntimeError("a remembered response names an invoice that is not stored")
-    return Outcome(row.status_code, body, replayed=True)
+    return Outcome(row.status_code, row.body.encode(), replayed=True)
 
 
 def lookup(db: Database, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> Outcome | None:
@@ -132,7 +125,7 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
 
     def work(s: Session) -> Outcome:
         found = _find(s, req)
-        hit = _check(s, found, req, ttl, now)
+        hit = _check(found, req, ttl, now)
         if hit is not None:
             return hit
         conn = s.connection()
@@ -142,13 +135,11 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
                                            "q_before": now - ttl})
         status, body = action(s)
         data = _bytes(body)
-        issued = data.number if isinstance(data, IssuedBody) else None
         # a concurrent same-key request waits on this insert (PostgreSQL's unique index)
         conn.execute(_INSERT, {
             "scope": req.scope, "key": req.key, "fingerprint": req.fingerprint,
-            "status_code": status, "body": "" if issued else data.decode(),
-            "created_at": now, "invoice_number": issued})
-        return Outcome(status, bytes(data))
+            "status_code": status, "body": data.decode(), "created_at": now})
+        return Outcome(status, data)
 
     for _ in range(3):
         try:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
-from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -76,16 +75,9 @@ def series_spec(bundle: Bundle, name: str) -> dict[str, Any]:
     return {"series": name, "format": DEFAULT_FORMAT}
 
 
-class IssuedBody(bytes):
-    """The response bytes of an issue, with the number of the invoice they show: the invoice
-    row holds everything they are made of (`issued_response` makes them again)."""
-
-    number: str
-
-
 def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLike,
           order: dict[str, Any], actor: str, now: dt.datetime,
-          after_allocate: AfterAllocate | None = None) -> IssuedBody:
+          after_allocate: AfterAllocate | None = None) -> bytes:
     """Number and store an evaluated, unblocked invoice; returns the invoice resource as
     response bytes (what `idempotency.encode(resource(...))` gives, without re-parsing)."""
     doc = invoice.document
@@ -120,25 +112,7 @@ def issue(session: Session, port: EnginePort, bundle: Bundle, invoice: InvoiceLi
     else:
         conn.execute(_INSERT_INVOICE, row)
         conn.execute(_INSERT_AUDIT, entry)
-    issued = IssuedBody(body)
-    issued.number = number
-    return issued
-
-
-_ISSUED = select_columns(_INVOICE.c.number, _INVOICE.c.series, _INVOICE.c.issued_at,
-                 _INVOICE.c.revision, _INVOICE.c.invoice_json).where(
-    _INVOICE.c.number == bindparam("n"))
-
-
-def issued_response(session: Session, number: str) -> bytes | None:
-    """The response bytes of the issue of invoice `number`, byte for byte as first sent (None
-    when there is no such invoice)."""
-    row = session.connection().execute(_ISSUED, {"n": number}).first()
-    if row is None:
-        return None
-    document = json.loads(row.invoice_json)
-    return issued_bytes(row.invoice_json.encode(), row.number, row.series, row.issued_at,
-                        row.revision, document)
+    return body
 
 
 def issue_date_of(issued_at: dt.datetime) -> dt.date:

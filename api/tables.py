@@ -126,8 +126,6 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: dt.datetime = Field(sa_column=_ts())
-    # an issue's response is rebuilt from the invoice it issued (then `body` is empty)
-    invoice_number: str | None = Field(default=None, max_length=100)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -248,11 +248,10 @@ async def issue(body: IssueRequest, svc: SvcDep,
     # would say today
     try:
         bundle, invoice = await _issuable(svc, body, now)
-    except Exception:
-        if req is not None and (hit := await run_in_threadpool(
-                idempotency.lookup, svc.db, req, ttl, now)) is not None:
-            return _json(hit)
-        raise
+    except Exception as refused:
+        if req is None:
+            raise
+        return _json(await _answered_before(svc, req, ttl, now, refused))
 
     def action(session: Any) -> tuple[int, bytes]:
         return 201, issuing.issue(session, svc.port, bundle, invoice, body.order,
@@ -263,6 +262,22 @@ async def issue(body: IssueRequest, svc: SvcDep,
     if not outcome.replayed:
         svc.metrics.issued.inc()
     return _json(outcome)
+
+
+async def _answered_before(svc: Services, req: idempotency.IdemRequest, ttl: dt.timedelta,
+                           now: dt.datetime, refused: Exception) -> idempotency.Outcome:
+    """The answer a retry was first given; else the reason it cannot be issued now. A key
+    used with another request is a conflict; a store that cannot be asked leaves the refusal
+    as it is."""
+    try:
+        hit = await run_in_threadpool(idempotency.lookup, svc.db, req, ttl, now)
+    except ApiError:
+        raise
+    except Exception:  # noqa: BLE001 - the refusal is the answer to give
+        raise refused from None
+    if hit is None:
+        raise refused
+    return hit
 
 
 async def _issuable(svc: Services, body: IssueRequest, now: dt.datetime

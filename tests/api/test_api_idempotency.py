@@ -8,7 +8,6 @@ from typing import Any
 
 from api_fakes import ISSUED_AT, issue_action, issued_seqs, order
 from api_service import Service
-from sqlalchemy import text
 
 from api import idempotency
 from api.db import Database
@@ -29,15 +28,10 @@ def test_same_key_same_body_replays_status_and_body(service: Service) -> None:
     assert len(listing["items"]) == 1
 
 
-def test_an_issue_is_remembered_by_its_invoice_and_replays_as_first_sent(
-        service: Service) -> None:
-    h = {**service.auth("billing"), "Idempotency-Key": "k-ref"}
+def test_a_replay_is_the_response_as_first_sent(service: Service) -> None:
+    h = {**service.auth("billing"), "Idempotency-Key": "k-then-void"}
     first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
     number = first.json()["number"]
-    with service.svc.db.read() as s:
-        row = s.execute(text("SELECT body, invoice_number FROM idempotency_key")).one()
-    # the key names the invoice instead of holding a second copy of it
-    assert tuple(row) == ("", number)
     voided = service.client.post(f"{ISSUE}/{number}/void", json={"reason": "duplicate"},
                                  headers=service.auth("billing"))
     assert voided.status_code == 200, voided.text
@@ -45,17 +39,8 @@ def test_an_issue_is_remembered_by_its_invoice_and_replays_as_first_sent(
     # the response as it was sent, not the invoice as it is now (voided)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.content == first.content and again.json()["status"] == "issued"
-
-
-def test_a_response_stored_whole_still_replays(service: Service) -> None:
-    """Keys remembered before issue responses named their invoice hold the body itself."""
-    h = {**service.auth("billing"), "Idempotency-Key": "k-old"}
-    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
-    with service.svc.db.write() as s:
-        s.execute(text("UPDATE idempotency_key SET body = :b, invoice_number = NULL"),
-                  {"b": first.content.decode()})
-    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
-    assert again.headers["Idempotent-Replayed"] == "true" and again.content == first.content
+    now = service.client.get(f"{ISSUE}/{number}", headers=service.auth("billing")).json()
+    assert now["status"] == "voided"
 
 
 def test_a_retry_gets_its_first_answer_even_when_it_could_not_be_issued_now(
@@ -77,6 +62,29 @@ def test_a_retry_gets_its_first_answer_even_when_it_could_not_be_issued_now(
     new = service.client.post(ISSUE, json={"order": order(2)},
                               headers={**h, "Idempotency-Key": "k-new"})
     assert (new.status_code, new.json()["code"]) == (422, "invalid_order")
+
+    def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("the store cannot be reached")
+
+    # a store that cannot say whether the key was answered leaves the refusal as it is
+    monkeypatch.setattr(idempotency, "lookup", store_down)
+    new = service.client.post(ISSUE, json={"order": order(2)},
+                              headers={**h, "Idempotency-Key": "k-new"})
+    assert (new.status_code, new.json()["code"]) == (422, "invalid_order")
+
+
+def test_a_clock_in_another_zone_stores_and_replays_the_same_instant(service: Service
+                                                                     ) -> None:
+    service.clock.now = dt.datetime(2026, 3, 16, 11, 0, 0, 120000,
+                                    tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    h = {**service.auth("billing"), "Idempotency-Key": "k-zone"}
+    first = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    assert first.json()["issued_at"] == "2026-03-16T09:00:00.120000Z"
+    again = service.client.post(ISSUE, json={"order": order(1)}, headers=h)
+    stored = service.client.get(f"{ISSUE}/{first.json()['number']}",
+                                headers=service.auth("billing"))
+    assert again.content == first.content
+    assert stored.json()["issued_at"] == first.json()["issued_at"]
 
 
 def test_same_key_different_body_conflicts(service: Service) -> None:
