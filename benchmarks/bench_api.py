@@ -8,7 +8,7 @@ run for two no-op endpoints, `GET /healthz` and `POST /bench/noop` (added to the
 reads the same request body as evaluate and answers `{}`), and for `POST /v1/invoices/evaluate`
 (a 10-line order; also with `"trace": false`), the ratios (goal >= 50 %), and issuing
 throughput on SQLite and PostgreSQL (goal >= 300/s), without and with an Idempotency-Key
-on each request (as billing systems send it: the key is stored, naming the invoice it issued).
+on each request (as billing systems send it: the key is stored with the response).
 
     python benchmarks/bench_api.py [--seconds 5] [--workers 2] [--connections 16]
                                    [--sqlite-synchronous full|normal] [--no-postgres]

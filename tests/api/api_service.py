@@ -45,8 +45,6 @@ class Service:
         self.svc.db.dispose()
 
 
-
-
 def real_service(database_url: str, tmp_path: Path, **settings: Any) -> Service:
     """The app over the real engine and a copy of the example policies (not in a git tree)."""
     import shutil
