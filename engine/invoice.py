@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover
 from engine.bundle import Bundle
 from engine.derived import Append, line_entries, summary_entries, totals_entries
 from engine.model import Order, PricedLine, TraceEntry, Violation, trace_entry
-from engine.money import ZERO, exponent, formatter
+from engine.money import ZERO, exponent, formatter, zero_text
 from engine.pricing.lines import description
 
 SCHEMA = "billplane.invoice/v1"
@@ -78,13 +78,23 @@ def totals_of(lines: list[PricedLine]) -> dict[str, Decimal]:
             "total": net + tax}
 
 
+_UNIT_STEP: dict[int, Decimal] = {}
+
+
 def unit_text(value: Decimal | None, digits: int) -> str | None:
     """A unit amount with at least the currency's minor digits, never rounded."""
     if value is None:
         return None
-    if -int(value.as_tuple().exponent) < digits:
-        value = value.quantize(Decimal(1).scaleb(-digits))
-    return f"{value:f}"
+    # the fractional digits of the plain text are max(0, -exponent): reading them off the
+    # text we write anyway is cheaper than `as_tuple()` (which builds a tuple of all digits)
+    text = f"{value:f}"
+    point = text.find(".")
+    if (len(text) - point - 1 if point >= 0 else 0) < digits:
+        step = _UNIT_STEP.get(digits)
+        if step is None:
+            step = _UNIT_STEP[digits] = Decimal(1).scaleb(-digits)
+        text = f"{value.quantize(step):f}"
+    return text
 
 
 def line_document(line: PricedLine, currency: str, digits: int,
@@ -93,24 +103,44 @@ def line_document(line: PricedLine, currency: str, digits: int,
     derived amounts (`position` is its place in `lines`)."""
     fmt = formatter(currency)
     ol = line.order_line
+    amount = line.amount
+    amount_text = fmt(amount)
+    # Equal amounts have equal text (formatting depends on the value only), and most of a
+    # line's derived amounts equal one already formatted (no discount: discount_total is
+    # zero and net is the amount; one charge: tax_total is its amount; taxable is the net):
+    # those reuse the text instead of formatting it again.
     discount_total = ZERO
     discounts = []
     for d in line.discounts:
         discount_total += d.amount
         discounts.append({"rule": d.rule, "scope": d.scope, "amount": fmt(d.amount),
                           "coupon": d.coupon})
-    net = line.amount - discount_total - line.included_tax
+    discount_total_text = fmt(discount_total) if discounts else zero_text(currency)
+    net = amount - discount_total - line.included_tax
+    net_text = amount_text if net == amount else fmt(net)
     in_discount = line.discount_included_tax
     discount = discount_total - in_discount
+    discount_text = discount_total_text if not in_discount else fmt(discount)
+    subtotal = net + discount
+    subtotal_text = amount_text if subtotal == amount else fmt(subtotal)
     tax_total = ZERO
+    tax_total_text = ""  # the text of the charged amount, when there is exactly one
+    charged = 0
     taxes = []
     for t in line.taxes:
+        tax_text = fmt(t.amount)
         if not t.reverse_charge:
             tax_total += t.amount
+            charged += 1
+            tax_total_text = tax_text
         taxes.append({"rule": t.rule, "tax": t.tax, "jurisdiction": t.jurisdiction,
-                      "rate": f"{t.rate:f}", "taxable": fmt(t.taxable), "amount": fmt(t.amount),
+                      "rate": f"{t.rate:f}",
+                      "taxable": net_text if t.taxable == net else fmt(t.taxable),
+                      "amount": tax_text,
                       "inclusive": t.inclusive, "reverse_charge": t.reverse_charge,
                       "exemption": t.exemption})
+    if charged != 1:
+        tax_total_text = fmt(tax_total)
     period = ol.period
     doc = {
         "index": ol.index,
@@ -120,21 +150,21 @@ def line_document(line: PricedLine, currency: str, digits: int,
         "quantity": f"{ol.quantity:f}",
         "model": line.model,
         "unit_amount": unit_text(line.unit_amount, digits),
-        "amount": fmt(line.amount),
+        "amount": amount_text,
         "discounts": discounts,
-        "discount_total": fmt(discount_total),
-        "subtotal": fmt(net + discount),
-        "discount": fmt(discount),
-        "net": fmt(net),
+        "discount_total": discount_total_text,
+        "subtotal": subtotal_text,
+        "discount": discount_text,
+        "net": net_text,
         "tax": taxes,
-        "tax_total": fmt(tax_total),
+        "tax_total": tax_total_text,
         "total": fmt(net + tax_total),
         "period": ({"start": period.start.isoformat(), "end": period.end.isoformat()}
                    if period else None),
         "recognition": line.recognition,
     }
     if append is not None:
-        line_entries(position, doc, (discount_total, discount, net + discount, net, tax_total,
+        line_entries(position, doc, (discount_total, discount, subtotal, net, tax_total,
                                      net + tax_total), fmt(in_discount) if in_discount else "",
                      append)
     return doc

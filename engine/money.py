@@ -79,6 +79,12 @@ def formatter(currency: str) -> Callable[[Decimal], str]:
     return found
 
 
+@lru_cache(maxsize=512)
+def zero_text(currency: str) -> str:
+    """`fmt(ZERO, currency)` (`"0.00"`), worked out once per currency."""
+    return formatter(currency)(ZERO)
+
+
 _MINOR_TEXT: dict[int, Callable[[int], str]] = {}
 
 
