@@ -60,6 +60,28 @@ def quantize(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
     return result if result else abs(result)
 
 
+_QUANTIZERS: dict[tuple[str, str], Callable[[Decimal], Decimal]] = {}
+
+
+def quantizer(currency: str, mode: str = "half_up") -> Callable[[Decimal], Decimal]:
+    """`quantize` bound to one currency and rounding mode (for rounding many amounts alike):
+    the mode and the quantum are looked up once, not on every call."""
+    found = _QUANTIZERS.get((currency, mode))
+    if found is None:
+        try:
+            rounding = ROUNDING[mode]
+        except KeyError:
+            raise fail("unknown_rounding", f"unknown rounding mode {mode!r}") from None
+        q = quantum(currency)
+
+        def found(amount: Decimal) -> Decimal:
+            result = amount.quantize(q, rounding=rounding)
+            return result if result else abs(result)  # no negative zero in documents
+
+        _QUANTIZERS[(currency, mode)] = found
+    return found
+
+
 _FORMATTERS: dict[str, Callable[[Decimal], str]] = {}
 
 

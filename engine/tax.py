@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.model import Order, PricedLine, TaxCharge, TraceEntry, Violation, trace_entry
-from engine.money import exponent, fmt, formatter, quantize
+from engine.money import exponent, fmt, formatter, quantize, quantizer
 from engine.tax_match import (
     candidate_rules,
     check_seller,
@@ -83,10 +83,7 @@ class _Facts:
     tax: str
     jurisdiction: str
     warning: Violation | None
-
-    @property
-    def charged(self) -> bool:
-        return not (self.exemption or self.reverse)
+    charged: bool  # neither exempt nor reverse charged
 
 
 def _facts(doc: PolicyDoc, order: Order) -> _Facts:
@@ -98,18 +95,16 @@ def _facts(doc: PolicyDoc, order: Order) -> _Facts:
     # a rule without rates (reverse charge only) needs one only when it charges
     rate = ZERO if (exemption or reverse) and not spec.get("rates") else rate_on(doc, order.date)
     return _Facts(rate, exemption, reason, reverse, bool(spec.get("inclusive", False)),
-                  str(spec.get("tax", "vat")), jurisdiction_label(doc, order.customer), warning)
+                  str(spec.get("tax", "vat")), jurisdiction_label(doc, order.customer), warning,
+                  not (exemption or reverse))
 
 
-def _line_charges(
-    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order,
-    known: dict[str, _Facts] | None = None,
-) -> list[_Pending]:
-    """The unrounded charges of one line (under `apply_taxes`'s 50-digit context)."""
-    gross = line.amount - line.discount_total
-    found = []
-    if known is None:
-        known = {}
+_Active = tuple[list[tuple[PolicyDoc, _Facts]], Decimal]
+"""A line's rules with their facts, and the sum of its charged inclusive rates."""
+
+
+def _active(docs: list[PolicyDoc], order: Order, known: dict[str, _Facts]) -> _Active:
+    """The facts of a line's rules (`known` holds those already worked out for the order)."""
     active = []
     for doc in docs:
         facts = known.get(doc.name)
@@ -117,9 +112,23 @@ def _line_charges(
             facts = known[doc.name] = _facts(doc, order)
         active.append((doc, facts))
     inclusive_sum = sum((f.rate for _, f in active if f.inclusive and f.charged), ZERO)
+    return active, inclusive_sum
+
+
+def _line_charges(
+    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order,
+    known: dict[str, _Facts] | None = None, active: _Active | None = None,
+) -> list[_Pending]:
+    """The unrounded charges of one line (under `apply_taxes`'s 50-digit context); `active`
+    is `_active(docs, ...)` when the caller has it already."""
+    gross = line.amount - line.discount_total
+    found = []
+    if active is None:
+        active = _active(docs, order, {} if known is None else known)
+    rules, inclusive_sum = active
     # exclusive taxes are charged on the tax-exclusive amount of the line
     net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum) if inclusive_sum else gross
-    for doc, f in active:
+    for doc, f in rules:
         charged = f.charged
         base = gross if f.inclusive else net
         if not charged:
@@ -146,13 +155,20 @@ def _line_charges(
 
 def _round(pending: list[_Pending], currency: str) -> None:
     per_invoice: dict[tuple[str, Decimal, bool], list[_Pending]] = {}
+    # per rule: whether it rounds per invoice, and its line rounding (most orders have a
+    # rule or two and many lines: the spec is read once per rule, not once per charge)
+    how: dict[str, tuple[bool, Callable[[Decimal], Decimal]]] = {}
     for item in pending:
-        spec = item.doc.spec
-        if spec.get("rounding_level") == "invoice" and item.exact:
+        rule = how.get(item.doc.name)
+        if rule is None:
+            spec = item.doc.spec
+            rule = how[item.doc.name] = (spec.get("rounding_level") == "invoice",
+                                         quantizer(currency, spec.get("rounding", "half_up")))
+        if rule[0] and item.exact:
             key = (item.doc.name, item.charge.rate, item.charge.inclusive)
             per_invoice.setdefault(key, []).append(item)
         else:
-            item.charge.amount = quantize(item.exact, currency, spec.get("rounding", "half_up"))
+            item.charge.amount = rule[1](item.exact)
     for group in per_invoice.values():
         mode = group[0].doc.spec.get("rounding", "half_up")
         # summed as fractions: 50-digit quotients can sum to just below a half-cent tie
@@ -192,10 +208,17 @@ def apply_taxes(
         per_line = [rules_for_line(candidates, scope, line.order_line.index) for line in lines]
     else:  # no rule looks at the line: every line has the same rules
         per_line = [rules_for_line(candidates, scope, lines[0].order_line.index)] * len(lines)
+    # lines usually share one list of rules (the same list object, see above): their facts
+    # and inclusive rate sum are worked out once per list, keyed by its identity (every list
+    # stays alive in `per_line` meanwhile)
+    prepared: dict[int, _Active] = {}
     with localcontext() as ctx:
         ctx.prec = 50  # non-terminating quotients (x 20/120) keep far more digits than cents
         for position, (line, docs) in enumerate(zip(lines, per_line, strict=True)):
-            pending.extend(_line_charges(position, line, docs, order, known))
+            active = prepared.get(id(docs))
+            if active is None:
+                active = prepared[id(docs)] = _active(docs, order, known)
+            pending.extend(_line_charges(position, line, docs, order, known, active))
     _round(pending, order.currency)
     money = formatter(order.currency)
     for item in pending:
