@@ -48,7 +48,10 @@ def split_units(units: int, weights: Sequence[Weight]) -> list[int]:
     left = units - sum(parts)
     if left:
         # the largest remainders get one unit more; equal remainders go to the earlier part
-        ranked = sorted(range(len(ints)), key=lambda i: (-(units * ints[i] % whole), i))
+        # (the sort is stable, also in reverse: ties keep index order, as a (-r, i) key
+        # would, without a Python key call and a tuple per part)
+        remainders = [units * w % whole for w in ints]
+        ranked = sorted(range(len(ints)), key=remainders.__getitem__, reverse=True)
         for i in ranked[:left]:
             parts[i] += 1
     return [-p for p in parts] if sign < 0 else parts

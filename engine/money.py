@@ -123,8 +123,13 @@ def minor_text(digits: int) -> Callable[[int], str]:
             scale = 10 ** digits
 
             def found(units: int) -> str:
-                whole, part = divmod(-units if units < 0 else units, scale)
-                return f"{'-' if units < 0 else ''}{whole}.{part:0{digits}d}"
+                # `str(part + scale)[1:]` is `part` zero-padded to `digits` (the leading 1
+                # dropped): cheaper than a nested format spec (`{part:0{digits}d}`)
+                if units < 0:
+                    whole, part = divmod(-units, scale)
+                    return f"-{whole}.{str(part + scale)[1:]}"
+                whole, part = divmod(units, scale)
+                return f"{whole}.{str(part + scale)[1:]}"
 
         _MINOR_TEXT[digits] = found
     return found
