@@ -90,9 +90,13 @@ def journal_entries(order: Order, per_period: dict[str, int], totals: dict[str, 
             # a row carries its amount on one side, the other is zero; a zero row is traced
             # on the credit side
             side = "debit" if debit and amount != zero else "credit"
+            # each traced row's inputs are a dict of its own, built above: the account and
+            # period are added to it (after its keys, as a copy would have them), not copied
+            entry_inputs = {} if inputs is None else inputs
+            entry_inputs["account"] = account
+            entry_inputs["period"] = when
             append({"path": f"recognition.journal[{k}].{side}", "rule": DERIVED, "where": "",
-                    "amount": amount,
-                    "inputs": {**(inputs or {}), "account": account, "period": when}})
+                    "amount": amount, "inputs": entry_inputs})
     return out
 
 
