@@ -271,6 +271,14 @@ def recognise(bundle: Bundle, order: Order, lines: list[PricedLine], totals: dic
             method = str(odoc.spec["method"]) if odoc else POINT_IN_TIME
             rule, where = (odoc.name, odoc.where) if odoc else (DEFAULT, "")
             shares = METHODS[method](line, order, odoc)
+            if not tracing and len(shares) == 1 and shares[0][1]:
+                # untraced, one period (point in time, usage of one month): the whole amount
+                # makes the one row, without the lists and zip of the general case below
+                period, part = shares[0][0], int(amount.scaleb(e))
+                schedule.append({"line": index, "obligation": obligation,
+                                 "period": period, "amount": text(part)})
+                per_period[period] = per_period.get(period, 0) + part
+                continue
             periods: list[str]
             weights: list[Weight]
             if len(shares) == 1 and shares[0][1]:
