@@ -208,26 +208,9 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
     if transactions and sum(transactions) != quantity:
         check.add("quantity_mismatch", f"{base}.quantity",
                   "must equal the sum of the line's transactions")
-    milestones = []
-    named = set()
-    for k, m in enumerate(raw.get("milestones", ())):
-        if m["name"] in named:
-            check.add("duplicate_milestone", f"{base}.milestones[{k}].name",
-                      "names a milestone already dated on this line")
-        named.add(m["name"])
-        day = check.date(m["date"], f"{base}.milestones[{k}].date")
-        if day:
-            milestones.append((m["name"], day))
-    usage = []
-    for k, u in enumerate(raw.get("usage", ())):
-        month = u["period"]
-        if not 1 <= int(month[5:7]) <= 12:
-            check.add("invalid_date", f"{base}.usage[{k}].period", "is not a month (YYYY-MM)")
-        usage.append((month, check.amount(u["quantity"], f"{base}.usage[{k}].quantity",
-                                          "usage quantity")))
-    if usage and sum(q for _, q in usage) != quantity:
-        check.add("quantity_mismatch", f"{base}.usage",
-                  "usage quantities must add up to the line's quantity")
+    # most lines have neither milestones nor usage: their parsers run only when present
+    milestones = _milestones(raw["milestones"], base, check) if "milestones" in raw else ()
+    usage = _usage(raw["usage"], quantity, base, check) if "usage" in raw else ()
     return OrderLine(
         index=i,
         sku=raw["sku"],
@@ -236,10 +219,40 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
         unit_price=unit_price,
         transactions=transactions,
         period=period,
-        milestones=tuple(milestones),
-        usage=tuple(usage),
+        milestones=milestones,
+        usage=usage,
         attributes=dict(raw.get("attributes", {})),
     )
+
+
+def _milestones(raw: list[dict[str, Any]], base: str, check: _Checker
+                ) -> tuple[tuple[str, dt.date], ...]:
+    milestones = []
+    named = set()
+    for k, m in enumerate(raw):
+        if m["name"] in named:
+            check.add("duplicate_milestone", f"{base}.milestones[{k}].name",
+                      "names a milestone already dated on this line")
+        named.add(m["name"])
+        day = check.date(m["date"], f"{base}.milestones[{k}].date")
+        if day:
+            milestones.append((m["name"], day))
+    return tuple(milestones)
+
+
+def _usage(raw: list[dict[str, Any]], quantity: Decimal, base: str, check: _Checker
+           ) -> tuple[tuple[str, Decimal], ...]:
+    usage = []
+    for k, u in enumerate(raw):
+        month = u["period"]
+        if not 1 <= int(month[5:7]) <= 12:
+            check.add("invalid_date", f"{base}.usage[{k}].period", "is not a month (YYYY-MM)")
+        usage.append((month, check.amount(u["quantity"], f"{base}.usage[{k}].quantity",
+                                          "usage quantity")))
+    if usage and sum(q for _, q in usage) != quantity:
+        check.add("quantity_mismatch", f"{base}.usage",
+                  "usage quantities must add up to the line's quantity")
+    return tuple(usage)
 
 
 def parse_order(data: Any) -> Order:
