@@ -51,13 +51,7 @@ def quantum(currency: str) -> Decimal:
 
 def quantize(amount: Decimal, currency: str, mode: str = "half_up") -> Decimal:
     """Round `amount` to the currency's minor units with a policy rounding mode."""
-    try:
-        rounding = ROUNDING[mode]
-    except KeyError:
-        raise fail("unknown_rounding", f"unknown rounding mode {mode!r}") from None
-    result = amount.quantize(quantum(currency), rounding=rounding)
-    # no negative zero in documents
-    return result if result else abs(result)
+    return quantizer(currency, mode)(amount)
 
 
 _QUANTIZERS: dict[tuple[str, str], Callable[[Decimal], Decimal]] = {}
