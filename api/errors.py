@@ -237,12 +237,18 @@ class UnexpectedErrors:
 def _methods_for(request: Request) -> set[str]:
     """Every method some route serves at this path (the router names only the first)."""
     from starlette.routing import Match
+    from starlette.staticfiles import StaticFiles
 
     methods: set[str] = set()
+    # inside a mount the scope's root path ends with the mount's: match from the app's own
+    scope = {**request.scope, "method": "",
+             "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
     for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": ""})
+        match, _ = route.matches(scope)
         if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+            # a mounted folder of files (the docs' scripts) is read with GET and HEAD
+            files = isinstance(getattr(route, "app", None), StaticFiles)
+            methods |= set(getattr(route, "methods", None) or (("GET", "HEAD") if files else ()))
     return methods
 
 

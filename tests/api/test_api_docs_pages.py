@@ -40,6 +40,12 @@ def test_doc_pages_load_only_what_the_service_serves(sqlite_service: Service,
                    ["paths"])
 
 
+def test_doc_assets_are_read_only(sqlite_service: Service) -> None:
+    r = sqlite_service.client.post("/docs/assets/swagger-ui.css")
+    assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")
+    assert r.headers["allow"] == "GET, HEAD"
+
+
 def test_swagger_ui_redirect_page_takes_the_authorization_servers_parameters(
         sqlite_service: Service) -> None:
     r = sqlite_service.client.get("/docs/oauth2-redirect?code=abc&state=xyz")
