@@ -115,16 +115,11 @@ def _active(docs: list[PolicyDoc], order: Order, known: dict[str, _Facts]) -> _A
     return active, inclusive_sum
 
 
-def _line_charges(
-    position: int, line: PricedLine, docs: list[PolicyDoc], order: Order,
-    known: dict[str, _Facts] | None = None, active: _Active | None = None,
-) -> list[_Pending]:
-    """The unrounded charges of one line (under `apply_taxes`'s 50-digit context); `active`
-    is `_active(docs, ...)` when the caller has it already."""
+def _line_charges(position: int, line: PricedLine, active: _Active) -> list[_Pending]:
+    """The unrounded charges of one line (under `apply_taxes`'s 50-digit context) under its
+    rules' facts (`_active`)."""
     gross = line.amount - line.discount_total
     found = []
-    if active is None:
-        active = _active(docs, order, {} if known is None else known)
     rules, inclusive_sum = active
     # exclusive taxes are charged on the tax-exclusive amount of the line
     net = gross - gross * inclusive_sum / (HUNDRED + inclusive_sum) if inclusive_sum else gross
@@ -218,7 +213,7 @@ def apply_taxes(
             active = prepared.get(id(docs))
             if active is None:
                 active = prepared[id(docs)] = _active(docs, order, known)
-            pending.extend(_line_charges(position, line, docs, order, known, active))
+            pending.extend(_line_charges(position, line, active))
     _round(pending, order.currency)
     money = formatter(order.currency)
     for item in pending:
