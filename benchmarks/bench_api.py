@@ -8,7 +8,9 @@ run for two no-op endpoints, `GET /healthz` and `POST /bench/noop` (added to the
 reads the same request body as evaluate and answers `{}`), and for `POST /v1/invoices/evaluate`
 (a 10-line order; also with `"trace": false`), the ratios (goal >= 50 %), and issuing
 throughput on SQLite and PostgreSQL (goal >= 300/s), without and with an Idempotency-Key
-on each request (as billing systems send it: the key is stored with the response).
+on each request (as billing systems send it: the key is stored with the response). Before and
+after, the machine's own speed (`bench_eval`'s floor), since this machine is shared: absolute
+figures of different runs compare only beside it.
 
     python benchmarks/bench_api.py [--seconds 5] [--workers 2] [--connections 16]
                                    [--sqlite-synchronous full|normal] [--no-postgres]
@@ -242,6 +244,21 @@ def main() -> None:
     sync = os.environ.get("BILLPLANE_SQLITE_SYNCHRONOUS", "full")
     print(f"cpus={os.cpu_count()} server workers={args.workers} connections={args.connections}"
           f" seconds={args.seconds} each, SQLite synchronous={sync}")
+    _gauge("before")
+    try:
+        run_stores(args)
+    finally:
+        _gauge("after")
+
+
+def _gauge(when: str) -> None:
+    """The machine's own speed (bench_eval's floor): figures of runs compare only beside it."""
+    from bench_eval import machine_floor
+
+    print(f"machine {when}: floor {machine_floor():.0f} invoices/s on one core")
+
+
+def run_stores(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_store("SQLite", f"sqlite:///{tmp}/bench.db", args.seconds, args.connections, True,
                   args.workers)

@@ -419,6 +419,16 @@ def rate(fn: Callable[[], Any], seconds: float) -> float:
             return n / (now - start)
 
 
+def machine_floor(seconds: float = 1.0, rounds: int = 3) -> float:
+    """The floor's best rate (invoices/s on one core): a fixed pure-Python workload that
+    gauges how fast this shared machine is running, for benchmarks of other things to print
+    beside their own figures (a figure over the floor compares across runs; the raw one does
+    not)."""
+    digest = digest_of(policy_files(ROOT / "policies"))
+    return best_rates({"floor": lambda: floor_invoice(ORDER, "bench", digest)}, seconds,
+                      rounds)["floor"]
+
+
 def best_rates(contenders: dict[str, Callable[[], Any]], seconds: float, rounds: int = 5
                ) -> dict[str, float]:
     """Best rate of each contender over interleaved rounds: the machine is shared, and the

@@ -6,7 +6,9 @@ Builds a throw-away git repository of retail policies (a catch-all RETAIL-GOODS 
 and a few EU VAT rules), a head revision that changes one tax rate (Germany 19% -> 20% from
 2011-06-01: a narrow change), a synthetic history from the real Online Retail distributions,
 then replays it with pruning off and on. Prints orders/s, wall time and peak memory
-(ru_maxrss of this process and of its largest child).
+(ru_maxrss of this process and of its largest child), and the speed of the machine itself
+before and after (`bench_eval`'s hand-written floor, invoices/s on one core): this machine is
+shared, and replay figures from different runs compare only beside it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_eval import machine_floor
 
 from sandbox.engine_port import RevisionSpec
 from sandbox.replay import ReplayConfig, replay
@@ -110,6 +114,7 @@ def main() -> int:
         head = _revision(repo, _policies("20"))
         # the history is generated while it is replayed (streamed, never on disk)
         results: dict[str, object] = {"orders": args.orders, "jobs": args.jobs}
+        gauge = {"before": round(machine_floor())}
         for label, prune in (("full", False), ("pruned", True)):
             if label == "full" and args.skip_full:
                 continue
@@ -124,6 +129,8 @@ def main() -> int:
                               "orders_per_s": round(args.orders / result.seconds),
                               "evaluated_per_s": round(c["evaluated"] / result.seconds)}
         walls = {k: v["wall_s"] for k, v in results.items() if isinstance(v, dict)}
+        gauge["after"] = round(machine_floor())
+        results["machine_floor_invoices_per_s"] = gauge
         if len(walls) == 2:
             results["pruning_speedup"] = round(walls["full"] / walls["pruned"], 1)
         me, child = _peak_mib()

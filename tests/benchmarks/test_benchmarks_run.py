@@ -6,6 +6,7 @@ Each runs once with tiny sizes; only that it completes and prints its figures is
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -34,3 +35,14 @@ def test_bench_eval_compares_with_the_floor() -> None:
     out = _run(str(BENCH / "bench_eval.py"), "--seconds", "0.05")
     assert re.search(r"^floor \(hand-written Python\)\s+\d+ invoices/s", out, re.M), out
     assert re.search(r"^engine, cel-expr\s+\d+ invoices/s .* the floor$", out, re.M), out
+
+
+def test_bench_replay_reports_both_replays_and_the_machine() -> None:
+    out = json.loads(_run(str(BENCH / "bench_replay.py"), "--orders", "300", "--jobs", "1"))
+    full, pruned = out["full"], out["pruned"]
+    assert full["evaluated"] == 300 and full["skipped"] == 0
+    # pruning skips orders the change cannot touch, and finds the same changes
+    assert pruned["evaluated"] + pruned["skipped"] == 300 and pruned["skipped"] > 0
+    assert pruned["changed"] == full["changed"] > 0
+    assert out["machine_floor_invoices_per_s"]["before"] > 0
+    assert out["machine_floor_invoices_per_s"]["after"] > 0
