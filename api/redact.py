@@ -60,6 +60,8 @@ _BY_CODE = {
     "missing_milestone": "the line needs the dates of its recognition rule's milestones",
     "missing_ssp": "a component of the sku has no standalone selling price in this currency",
     "date_out_of_range": "a date computed from the order falls after 9999-12-31",
+    "amount_out_of_range": "the amount is more than an invoice can carry"
+                           " (9223372036854775807 minor units)",
 }
 GENERIC = "is not valid"
 # the engine's own wording of order problems (engine.order), made of schema words only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from decimal import localcontext
 from typing import Any
 
 from engine.bundle import Bundle
@@ -13,7 +14,7 @@ from engine.discounts import apply_discounts
 from engine.errors import BillplaneError, Location, fail
 from engine.invoice import Invoice, build_document, totals_of
 from engine.model import Order, TraceEntry, Violation
-from engine.money import exponent
+from engine.money import MAX_MINOR, PRECISION, exponent, in_range
 from engine.order import parse_order
 from engine.pricing import price_lines
 from engine.recognition import recognise
@@ -38,7 +39,17 @@ def evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None = 
     `as_of` is the invoice date (default: the order date): payment terms, windows and the
     journal's invoice entry run from it; prices, discounts and tax follow the order date.
     With `trace=False` no trace is recorded (the document's `trace` is empty) and every other
-    field is the same: for callers that only compare invoices, such as a replay."""
+    field is the same: for callers that only compare invoices, such as a replay.
+
+    The arithmetic is exact: it runs with `PRECISION` significant digits, and amounts are
+    bounded by `MAX_MINOR` minor units (`amount_out_of_range`)."""
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        return _evaluate(bundle, order, as_of, backend, trace)
+
+
+def _evaluate(bundle: Bundle, order: dict[str, Any] | Order, as_of: str | None,
+              backend: str | None, trace: bool) -> Invoice:
     parsed = parse_order(order)
     day = _as_of(as_of, parsed)
     if day != parsed.date.isoformat():
@@ -76,6 +87,11 @@ def _stages(bundle: Bundle, parsed: Order, day: str, backend: str | None,
     summary = tax_summary(lines, currency)
 
     totals = totals_of(lines)
+    if not in_range(totals["total"], currency):
+        # taxes can take the total beyond what the lines come to
+        raise fail("amount_out_of_range", f"the invoice total is more than an invoice can carry"
+                   f" ({MAX_MINOR} minor units, the largest integer policies compute with)",
+                   Location("order.lines"))
 
     payment = payment_terms(bundle, parsed, totals["total"], scope, sink)
     recognition = recognise(bundle, parsed, lines, totals, trace, scope=scope)

@@ -29,6 +29,16 @@ ROUNDING: dict[str, str] = {
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
+PRECISION = 80
+"""Significant digits of the engine's arithmetic (the `decimal` context an evaluation runs in):
+a quantity and a price of up to 25 digits each (15 before the point, 10 after) multiply to 50
+digits, so products, tier sums and rates stay exact, where the default 28 digits would round
+them (or refuse to round the result to minor units)."""
+
+MAX_MINOR = 2**63 - 1
+"""The largest amount in minor units an invoice carries: policies see amounts as CEL ints
+(`line.amount_minor`, `invoice.total_minor`), which are signed 64-bit integers."""
+
 
 @lru_cache(maxsize=512)
 def exponent(currency: str) -> int:
@@ -135,6 +145,12 @@ def fmt(amount: Decimal, currency: str) -> str:
     Amounts with more digits are rounded half up (stages store rounded amounts already).
     """
     return formatter(currency)(amount)
+
+
+def in_range(amount: Decimal, currency: str) -> bool:
+    """True when `amount` (rounded to the currency) is at most `MAX_MINOR` minor units either
+    way."""
+    return abs(amount.scaleb(exponent(currency))) <= MAX_MINOR
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

@@ -320,3 +320,62 @@ def test_unknown_backend_is_a_clear_error(bundle: Any) -> None:
     with pytest.raises(BillplaneError) as err:
         evaluate(bundle, ORDER, backend="cel-rust")
     assert err.value.code == "unknown_backend"
+
+
+HUGE = {
+    "book.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: PriceBook
+metadata: {name: book, owner: revops}
+spec:
+  products:
+    - sku: BIG
+      name: Big
+      type: one_off
+      prices: [{currency: JPY, model: per_unit, unit_amount: 9000}]
+---
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: jp-tax, owner: tax}
+spec:
+  tax: vat
+  jurisdiction: {country: JP}
+  rates: [{rate: 10}]
+---
+apiVersion: billplane.dev/v1
+kind: ValidationRule
+metadata: {name: large, owner: finance}
+spec:
+  severity: warning
+  code: large
+  assert: "invoice.total_minor <= 1000 && order.subtotal_minor <= 1000"
+  message: large
+""",
+}
+MOST = "999999999999999"  # the largest whole quantity an order may give
+
+
+@pytest.mark.parametrize("backend", ["cel-expr", "cel-python"])
+@pytest.mark.parametrize("quantities", [
+    # 9000 x 999999999999999 = 8999999999999991000 yen fits a 64-bit int (CEL's, the policies'
+    # `invoice.total_minor`); 10 % tax takes the total to 9899999999999990100: beyond it
+    [MOST],
+    # two lines each within it that add up to more
+    [MOST, MOST],
+])
+def test_amounts_beyond_cel_ints_are_a_located_error(quantities: list[str], backend: str
+                                                     ) -> None:
+    bundle = load_bundle(HUGE, "rev-1", backend)
+    order = {"id": "H-1", "date": "2026-03-15", "currency": "JPY", "seller": "acme",
+             "customer": {"id": "C", "country": "JP"},
+             "lines": [{"sku": "BIG", "quantity": q} for q in quantities]}
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, order, backend=backend)
+    [diag] = err.value.diagnostics
+    assert (diag.code, diag.location.file) == ("amount_out_of_range", "order.lines")
+    # just within: the same on both backends, exact to the yen
+    order["lines"] = [{"sku": "BIG", "quantity": "931322574615478"}]
+    doc = evaluate(bundle, order, backend=backend).document
+    # 9000 x 931322574615478 = 8381903171539302000; 10 % = 838190317153930200
+    assert doc["totals"]["total"] == "9220093488693232200"
+    assert [v["code"] for v in doc["violations"]] == ["large"]

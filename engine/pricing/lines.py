@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from engine.bundle import Bundle
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.model import Order, OrderLine, PricedLine, TraceEntry, trace_entry
-from engine.money import quantize
+from engine.money import MAX_MINOR, PRECISION, in_range, quantize
 from engine.pricing.catalog import Entry, catalog, find_price
 from engine.pricing.models import Quote, quote
 from engine.pricing.proration import proration
 
 MAX_TRANSACTIONS = 10_000
+_SHOWN = Context(prec=40)
+"""The trace shows an unrounded amount to 40 significant digits (an exact product has at most
+50, a quotient such as a proration as many as the arithmetic's precision)."""
 _MILESTONES_KEY = "pricing.milestones"
 
 
@@ -92,10 +95,30 @@ def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[s
     return price["model"], result
 
 
+def _too_large(what: str, path: str, rule: str = "") -> Diagnostic:
+    return Diagnostic("amount_out_of_range",
+                      f"{what} more than an invoice can carry ({MAX_MINOR} minor units, the"
+                      " largest integer policies compute with)", Location(path), rule)
+
+
 def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry] | None
                 ) -> list[PricedLine]:
     """Price every order line with its product's PriceBook; all unknown skus reported at once.
-    Traces each amount unless `trace` is None."""
+    Traces each amount unless `trace` is None.
+
+    Amounts are exact (quantity and price of up to 25 digits each); a line above `MAX_MINOR`
+    minor units is `amount_out_of_range` at its quantity, lines that add up to more at
+    `order.lines`."""
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, PRECISION)
+        priced = _price_lines(bundle, order, trace)
+    if not in_range(sum((p.amount for p in priced), Decimal(0)), order.currency):
+        raise BillplaneError(_too_large("the lines' amounts add up to", "order.lines"))
+    return priced
+
+
+def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
+                 ) -> list[PricedLine]:
     products = catalog(bundle)
     milestones = _milestone_names(bundle)
     day = order.date.isoformat()
@@ -118,6 +141,10 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
             errors.extend(exc.diagnostics)
             continue
         amount = quantize(result.amount, order.currency, entry.rounding)
+        if not in_range(amount, order.currency):
+            errors.append(_too_large("the line's amount is", f"order.lines[{line.index}].quantity",
+                                     entry.book.name))
+            continue
         product = entry.product
         priced.append(PricedLine(
             order_line=line, product=product, product_type=product.get("type", "one_off"),
@@ -127,7 +154,7 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
             continue
         inputs = {"quantity": str(line.quantity), "model": model, **result.inputs}
         if result.amount != amount:
-            inputs["unrounded"] = str(result.amount)
+            inputs["unrounded"] = str(_SHOWN.plus(result.amount))
             inputs["rounding"] = entry.rounding
         trace.append(trace_entry(f"lines[{line.index}].amount", entry.book.name,
                                 entry.book.where, amount, inputs))
