@@ -12,6 +12,8 @@ Semantics (docs/policy-format.md, PricingRule), made precise here:
   remainder, weighted by what is left of each line.
 - `max_percent` bounds a line's total discount (all rules) to that share of its amount; `cap`
   bounds the rule's discount over the order; no discount takes a line below zero.
+- Amounts round to the currency's minor units: `amount_off` with the rule's rounding, `cap`
+  down (JPY 100.5 off is 101 with half_up, a cap of 100.5 is 100).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _grants(doc: PolicyDoc, lines: Sequence[PricedLine], taken: list[Decimal],
             total = quantize(base * Decimal(effect["percent_off"]) / HUNDRED, currency, mode)
         else:
             off = _money(effect["amount_off"], currency)
-            total = min(off, base) if off is not None else ZERO
+            total = min(quantize(off, currency, mode), base) if off is not None else ZERO
         if total > 0 and targets:
             for i, share in zip(targets, allocate(total, [left[i] for i in targets], currency),
                                 strict=True):
@@ -101,6 +103,7 @@ def _grants(doc: PolicyDoc, lines: Sequence[PricedLine], taken: list[Decimal],
     else:
         off = _money(effect.get("amount_off"), currency)
         if off is not None:
+            off = quantize(off, currency, mode)  # a policy amount may have more digits
             for i in targets:
                 out[i] = off
     if spec.get("max_percent") is not None:
@@ -111,6 +114,8 @@ def _grants(doc: PolicyDoc, lines: Sequence[PricedLine], taken: list[Decimal],
     for i in targets:  # lines outside the targets have no discount from this rule
         out[i] = min(max(ZERO, out[i]), max(ZERO, left[i]))
     cap = _money(spec.get("cap"), currency)
+    if cap is not None:
+        cap = quantize(cap, currency, "down")  # in minor units, and never above the cap
     if cap is not None and sum(out, ZERO) > cap:
         out = allocate(cap, out, currency)
     return out

@@ -15,7 +15,7 @@ from engine.context import CelScope
 from engine.discounts import apply_discounts
 from engine.loader import load_bundle
 from engine.model import PricedLine, TraceEntry
-from engine.money import exponent, fmt
+from engine.money import exponent, fmt, quantize
 from engine.order import parse_order
 from engine.yamldoc import load_documents, to_plain
 
@@ -82,6 +82,8 @@ def test_discount_case(path: Path, backend: str) -> None:
     assert got == case["want"]
     for line in lines:
         assert line.amount - line.discount_total >= 0
+        # in minor units: what the document shows is what the totals add up
+        assert all(d.amount == quantize(d.amount, currency) for d in line.discounts)
     # every discount has its trace entry, pointing at its rule
     paths = {(t["path"], t["rule"], t["amount"]) for t in trace}
     for i, line in enumerate(lines):
