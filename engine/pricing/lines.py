@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Context, Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 
 from engine.bundle import Bundle
@@ -10,7 +11,7 @@ from engine.errors import BillplaneError, Diagnostic, Location
 from engine.model import Order, OrderLine, PricedLine, TraceEntry, trace_entry
 from engine.money import MAX_MINOR, PRECISION, in_range, quantize
 from engine.pricing.catalog import Entry, catalog, find_price
-from engine.pricing.models import Quote, quote
+from engine.pricing.models import Amounts, Quote, quote
 from engine.pricing.proration import proration
 
 MAX_TRANSACTIONS = 10_000
@@ -20,7 +21,7 @@ _SHOWN = Context(prec=40)
 _MILESTONES_KEY = "pricing.milestones"
 
 
-def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple[Decimal, ...]:
+def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> Amounts:
     """The line's transactions; for percentage pricing without a list, `quantity` is the total
     and `attributes.transaction_count` the number of equal transactions."""
     if line.transactions or price["model"] != "percentage":
@@ -36,7 +37,13 @@ def _transactions(price: dict[str, Any], line: OrderLine, entry: Entry) -> tuple
             Location(f"order.lines[{line.index}].attributes.transaction_count"),
             entry.book.name))
     count = int(raw)
-    return (line.quantity / count,) * count
+    each = line.quantity / count
+    share = Fraction(line.quantity) / count
+    if Fraction(each) != share:
+        # equal shares a decimal cannot write (100.10 / 6): exact fractions, so that the
+        # transactions add up to the quantity and a rounding tie stays one
+        return (share,) * count
+    return (each,) * count
 
 
 def _milestone_names(bundle: Bundle) -> frozenset[str]:

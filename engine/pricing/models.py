@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from fractions import Fraction
+from typing import Any, TypeVar
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
+
+N = TypeVar("N", Decimal, Fraction)
+"""Transaction arithmetic runs on decimals, or on fractions for equal shares of a total that
+decimals cannot write exactly (100.10 in 6 transactions of 16.68333...)."""
+Amounts = Sequence[Decimal] | Sequence[Fraction]
+"""A line's transaction amounts."""
 
 
 @dataclass
@@ -64,19 +71,19 @@ def transform(quantity: Decimal, spec: dict[str, Any] | None) -> Decimal:
     return divide(quantity, Decimal(spec["divide_by"]), spec.get("round", "up"))
 
 
-def flat(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
+def flat(price: dict[str, Any], quantity: Decimal, _tx: Amounts) -> Quote:
     """Charged once per line; quantity 0 charges nothing."""
     amount = dec(price["amount"])
     return Quote(amount if quantity else ZERO, amount, {"amount": str(amount)})
 
 
-def per_unit(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
+def per_unit(price: dict[str, Any], quantity: Decimal, _tx: Amounts) -> Quote:
     """Unit amount times quantity."""
     unit = dec(price["unit_amount"])
     return Quote(unit * quantity, unit, {"unit_amount": str(unit)})
 
 
-def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
+def graduated(price: dict[str, Any], quantity: Decimal, _tx: Amounts) -> Quote:
     """Each unit in the tier it falls into; a tier's flat amount once any unit is in it, and
     the first tier's flat amount always (a quantity of 0 falls in the first tier)."""
     amount = ZERO
@@ -96,7 +103,7 @@ def graduated(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) 
     return Quote(amount, None, {"tiers": "; ".join(used)})
 
 
-def volume(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
+def volume(price: dict[str, Any], quantity: Decimal, _tx: Amounts) -> Quote:
     """All units at the tier the total quantity falls into, plus that tier's flat amount
     (a quantity of 0 is in the first tier and pays its flat amount)."""
     tiers = tiers_of(price["tiers"])
@@ -111,7 +118,7 @@ def volume(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> 
                   "flat_amount": str(chosen.flat_amount)})
 
 
-def package(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) -> Quote:
+def package(price: dict[str, Any], quantity: Decimal, _tx: Amounts) -> Quote:
     """(quantity - free units) / size, rounded up (default) or down, times the amount."""
     spec = price["package"]
     free = Decimal(spec.get("free_units", 0))
@@ -123,7 +130,7 @@ def package(price: dict[str, Any], quantity: Decimal, _tx: Sequence[Decimal]) ->
                   "free_units": str(free)})
 
 
-def _clamp(fee: Decimal, low: Decimal | None, high: Decimal | None) -> Decimal:
+def _clamp(fee: N, low: N | None, high: N | None) -> N:
     if low is not None and fee < low:
         return low
     if high is not None and fee > high:
@@ -131,12 +138,11 @@ def _clamp(fee: Decimal, low: Decimal | None, high: Decimal | None) -> Decimal:
     return fee
 
 
-def _running_totals(transactions: Sequence[Decimal], free_events: int, free_amount: Decimal
-                    ) -> list[Decimal]:
+def _running_totals(transactions: Sequence[N], free_events: int, free_amount: N) -> list[N]:
     """Lago's running total of a sum metric: over the first `free_events` transactions when
     that is set, else up to and including the first total above `free_amount`."""
-    totals: list[Decimal] = []
-    total = ZERO
+    totals: list[N] = []
+    total = type(free_amount)(0)
     if free_events:
         for amount in transactions[:free_events]:
             total += amount
@@ -150,38 +156,39 @@ def _running_totals(transactions: Sequence[Decimal], free_events: int, free_amou
     return totals
 
 
-def _percentage_aggregate(transactions: Sequence[Decimal], rate: Decimal, fixed: Decimal,
-                          free_events: int, free_amount: Decimal) -> tuple[Decimal, Decimal, int]:
+def _percentage_aggregate(transactions: Sequence[N], rate: N, fixed: N, free_events: int,
+                          free_amount: N) -> tuple[N, N, int]:
     """Lago without per-transaction limits: the rate on the total less the free value, the
     fixed fee on every transaction but the free ones. Returns (amount, free value, free count).
     """
-    units = sum(transactions, ZERO)
+    zero = type(free_amount)(0)
+    units = sum(transactions, zero)
     running = _running_totals(transactions, free_events, free_amount)
-    last = running[-1] if running else ZERO
+    last = running[-1] if running else zero
     if not last:
-        free_value = ZERO
+        free_value = zero
     elif not free_amount or last <= free_amount:
         free_value = last
     else:
         free_value = free_amount
-    rated = ZERO if free_value > units else (units - free_value) * rate / HUNDRED
+    rated = zero if free_value > units else (units - free_value) * rate / 100
     # the smaller of the two free counts that are set; a transaction whose running total
     # reaches the free amount exactly is not free of the fixed fee (Lago counts `< amount`)
     counts = [n for n in (free_events, sum(1 for t in running if t < free_amount)) if n]
     free_count = min(counts) if counts else 0
     count = len(transactions)
-    fees = ZERO if not units or free_count >= count else (count - free_count) * fixed
+    fees = zero if not units or free_count >= count else (count - free_count) * fixed
     return rated + fees, free_value, min(free_count, count)
 
 
-def _percentage_per_transaction(transactions: Sequence[Decimal], rate: Decimal, fixed: Decimal,
-                                free_events: int, free_amount: Decimal, low: Decimal | None,
-                                high: Decimal | None) -> tuple[Decimal, int]:
+def _percentage_per_transaction(transactions: Sequence[N], rate: N, fixed: N,
+                                free_events: int, free_amount: N, low: N | None,
+                                high: N | None) -> tuple[N, int]:
     """Lago with a minimum or maximum per transaction: each transaction priced on its own,
     free ones first (free events, then the free amount), the rest clamped to min/max.
     Returns (amount, number of transactions left entirely free)."""
     events, budget = free_events, free_amount
-    total = ZERO
+    zero = total = type(free_amount)(0)
     free = 0
     for value in transactions:
         if events > 0 or budget > 0:
@@ -195,13 +202,22 @@ def _percentage_per_transaction(transactions: Sequence[Decimal], rate: Decimal, 
                 continue
             # the transaction that uses up the free amount pays on the rest of it
             value -= budget
-            budget = ZERO
+            budget = zero
             events = 0
-        total += _clamp(value * rate / HUNDRED + fixed, low, high)
+        total += _clamp(value * rate / 100 + fixed, low, high)
     return total, free
 
 
-def percentage(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal]) -> Quote:
+def _decimal(value: Decimal | Fraction) -> Decimal:
+    """A fraction as a decimal: exact when it terminates within the context's precision (the
+    evaluation's 80 digits); a quotient that does not terminate is never a rounding tie, so
+    its first 80 digits round to minor units as the fraction would."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def percentage(price: dict[str, Any], quantity: Decimal, tx: Amounts) -> Quote:
     """Lago "percentage": rate of the transaction amounts plus a fixed fee per transaction,
     after free transactions (`free_units`) and a free amount (`free_amount`).
 
@@ -218,25 +234,43 @@ def percentage(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal]) 
     free_amount = dec(spec.get("free_amount"))
     low = None if spec.get("min_per_transaction") is None else dec(spec["min_per_transaction"])
     high = None if spec.get("max_per_transaction") is None else dec(spec["max_per_transaction"])
-    transactions = tuple(tx) if tx else ((quantity,) if quantity else ())
+    transactions: Amounts = tx or ((quantity,) if quantity else ())
     inputs = {"rate": str(spec["rate"]), "fixed_fee": str(fixed),
               "transactions": str(len(transactions))}
-    if low is not None or high is not None:
-        amount, free = _percentage_per_transaction(transactions, rate, fixed, free_events,
-                                                   free_amount, low, high)
+    limited = low is not None or high is not None
+    amount: Decimal | Fraction
+    free_value: Decimal | Fraction
+    if any(isinstance(t, Fraction) for t in transactions):
+        parts = [Fraction(t) for t in transactions]
+        f_low = None if low is None else Fraction(low)
+        f_high = None if high is None else Fraction(high)
+        if limited:
+            amount, free = _percentage_per_transaction(
+                parts, Fraction(rate), Fraction(fixed), free_events, Fraction(free_amount),
+                f_low, f_high)
+        else:
+            amount, free_value, free = _percentage_aggregate(
+                parts, Fraction(rate), Fraction(fixed), free_events, Fraction(free_amount))
+    else:
+        decimals = [t for t in transactions if isinstance(t, Decimal)]
+        if limited:
+            amount, free = _percentage_per_transaction(decimals, rate, fixed, free_events,
+                                                       free_amount, low, high)
+        else:
+            amount, free_value, free = _percentage_aggregate(decimals, rate, fixed,
+                                                             free_events, free_amount)
+    if limited:
         inputs["free_transactions"] = str(free)
         for key, limit in (("min_per_transaction", low), ("max_per_transaction", high)):
             if limit is not None:
                 inputs[key] = str(limit)
-        return Quote(amount, None, inputs)
-    amount, free_value, free_count = _percentage_aggregate(transactions, rate, fixed,
-                                                           free_events, free_amount)
-    inputs["free_value"] = str(free_value)
-    inputs["free_transactions"] = str(free_count)
-    return Quote(amount, None, inputs)
+    else:
+        inputs["free_value"] = str(_decimal(free_value))
+        inputs["free_transactions"] = str(free)
+    return Quote(_decimal(amount), None, inputs)
 
 
-MODELS: dict[str, Callable[[dict[str, Any], Decimal, Sequence[Decimal]], Quote]] = {
+MODELS: dict[str, Callable[[dict[str, Any], Decimal, Amounts], Quote]] = {
     "flat": flat,
     "per_unit": per_unit,
     "graduated": graduated,
@@ -254,7 +288,7 @@ def prepare(price: dict[str, Any]) -> dict[str, Any]:
     return price
 
 
-def quote(price: dict[str, Any], quantity: Decimal, tx: Sequence[Decimal] = ()) -> Quote:
+def quote(price: dict[str, Any], quantity: Decimal, tx: Amounts = ()) -> Quote:
     """Price a quantity (and transactions) with one price entry, transform first."""
     q = transform(quantity, price.get("transform"))
     result = MODELS[price["model"]](price, q, tx)
