@@ -92,6 +92,13 @@ def json_path(parts: Any) -> str:
     return out
 
 
+def decimal(text: str) -> Decimal:
+    """A decimal string of the order as a Decimal; `"-0"` is zero (an invoice never shows a
+    negative zero)."""
+    number = Decimal(text)
+    return number if number else abs(number)
+
+
 class _Checker:
     """Collects semantic problems with their JSON paths."""
 
@@ -111,7 +118,7 @@ class _Checker:
             return None
 
     def amount(self, value: str, path: str, what: str) -> Decimal:
-        number = Decimal(value)
+        number = decimal(value)
         if number < 0:
             self.add("negative_quantity", path, f"{what} must not be negative")
         return number
@@ -184,7 +191,7 @@ def _schema_errors(data: Any) -> list[Diagnostic]:
 def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
     base = f"order.lines[{i}]"
     # paths are only written out for a problem: most lines have none
-    quantity = Decimal(raw["quantity"])
+    quantity = decimal(raw["quantity"])
     if quantity < 0:
         check.amount(raw["quantity"], f"{base}.quantity", "quantity")
     unit_price = None
@@ -278,7 +285,7 @@ def parse_order(data: Any) -> Order:
     check.date(customer.get("since"), "order.customer.since")
     exposure = Decimal(0)
     if "exposure" in customer:
-        exposure = Decimal(customer["exposure"])
+        exposure = decimal(customer["exposure"])
     lines = [_line(raw, i, check) for i, raw in enumerate(data["lines"])]
     if check.errors:
         raise BillplaneError(check.errors)

@@ -194,3 +194,19 @@ def test_json_with_a_repeated_key_is_refused() -> None:
         loads_order('{"lines": [{"sku": "A"}, {"sku": "B", "period": {"end": 1, "end": 2}}]}')
     assert err.value.diagnostics[0].location.file == "order.lines[1].period.end"
     assert loads_order('{"q": 1.10}') == {"q": Decimal("1.10")}
+
+
+def test_a_negative_zero_is_zero() -> None:
+    # "-0" is not negative: it is read as zero, with its written decimals, so that an invoice
+    # never shows a quantity of -0
+    order = copy.deepcopy(ORDER)
+    order["customer"]["exposure"] = "-0.00"
+    order["lines"][0]["quantity"] = "-0"
+    order["lines"][1].update(quantity="300", transactions=["300", "-0.0"])
+    order["lines"][2].update(unit_price="-0.00")
+    parsed = parse_order(order)
+    line, pay, impl = parsed.lines
+    assert impl.unit_price is not None
+    texts = [f"{v:f}" for v in (parsed.exposure, line.quantity, *pay.transactions,
+                                impl.unit_price)]
+    assert texts == ["0.00", "0", "300", "0.0", "0.00"]
