@@ -127,7 +127,8 @@ class _Checker:
 # what a value of each pattern of the order schema must look like (never the value itself:
 # messages go back to API callers and into logs, and orders carry personal data)
 PATTERN_TEXT = {
-    "^-?[0-9]{1,15}(\\.[0-9]{1,10})?$": 'a decimal string, e.g. "1.10"',
+    "^-?[0-9]{1,15}(\\.[0-9]{1,10})?$": ('a decimal string with at most 15 digits before the'
+                                       ' point and 10 after, e.g. "1.10"'),
     "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$": "a date string YYYY-MM-DD",
     "^[0-9]{4}-[0-9]{2}$": "a month string YYYY-MM",
     "^[A-Z]{3}$": 'an ISO 4217 currency code, e.g. "GBP"',

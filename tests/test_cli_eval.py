@@ -102,8 +102,8 @@ def test_invalid_order_fields_exit_1(capsys: Any, tmp_path: Path) -> None:
     path.write_text(json.dumps(order))
     code, out, err = _eval(capsys, str(path))
     assert code == 1 and out == ""
-    assert ('order.lines[0].quantity: invalid_order: must be a decimal string, e.g. "1.10", '
-            "not a JSON number") in err
+    assert ("order.lines[0].quantity: invalid_order: must be a decimal string with at most 15 "
+            'digits before the point and 10 after, e.g. "1.10", not a JSON number') in err
     assert "order.customer.country: invalid_order: is required" in err
     assert "Traceback" not in err
 

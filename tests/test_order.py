@@ -136,12 +136,24 @@ def test_schema_messages_name_the_field_and_never_echo_its_value() -> None:
     assert got == [
         "order.customer: invalid_order: must be an object",
         "order.date: invalid_order: must be a date string YYYY-MM-DD",
-        'order.lines[0].quantity: invalid_order: must be a decimal string, e.g. "1.10", not '
-        "a JSON number",
-        'order.lines[1].transactions[1]: invalid_order: must be a decimal string, e.g. "1.10"',
+        "order.lines[0].quantity: invalid_order: must be a decimal string with at most 15 "
+        'digits before the point and 10 after, e.g. "1.10", not a JSON number',
+        "order.lines[1].transactions[1]: invalid_order: must be a decimal string with at most "
+        '15 digits before the point and 10 after, e.g. "1.10"',
     ]
     for value in ("Priya", "OX1", "7.77", "one hundred", "15/03"):
         assert not any(value in message for message in got)
+
+
+def test_a_decimal_with_too_many_digits_is_told_the_limits() -> None:
+    # a decimal string all the same: the message says what is wrong with it
+    bad = copy.deepcopy(ORDER)
+    bad["lines"][0]["quantity"] = "100000000000000000000"  # 10^20
+    bad["lines"][1]["transactions"] = ["300", "0.000000000000000000000000000001"]  # 1e-30
+    assert messages_of(bad) == [
+        f"order.lines[{i}]{field}: invalid_order: must be a decimal string with at most 15 "
+        'digits before the point and 10 after, e.g. "1.10"'
+        for i, field in ((0, ".quantity"), (1, ".transactions[1]"))]
 
 
 def test_semantic_messages_never_echo_values() -> None:
