@@ -30,10 +30,13 @@ class Mismatch:
     problem: str = "differs"  # differs | unknown_path | bad_path | error
     detail: str = ""
     where: str = ""  # file:line of the expectation, when known
+    inside: tuple[str, ...] = ()  # for a list or map: where inside it the values differ
 
     def __str__(self) -> str:
         at = f" ({self.where})" if self.where else ""
         if self.problem == "differs":
+            if self.inside:  # a list or map: where inside it they differ
+                return f"{'; '.join(self.inside)}{at}"
             return f"{self.path}: expected {show(self.expected)}, got {show(self.actual)}{at}"
         if self.problem == "error":
             return f"{self.path}: {self.detail}{at}"
@@ -57,8 +60,46 @@ def check(document: Any, path: str, expected: Any) -> Mismatch | None:
     if actual is MISSING:
         return Mismatch(path, expected, problem="unknown_path", detail=detail)
     if not matches(expected, actual):
-        return Mismatch(path, expected, actual)
+        inside: list[str] = []
+        if isinstance(expected, list | dict) and isinstance(actual, list | dict):
+            found = differences(expected, actual, path)
+            inside = found[:DIFFERENCES_SHOWN]
+            if len(found) > DIFFERENCES_SHOWN:
+                inside.append(f"{len(found) - DIFFERENCES_SHOWN} more difference(s)")
+        return Mismatch(path, expected, actual, inside=tuple(inside))
     return None
+
+
+DIFFERENCES_SHOWN = 5
+"""How many differences inside one expected list or map a failure names."""
+
+
+def differences(expected: Any, actual: Any, at: str) -> list[str]:
+    """Where `actual` differs from `expected` inside lists and maps, each as
+    `path: expected X, got Y` (an item or field missing or not expected, named as such)."""
+    if isinstance(expected, list) and isinstance(actual, list):
+        found = []
+        for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
+            found += differences(e, a, f"{at}[{i}]")
+        for i in range(len(actual), len(expected)):
+            found.append(f"{at}[{i}]: missing, expected {show(expected[i])}")
+        for i in range(len(expected), len(actual)):
+            found.append(f"{at}[{i}]: not expected, got {show(actual[i])}")
+        return found
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found = []
+        wanted = {str(k): v for k, v in expected.items()}
+        for key, value in wanted.items():
+            if key in actual:
+                found += differences(value, actual[key], f"{at}.{key}")
+            else:
+                found.append(f"{at}.{key}: missing, expected {show(value)}")
+        found += [f"{at}.{key}: not expected, got {show(value)}"
+                  for key, value in actual.items() if key not in wanted]
+        return found
+    if matches(expected, actual):
+        return []
+    return [f"{at}: expected {show(expected)}, got {show(actual)}"]
 
 
 def parse_path(path: str) -> list[str | int]:

@@ -119,6 +119,33 @@ def test_wrong_expectation_fails_with_a_diff() -> None:
     assert "0 passed, 1 failed, 1 cases" in text
 
 
+def test_a_list_or_map_that_differs_names_where_inside_it() -> None:
+    report = _run({"name": "lists", "order": {}, "expect": {
+        "lines[0].tax": [{"rule": "uk-vat", "rate": "20", "amount": "45.01",
+                          "reverse_charge": False, "inclusive": False}],
+        "lines[0].discounts": [{"rule": "ten-off", "amount": "25.00"},
+                               {"rule": "other", "amount": "1.00"}],
+        "totals": {"net": "225", "tax": "45", "total": "270", "discount": "0"},
+        "violations": [],
+    }})
+    got = {m.path: str(m) for m in report.cases[0].mismatches}
+    # not both values written out whole: the fields and items that differ, by their paths
+    assert got == {
+        "lines[0].tax": 'lines[0].tax[0].amount: expected "45.01", got "45.00"; '
+                        "lines[0].tax[0].inclusive: missing, expected false",
+        "lines[0].discounts": 'lines[0].discounts[1]: missing, expected {"amount": "1.00", '
+                              '"rule": "other"}',
+        "totals": 'totals.discount: missing, expected "0"',
+    }
+    many = _run({"name": "many", "order": {}, "expect": {
+        "lines[0].tax[0]": {"a": "1", "b": "2"}}}).cases[0].mismatches[0]
+    # the first five of the six differences, then how many more
+    assert str(many) == (
+        'lines[0].tax[0].a: missing, expected "1"; lines[0].tax[0].b: missing, expected "2"; '
+        'lines[0].tax[0].rule: not expected, got "uk-vat"; lines[0].tax[0].rate: not expected,'
+        ' got "20"; lines[0].tax[0].amount: not expected, got "45.00"; 1 more difference(s)')
+
+
 def test_unknown_path_is_named_clearly() -> None:
     report = _run({"name": "typo", "order": {}, "expect": {
         "lines[0].taxes[0].rate": "20", "lines[3].amount": "1", "totals.total.x": "1",
