@@ -46,6 +46,8 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, int]]:
     first = dt.date(year, month, 1)
     while first < end:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if year > dt.MAXYEAR:  # December 9999 has no following month (evaluation locates it)
+            raise OverflowError("date value out of range")
         following = dt.date(year, month, 1)
         out.append((max(first, start), min(following, end), (following - first).days))
         first = following

@@ -379,3 +379,71 @@ def test_amounts_beyond_cel_ints_are_a_located_error(quantities: list[str], back
     # 9000 x 931322574615478 = 8381903171539302000; 10 % = 838190317153930200
     assert doc["totals"]["total"] == "9220093488693232200"
     assert [v["code"] for v in doc["violations"]] == ["large"]
+
+
+LAST_YEAR = {
+    "book.yaml": b"""
+apiVersion: billplane.dev/v1
+kind: PriceBook
+metadata: {name: book, owner: revops}
+spec:
+  products:
+    - sku: MONTHLY
+      name: Monthly plan
+      type: subscription
+      recognition: daily
+      prices: [{currency: GBP, model: per_unit, unit_amount: 31.00, interval: month}]
+    - sku: SUPPORT
+      name: Support
+      type: service
+      recognition: prorated
+      prices: [{currency: GBP, model: flat, amount: 100.00}]
+    - sku: KEY
+      name: Key
+      type: one_off
+      prices: [{currency: GBP, model: flat, amount: 30.00}]
+---
+apiVersion: billplane.dev/v1
+kind: RecognitionRule
+metadata: {name: daily, owner: finance}
+spec: {priority: 1, method: ratable_daily, applies_to: "line.sku == 'MONTHLY'"}
+---
+apiVersion: billplane.dev/v1
+kind: RecognitionRule
+metadata: {name: prorated, owner: finance}
+spec: {priority: 2, method: ratable_monthly_prorated, applies_to: "line.sku == 'SUPPORT'"}
+---
+apiVersion: billplane.dev/v1
+kind: CreditPolicy
+metadata: {name: three-payments, owner: finance}
+spec:
+  when: "order.coupons.exists(c, c == 'SPLIT')"
+  installments: {count: 3, interval_months: 1}
+""",
+}
+
+
+@pytest.mark.parametrize(("line", "coupons"), [
+    # proration: a month from 9999-12-15 would end in the year 10000
+    ({"sku": "MONTHLY", "quantity": "1",
+      "period": {"start": "9999-12-15", "end": "9999-12-31"}}, []),
+    # a monthly schedule in December 9999: its month has no following one
+    ({"sku": "SUPPORT", "quantity": "1",
+      "period": {"start": "9999-12-01", "end": "9999-12-31"}}, []),
+    # the third monthly instalment of an order of 9999-11-15 falls in January 10000
+    ({"sku": "KEY", "quantity": "1"}, ["SPLIT"]),
+])
+def test_dates_past_the_calendar_are_a_located_error(line: dict[str, Any],
+                                                     coupons: list[str]) -> None:
+    bundle = load_bundle(LAST_YEAR, "rev-1")
+    order = {"id": "Y-1", "date": "9999-11-15", "currency": "GBP", "seller": "acme",
+             "customer": {"id": "C", "country": "GB"}, "coupons": coupons, "lines": [line]}
+    with pytest.raises(BillplaneError) as err:
+        evaluate(bundle, order)
+    [diag] = err.value.diagnostics
+    assert (diag.code, diag.location.file) == ("date_out_of_range", "order.date")
+    # the same within the calendar is an invoice
+    order["date"] = "9998-11-15"
+    if "period" in line:
+        line["period"] = {"start": "9998-12-15", "end": "9998-12-31"}
+    assert evaluate(bundle, dict(order, lines=[line])).document["totals"]["total"]

@@ -15,6 +15,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     """Same day `months` later, clamped to the end of a shorter month (Jan 31 + 1 = Feb 28)."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        # as date arithmetic says it (date + timedelta): evaluation locates it
+        raise OverflowError("date value out of range")
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
