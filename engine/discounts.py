@@ -165,8 +165,15 @@ def apply_discounts(bundle: Bundle, order: Order, lines: list[PricedLine], scope
         grants = _grants(doc, lines, taken, targets[doc.name], currency)
         rule_scope = _scope_of(doc)
         coupon = str(doc.spec.get("coupon", ""))
+        # what the trace needs to explain the amount: the effect, its rounding to minor
+        # units, and the limits that can have cut it
         effect = {k: str(v) if not isinstance(v, dict) else str(v.get(currency, ""))
                   for k, v in doc.spec["effect"].items()}
+        effect["rounding"] = str(doc.spec.get("rounding", "half_up"))
+        for limit in ("max_percent", "cap"):
+            value = doc.spec.get(limit)
+            if value is not None and (not isinstance(value, dict) or currency in value):
+                effect[limit] = str(value[currency] if isinstance(value, dict) else value)
         for i, amount in enumerate(grants):
             if not amount:
                 continue

@@ -93,3 +93,20 @@ def test_discount_case(path: Path, backend: str) -> None:
 
 def test_cases_exist() -> None:
     assert len(CASES) >= 15
+
+
+def test_trace_says_what_can_have_cut_or_rounded_a_discount() -> None:
+    # a discount the cap cut (200.00 -> 100.00) names the cap, and every discount its rounding
+    [case] = [to_plain(d) for d in load_documents(
+        "cap-per-order.yaml", (CASES[0].parent / "cap-per-order.yaml").read_bytes())]
+    _, trace = run_case(case, "cel-expr")
+    first = next(t for t in trace if t["path"] == "lines[0].discounts[0].amount")
+    assert first["amount"] == Decimal("100.00")
+    assert first["inputs"] == {"scope": "line", "base": "1000.00", "percent_off": "20",
+                               "rounding": "half_up", "cap": "150"}
+    case["rules"][0]["spec"] = {"scope": "line", "effect": {"amount_off": {"GBP": "10.005"}},
+                                "rounding": "half_even", "max_percent": 50}
+    _, trace = run_case(case, "cel-expr")
+    assert trace[0]["inputs"] == {"scope": "line", "base": "1000.00", "amount_off": "10.005",
+                                  "rounding": "half_even", "max_percent": "50"}
+    assert trace[0]["amount"] == Decimal("10.00")
