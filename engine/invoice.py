@@ -182,10 +182,8 @@ def _unit_amount_entries(bundle: Bundle, lines: list[PricedLine], docs: list[dic
             entry = trace_entry(path, "order", f"order.lines[{ol.index}].unit_price",
                                line.unit_amount, {}, doc["unit_amount"])
         else:
-            book = bundle.docs.get(line.price_rule)
-            entry = trace_entry(path, line.price_rule, book.where if book else "",
-                               line.unit_amount, {"sku": ol.sku, "model": line.model},
-                               doc["unit_amount"])
+            entry = trace_entry(path, line.price_rule, line.price_where, line.unit_amount,
+                                {"sku": ol.sku, "model": line.model}, doc["unit_amount"])
         trace.append(entry)
 
 

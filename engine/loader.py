@@ -252,6 +252,11 @@ def _bundle(docs: list[SourceDoc], files: Mapping[str, bytes], revision: str, ba
                 entry = to_plain(product)
                 entry["_book"] = src.name
                 entry["_where"] = f"{where.file}:{where.line}"
+                # each price entry's own place, for the traces of the amounts it prices
+                entry["_price_wheres"] = [
+                    f"{at.file}:{at.line}" for at in (
+                        src.at("spec", "products", i, "prices", j)
+                        for j in range(len(product.get("prices") or ())))]
                 products[entry["sku"]] = entry
     return Bundle(revision=revision, digest=digest_of(files), docs=policy_docs, backend=backend,
                   files=tuple(sorted(files)), programs=programs, by_kind=by_kind,

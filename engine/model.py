@@ -129,6 +129,7 @@ class PricedLine:
     # `discount_total - discount_included_tax` is the discount exclusive of tax and
     # `amount - included_tax - discount_included_tax` the amount exclusive of tax
     discount_included_tax: Decimal = Decimal(0)
+    price_where: str = ""  # file:line of the price entry (or product) that priced it
 
     @property
     def discount_total(self) -> Decimal:

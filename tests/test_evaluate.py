@@ -447,3 +447,44 @@ def test_dates_past_the_calendar_are_a_located_error(line: dict[str, Any],
     if "period" in line:
         line["period"] = {"start": "9998-12-15", "end": "9998-12-31"}
     assert evaluate(bundle, dict(order, lines=[line])).document["totals"]["total"]
+
+
+def test_a_price_is_traced_to_the_price_entry_in_effect_on_the_order_date() -> None:
+    book = b"""apiVersion: billplane.dev/v1
+kind: PriceBook
+metadata: {name: book, owner: revops}
+spec:
+  products:
+    - sku: SEAT
+      type: one_off
+      prices:
+        - {currency: GBP, model: per_unit, unit_amount: 10.00,
+           effective: {until: 2026-06-01}}
+        - currency: GBP
+          model: per_unit
+          unit_amount: 12.00
+          effective: {from: 2026-06-01}
+"""
+    tax = b"""apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: uk, owner: tax}
+spec:
+  tax: vat
+  jurisdiction: {country: GB}
+  rates: [{rate: 20, effective: {from: 2000-01-01}}]
+"""
+    bundle = load_bundle({"book.yaml": book, "tax.yaml": tax}, backend="cel-python")
+    wheres = {}
+    for date in ("2026-05-31", "2026-06-01"):
+        order = {"id": "O", "date": date, "currency": "GBP", "seller": "s",
+                 "customer": {"id": "C", "country": "GB", "type": "consumer"},
+                 "lines": [{"sku": "SEAT", "quantity": "2"},
+                           {"sku": "SEAT", "quantity": "1", "unit_price": "9.00"}]}
+        trace = evaluate(bundle, order).document["trace"]
+        wheres[date] = {t["path"]: t["where"] for t in trace if t["rule"] == "book"}
+    # each price from the entry in effect that day (its first line), not the book's start
+    assert wheres["2026-05-31"]["lines[0].amount"] == "book.yaml:9"
+    assert wheres["2026-06-01"]["lines[0].amount"] == "book.yaml:11"
+    assert wheres["2026-06-01"]["lines[0].unit_amount"] == "book.yaml:11"
+    # a price given on the order is traced to the order; its amount to the product
+    assert wheres["2026-06-01"]["lines[1].amount"] == "book.yaml:6"

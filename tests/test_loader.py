@@ -75,6 +75,9 @@ def test_products_are_indexed_by_sku_with_their_book_and_place() -> None:
     assert (seat["_book"], seat["_where"], seat["type"]) == (
         "core-prices", "pricing.yaml:10", "subscription")
     assert bundle.products["API-CALLS"]["_where"] == "pricing.yaml:29"
+    # and each price entry's first line, for the traces of the amounts it prices
+    assert seat["_price_wheres"] == ["pricing.yaml:15", "pricing.yaml:19", "pricing.yaml:23"]
+    assert bundle.products["API-CALLS"]["_price_wheres"] == ["pricing.yaml:32"]
 
 
 def test_all_or_nothing_and_every_error_collected_sorted() -> None:

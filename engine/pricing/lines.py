@@ -75,8 +75,12 @@ def _line_problems(entry: Entry, line: OrderLine, milestones: frozenset[str]
     return found
 
 
-def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[str, Quote]:
-    price = None if line.unit_price is not None else find_price(entry, order.currency, day)
+def _price_one(entry: Entry, order: Order, line: OrderLine, day: str
+               ) -> tuple[str, Quote, str]:
+    """The line's model, quote and the `file:line` of what priced it (the price entry, or the
+    product for a price given on the order)."""
+    found = None if line.unit_price is not None else find_price(entry, order.currency, day)
+    price = found[0] if found is not None else None
     if line.transactions and (price is None or price["model"] != "percentage"):
         raise BillplaneError(Diagnostic(
             "invalid_order", f"transactions are only for percentage-priced products; {line.sku}"
@@ -86,12 +90,14 @@ def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[s
         # an explicit price on the order: per_unit semantics, no catalogue lookup
         unit = line.unit_price
         return "per_unit", Quote(unit * line.quantity, unit,
-                                 {"unit_amount": str(unit), "source": "order.unit_price"})
-    if price is None:
+                                 {"unit_amount": str(unit), "source": "order.unit_price"}
+                                 ), entry.where
+    if found is None:
         raise BillplaneError(Diagnostic(
             "no_price",
             f"no {order.currency} price for sku {line.sku} effective on {day}",
             Location(f"order.lines[{line.index}].sku"), entry.book.name))
+    price = found[0]
     result = quote(price, line.quantity, _transactions(price, line, entry))
     if entry.product.get("type") == "subscription":
         share = proration(line.period, price.get("interval"))
@@ -99,7 +105,7 @@ def _price_one(entry: Entry, order: Order, line: OrderLine, day: str) -> tuple[s
             days, full = share
             result.amount = result.amount * days / full
             result.inputs["proration"] = f"{days}/{full} days"
-    return price["model"], result
+    return price["model"], result, found[1]
 
 
 def _too_large(what: str, path: str, rule: str = "") -> Diagnostic:
@@ -143,7 +149,7 @@ def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
                 errors.extend(problems)
                 continue
         try:
-            model, result = _price_one(entry, order, line, day)
+            model, result, where = _price_one(entry, order, line, day)
         except BillplaneError as exc:
             errors.extend(exc.diagnostics)
             continue
@@ -156,15 +162,15 @@ def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
         priced.append(PricedLine(
             order_line=line, product=product, product_type=product.get("type", "one_off"),
             price_rule=entry.book.name, model=model, unit_amount=result.unit_amount,
-            amount=amount, recognition_rule=product.get("recognition", "")))
+            amount=amount, recognition_rule=product.get("recognition", ""), price_where=where))
         if trace is None:
             continue
         inputs = {"quantity": str(line.quantity), "model": model, **result.inputs}
         if result.amount != amount:
             inputs["unrounded"] = str(_SHOWN.plus(result.amount))
             inputs["rounding"] = entry.rounding
-        trace.append(trace_entry(f"lines[{line.index}].amount", entry.book.name,
-                                entry.book.where, amount, inputs))
+        trace.append(trace_entry(f"lines[{line.index}].amount", entry.book.name, where, amount,
+                                 inputs))
     if errors:
         raise BillplaneError(errors)
     return priced
