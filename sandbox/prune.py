@@ -9,7 +9,9 @@ understand selects every order. Rules by kind:
   otherwise every order.
 - TaxRule: orders whose customer country (or address country) is the rule's country, old or
   new, and, when only the rates changed, whose date falls where the rate differs. Reverse
-  charge rules, a missing country or a group (`EU`, `*`) select every order.
+  charge rules, a missing country or a group (`EU`, `*`) select every order, and so does a
+  rule that changes which sellers have TaxRules (a seller's first or last rule: its orders
+  to every country are then taxed, or refused, differently).
 - RecognitionRule: orders with a sku whose product names the rule, or, when `applies_to` is
   `line.product_type == 'X'` on both sides, a product of that type (old or new catalogue);
   otherwise every order.
@@ -207,8 +209,24 @@ def _changed_dates(o: list[dict[str, Any]], n: list[dict[str, Any]]) -> list[tup
     return out
 
 
-def _tax(pred: Predicate, name: str, o: Any, n: Any, *_: Any) -> None:
+def _sellers_taxed(bundle: Any) -> frozenset[str] | None:
+    """The sellers that have TaxRules, or None when a rule names no seller (it taxes every
+    seller's orders): whether a seller's orders have tax rules at all, or are refused as
+    `unknown_seller`, in every country."""
+    specs = [d.spec for d in bundle.docs.values() if d.kind == "TaxRule"]
+    if any(not s.get("seller") for s in specs):
+        return None
+    return frozenset(str(s["seller"]) for s in specs)
+
+
+def _tax(pred: Predicate, name: str, o: Any, n: Any, base: Any, head: Any) -> None:
     sides = [s for s in (o, n) if s is not None]
+    if (o is None or n is None or o.get("seller") != n.get("seller")) and (
+            _sellers_taxed(base) != _sellers_taxed(head)):
+        # a seller that gains its first rule or loses its last one is taxed, or refused, in
+        # every country, not only in the rule's
+        _all(pred, f"tax rule {name} changes which sellers have tax rules")
+        return
     countries = {str((s.get("jurisdiction") or {}).get("country", "")) for s in sides}
     # `EU` (any member state) and `*` are groups, not one customer country
     if any(s.get("reverse_charge") for s in sides) or not all(

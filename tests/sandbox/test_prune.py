@@ -87,3 +87,27 @@ def test_price_coupon_recognition_and_unknown() -> None:
     same = impact(_b(("TaxRule", "uk", _tax(OLD))), _b(("TaxRule", "uk", _tax(OLD)),
                                                      ("PolicyTest", "t", {"cases": []})))
     assert same.nothing and not same.selects(_order("GB", "2012-01-01"))
+
+
+def test_a_sellers_first_or_last_tax_rule_selects_every_order() -> None:
+    # every rule names its seller: a seller without one is refused (unknown_seller), and a
+    # seller's first rule taxes (or refuses, no_tax_rule) its orders in every country
+    uk = _tax(OLD, seller="northwind-uk")
+    ie = _tax([{"rate": 23}], country="IE", seller="northwind-ie")
+    added = impact(_b(("TaxRule", "uk", uk)), _b(("TaxRule", "uk", uk), ("TaxRule", "ie", ie)))
+    assert added.everything and added.selects(_order("FR", "2011-02-01"))
+    removed = impact(_b(("TaxRule", "uk", uk), ("TaxRule", "ie", ie)), _b(("TaxRule", "uk", uk)))
+    assert removed.everything
+    moved = impact(_b(("TaxRule", "uk", uk), ("TaxRule", "ie", ie)),
+                   _b(("TaxRule", "uk", uk), ("TaxRule", "ie", dict(ie, seller="northwind-eu"))))
+    assert moved.everything
+    # a rule that names no seller taxes every seller's orders: another seller's rule then
+    # only changes its own country
+    anyone = _tax(OLD)
+    pred = impact(_b(("TaxRule", "uk", anyone)),
+                  _b(("TaxRule", "uk", anyone), ("TaxRule", "ie", ie)))
+    assert not pred.everything and pred.countries == [("IE", [])]
+    # so does a second rule of a seller that has one already
+    more = _tax([{"rate": 23}], country="FR", seller="northwind-uk")
+    pred = impact(_b(("TaxRule", "uk", uk)), _b(("TaxRule", "uk", uk), ("TaxRule", "fr", more)))
+    assert not pred.everything and pred.countries == [("FR", [])]

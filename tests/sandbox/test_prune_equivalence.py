@@ -7,7 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_repo import DISCOUNTS, PRICES, RECOGNITION, SERIES, TAX, TERMS, branch
+from sandbox_repo import (
+    BASE_FILES,
+    DISCOUNTS,
+    PRICES,
+    RECOGNITION,
+    SERIES,
+    TAX,
+    TERMS,
+    branch,
+    make_repo,
+    orders,
+    write_orders,
+)
 
 from sandbox.engine_port import RevisionSpec
 from sandbox.replay import ReplayConfig, replay
@@ -183,3 +195,36 @@ def test_a_changed_policy_test_is_never_named_as_a_cause() -> None:
     pred = impact(bundle("1"), bundle("2"))
     assert pred.changed == ["shop", "shop-tests"]
     assert pred.inert == ["shop-tests"]
+
+
+IE_VAT = """\
+apiVersion: billplane.dev/v1
+kind: TaxRule
+metadata: {name: ie-vat, owner: tax}
+spec:
+  tax: vat
+  seller: northwind-ie
+  jurisdiction: {country: IE}
+  rates:
+    - {rate: 23, effective: {from: 2010-01-01}}
+"""
+
+
+def test_a_sellers_first_tax_rule_is_replayed_in_every_country(needs_engine: Any,
+                                                               tmp_path: Path) -> None:
+    """Every TaxRule names its seller, so another seller's orders are refused
+    (unknown_seller); the change gives northwind-ie its first rule, for Ireland, and its
+    orders to every other country now fail for want of a rule there (no_tax_rule)."""
+    repo = tmp_path / "repo"
+    sellers = TAX.replace("  tax: vat\n", "  tax: vat\n  seller: northwind-uk\n")
+    base = make_repo(repo, {**BASE_FILES, "tax/vat.yaml": sellers})
+    head = branch(repo, base, "ie-seller", {"tax/ie-vat.yaml": IE_VAT})
+    items = orders(60)
+    for order in items[::3]:
+        order["seller"] = "northwind-ie"
+    history = write_orders(tmp_path / "orders.jsonl", items)
+    full = _run(repo, base, head, history, prune=False)
+    pruned = _run(repo, base, head, history, prune=True)
+    assert full["evaluation"]["error_changed"] == [
+        {"change": "unknown_seller → no_tax_rule", "orders": 20}]
+    assert _comparable(pruned) == _comparable(full)
