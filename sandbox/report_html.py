@@ -20,16 +20,19 @@ figure{display:inline-block;vertical-align:top;margin:.5rem 1.5rem .5rem 0}
 """
 
 JS = """
-document.querySelectorAll('table.sortable th').forEach(function (th, i) {
+// a cell sorts as a number only when the whole cell is one (dates and months sort as text,
+// in time order: parseFloat would read 2011-02-01 as 2011)
+var NUMBER = /^[+-]?\\d+(\\.\\d+)?$/;
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
+    var i = th.cellIndex;  // the column in its own table
     var body = th.closest('table').tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var dir = th.dataset.dir === 'asc' ? -1 : 1;
     th.dataset.dir = dir === 1 ? 'asc' : 'desc';
     rows.sort(function (a, b) {
       var x = a.cells[i].textContent, y = b.cells[i].textContent;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      if (!isNaN(nx) && !isNaN(ny)) { return (nx - ny) * dir; }
+      if (NUMBER.test(x) && NUMBER.test(y)) { return (parseFloat(x) - parseFloat(y)) * dir; }
       return x.localeCompare(y) * dir;
     });
     rows.forEach(function (r) { body.appendChild(r); });

@@ -207,3 +207,35 @@ def test_html_report_in_headless_chromium(needs_engine: Any, policy_repo: tuple[
     assert page.count("<svg") == 4 * len(report["totals"]) == 12
     assert "Recognised revenue change by recognition period, GBP: no change." in page
     assert "Revenue (net) change by jurisdiction, GBP: no change." in page
+
+
+def test_html_tables_sort_by_the_clicked_column_in_every_table(tmp_path: Path,
+                                                              chrome: Any) -> None:
+    """Every table of the page sorts by its own column (not the first table's only), amounts
+    as numbers and dates as dates."""
+    from selenium.webdriver.common.by import By
+
+    first = report_html.table(["Currency", "Orders"], [["GBP", "3"], ["EUR", "1"]])
+    second = report_html.table(
+        ["Order", "Date", "Total change"],
+        [["A", "2011-01-04", "-0.50"], ["B", "2010-12-15", "12.25"], ["C", "2011-02-01", "2.00"],
+         ["D", "2011-01-20", "-10.00"]], {2})
+    page = tmp_path / "page.html"
+    page.write_text(report_html.page("sorting", [first, second]), encoding="utf-8")
+    chrome.get(page.resolve().as_uri())
+
+    def column(n: int) -> list[str]:
+        rows = chrome.find_elements(By.CSS_SELECTOR, "table.sortable")[1].find_elements(
+            By.CSS_SELECTOR, "tbody tr")
+        return [r.find_elements(By.TAG_NAME, "td")[n].text for r in rows]
+
+    date, change = chrome.find_elements(By.CSS_SELECTOR, "table.sortable")[1].find_elements(
+        By.TAG_NAME, "th")[1:]
+    date.click()
+    assert column(1) == ["2010-12-15", "2011-01-04", "2011-01-20", "2011-02-01"]
+    date.click()
+    assert column(1) == ["2011-02-01", "2011-01-20", "2011-01-04", "2010-12-15"]
+    change.click()
+    assert column(2) == ["-10.00", "-0.50", "2.00", "12.25"]
+    errors = [e for e in chrome.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
