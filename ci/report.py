@@ -88,8 +88,9 @@ def _title(data: dict[str, Any]) -> str:
     return f"## Policy check: {base} → `{data['head']}`\n"
 
 
-def render_md(data: dict[str, Any], limit: int = report_md.COMMENT_LIMIT) -> str:
-    """The PR comment, at most `limit` characters."""
+def render_md(data: dict[str, Any], limit: int = report_md.REPORT_LIMIT) -> str:
+    """The PR comment, at most `limit` characters (room is left for the marker the comment
+    tool adds, within GitHub's limit)."""
     if data.get("replay"):
         return report_md.render(data["replay"], approvals_md(data), limit)
     text = _title(data) + "\n" + approvals_md(data)

@@ -12,7 +12,12 @@ from typing import Any
 
 from sandbox.report import largest_note, revision_label, what
 
-COMMENT_LIMIT = 65536
+COMMENT_LIMIT = 65536  # GitHub's limit on the body of a comment, in characters
+# kept free for what the tool posting the report adds to it: the sticky-comment action of the
+# GitHub template appends `<!-- Sticky Pull Request Comment<header> -->`, the GitLab template
+# puts its marker first
+MARKER_ROOM = 256
+REPORT_LIMIT = COMMENT_LIMIT - MARKER_ROOM
 ROW_STEPS = (25, 10, 5, 2)
 
 
@@ -62,7 +67,7 @@ def _kept(part: dict[str, Any]) -> str:
             "currency")
 
 
-def render(report: dict[str, Any], extra: str = "", limit: int = COMMENT_LIMIT) -> str:
+def render(report: dict[str, Any], extra: str = "", limit: int = REPORT_LIMIT) -> str:
     """Markdown text at most `limit` characters; `extra` (e.g. approvals) goes after the summary."""
     for rows in ROW_STEPS:
         essential, optional = _sections(report, extra, rows)

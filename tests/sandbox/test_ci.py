@@ -457,3 +457,26 @@ def test_codeowners_from_inside_the_policy_folder(needs_engine: Any,
     monkeypatch.chdir(repo)
     assert main(["codeowners", "./policies/../policies"]) == 0
     assert capsys.readouterr().out.splitlines()[2:] == lines[2:]
+
+
+def test_ci_comment_fits_with_the_marker_the_comment_tools_add() -> None:
+    """The GitHub template's sticky-comment action appends its marker to report.md and
+    GitHub refuses a comment above 65,536 characters; the GitLab template puts its own marker
+    first. A report cut to the limit must leave room for them."""
+    from ci.report import render_md
+
+    sticky = "\n<!-- Sticky Pull Request Commentbillplane -->"  # header: billplane
+    gitlab = "<!-- billplane-report -->\n"
+    # lines shorter than the marker: a cut at a line end lands within one of the limit
+    teams = [{"team": f"@acme/t{i:04d}", "reasons": [f"owns tax/{i:04d}.yaml"]}
+             for i in range(3000)]
+    data = {"base": "origin/main", "head": "HEAD", "base_revision": "a" * 40,
+            "check": {"base": {"ok": True}, "head": {"ok": True}},
+            "tests": {"passed": 1, "failed": 0, "coverage": {"percent": 100}, "cases": []},
+            "replay": None, "failures": [], "notes": [], "changed_paths": [],
+            "approvals": teams}
+    for replayed in (None, _report_with_rows(3000)):
+        data["replay"] = replayed
+        md = render_md(data)
+        assert len(md) > 60_000  # cut to the limit
+        assert len(md + sticky) <= 65536 and len(gitlab + md) <= 65536
