@@ -61,6 +61,18 @@ def merge_base(repo: str, base: str, head: str) -> str | None:
     return str(found[0].hexsha) if found else None
 
 
+def _known(repo: str, ref: str) -> bool:
+    """True when `ref` names a commit of the repository."""
+    import git
+
+    try:
+        _repo(repo).commit(ref)
+    except (git.GitCommandError, git.BadName, ValueError, git.InvalidGitRepositoryError,
+            git.NoSuchPathError):
+        return False
+    return True
+
+
 def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[str]:
     """Policy paths (relative to the policy folder) that differ between two revisions."""
     r = _repo(repo)
@@ -79,8 +91,10 @@ def _resolve_base(opts: CiOptions, data: dict[str, Any]) -> str:
         return opts.base
     found = merge_base(opts.repo, opts.base, opts.head)
     if found is None:
-        data["notes"].append(f"`{opts.base}` and `{opts.head}` have no common ancestor: "
-                             f"compared with `{opts.base}` itself.")
+        # an unknown revision is reported when it is loaded, not as a missing ancestor
+        if _known(opts.repo, opts.base) and _known(opts.repo, opts.head):
+            data["notes"].append(f"`{opts.base}` and `{opts.head}` have no common ancestor: "
+                                 f"compared with `{opts.base}` itself.")
         return opts.base
     data["notes"].append(f"Base: the merge base `{found[:12]}` of `{opts.base}` and "
                          f"`{opts.head}` (what the change is based on; later changes of "

@@ -59,8 +59,8 @@ def approvals_md(data: dict[str, Any]) -> str:
         for side, c in data["check"].items():
             errors = c.get("errors", [])
             for e in errors[:MAX_ITEMS]:
-                out.append(_clip(f"  - {side}: `{e['file']}:{e['line']}` {e['code']}: "
-                                 f"{e['message']}"))
+                where = f"{e['file']}:{e['line']}" if e.get("line") else str(e["file"])
+                out.append(_clip(f"  - {side}: `{where}` {e['code']}: {e['message']}"))
             out += _more(errors, f"{side} errors")
     tests = data.get("tests")
     if tests is not None:

@@ -480,3 +480,23 @@ def test_ci_comment_fits_with_the_marker_the_comment_tools_add() -> None:
         md = render_md(data)
         assert len(md) > 60_000  # cut to the limit
         assert len(md + sticky) <= 65536 and len(gitlab + md) <= 65536
+
+
+@pytest.mark.parametrize("side", ["base", "head"])
+def test_ci_with_a_revision_that_does_not_exist(needs_engine: Any,
+                                                ci_repo: tuple[Path, str, str, str],
+                                                tmp_path: Path, side: str) -> None:
+    """The unknown revision is the failure, named where it is; not a missing ancestor."""
+    repo, base, head, history = ci_repo
+    refs = {"base": base, "head": head, side: "no-such-branch"}
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", refs["base"], "--head", refs["head"],
+                 "--orders", history, "--out", str(out)]) == 1
+    data = json.loads((out / "report.json").read_text())
+    assert data["failures"] == [f"policies do not load: {side}"]
+    [error] = data["check"][side]["errors"]
+    assert error["code"] == "unknown_revision"
+    assert "'no-such-branch' does not exist" in error["message"]
+    assert not any("common ancestor" in n for n in data["notes"])
+    md = (out / "report.md").read_text()
+    assert f"  - {side}: `{repo}` unknown_revision: revision 'no-such-branch' does not " in md
