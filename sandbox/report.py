@@ -205,6 +205,7 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 PERCENT_METRICS = ("total_change_percent", "tax_change_percent")
+_PERCENT_KEYS = ("change_percent", "tax_change_percent")  # the totals' field of each
 
 
 def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
@@ -214,7 +215,8 @@ def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
     The percentages of totals are given only when the totals cover every order (a pruned
     replay without base totals leaves them out, so that a threshold cannot read a percentage
     of part of the history); `changed_orders_percent` is over every order either way, since
-    a pruned order is unchanged by construction. `newly_failing` counts the orders that can
+    a pruned order is unchanged by construction; a change from a base total (or tax) of zero
+    is no percentage and leaves its metric out. `newly_failing` counts the orders that can
     be issued under the base revision and not under the head: a new blocking validation or no
     longer evaluating. `tax_change_issued` needs to know which orders were issued: only the
     store's orders say (`attributes.issued_invoice`), so it is left out when the tax of an
@@ -238,8 +240,10 @@ def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
             Decimal("0.01")) if orders else ZERO,
     }
     if report.get("totals_cover", "all") == "all":
-        out["total_change_percent"] = most([r["change_percent"] for r in t])
-        out["tax_change_percent"] = most([r["tax_change_percent"] for r in t])
+        for metric, key in zip(PERCENT_METRICS, _PERCENT_KEYS, strict=True):
+            # a change from a base of zero is no percentage: unknown, never 0
+            if all(r[key] != "n/a" for r in t):
+                out[metric] = most([r[key] for r in t])
     if report.get("issued_tax_unknown"):
         del out["tax_change_issued"]
     return out
@@ -251,6 +255,13 @@ def unknown_metrics(report: dict[str, Any]) -> dict[str, str]:
     if report.get("totals_cover", "all") != "all":
         why = ("the totals cover the replayed orders only (pruned without base totals)")
         out.update(dict.fromkeys(PERCENT_METRICS, why))
+    else:
+        for metric, key in zip(PERCENT_METRICS, _PERCENT_KEYS, strict=True):
+            zero = [r["currency"] for r in report["totals"] if r[key] == "n/a"]
+            if zero:
+                what = "total" if metric == "total_change_percent" else "tax"
+                out[metric] = (f"the base {what} of {', '.join(zero)} is zero and changes "
+                               "(no percentage of it)")
     if report.get("issued_tax_unknown"):
         out["tax_change_issued"] = str(report["issued_tax_unknown"])
     return out

@@ -500,3 +500,32 @@ def test_ci_with_a_revision_that_does_not_exist(needs_engine: Any,
     assert not any("common ancestor" in n for n in data["notes"])
     md = (out / "report.md").read_text()
     assert f"  - {side}: `{repo}` unknown_revision: revision 'no-such-branch' does not " in md
+
+
+def test_a_percentage_of_a_zero_base_total_is_unknown_and_requires_approval() -> None:
+    """Free orders that now cost something: the change is no percentage of a zero base, so
+    a percentage threshold cannot read it as 0% and pass."""
+    from test_reports import _doc
+
+    from sandbox.aggregate import Aggregate
+    from sandbox.prune import Predicate
+    from sandbox.replay import ReplayResult
+    from sandbox.report import build, metrics, unknown_metrics
+
+    agg = Aggregate()
+    order = {"id": "A", "date": "2011-02-01", "currency": "GBP", "customer": {"id": "C1"}}
+    agg.add_order(order, _doc(0, "0.00", "0.00"), _doc(0, "2.00", "12.00"))
+    report = build(ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                                {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1))
+    assert report["totals"][0]["change_percent"] == "n/a"
+    found = metrics(report)
+    assert "total_change_percent" not in found and "tax_change_percent" not in found
+    unknown = unknown_metrics(report)
+    assert unknown["total_change_percent"] == (
+        "the base total of GBP is zero and changes (no percentage of it)")
+    assert unknown["tax_change_percent"] == (
+        "the base tax of GBP is zero and changes (no percentage of it)")
+    [finance, _] = required_approvals(_bundle(), [], found, unknown=unknown)
+    assert finance == {"team": "@acme/finance", "reasons": [
+        "total_change_percent above 1 could not be evaluated: the base total of GBP is zero "
+        "and changes (no percentage of it) (approval required to be safe)"]}
