@@ -191,4 +191,12 @@ def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str,
         data["failures"].append(f"replay failed: {first}")
         return None, f"the replay failed ({first.code})"
     data["replay"] = report
+    c = report["counts"]
+    if not c["evaluated"] + c["skipped"] and not impact(bundles["base"], bundles["head"]).nothing:
+        # an empty history (or one of bad records only) shows no impact: it is no evidence
+        # of none, so thresholds are treated as without a history
+        data["notes"].append(f"The order history has no order to replay ({c['read']} records "
+                             f"read, {c['issues']} bad): impact thresholds could not be "
+                             "evaluated and require their approvals.")
+        return None, "the order history has no order to replay"
     return metrics(report), ""

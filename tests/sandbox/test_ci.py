@@ -529,3 +529,27 @@ def test_a_percentage_of_a_zero_base_total_is_unknown_and_requires_approval() ->
     assert finance == {"team": "@acme/finance", "reasons": [
         "total_change_percent above 1 could not be evaluated: the base total of GBP is zero "
         "and changes (no percentage of it) (approval required to be safe)"]}
+
+
+@pytest.mark.parametrize("content", ["", "not json\n[1, 2]\n"], ids=["empty", "bad-only"])
+def test_ci_with_a_history_without_orders_requires_threshold_approvals(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path,
+        content: str) -> None:
+    """An empty export (or one of bad records only) is no evidence that nothing changes: the
+    thresholds require their approvals, as without a history, and the report says why."""
+    repo, base, head, _ = ci_repo
+    history = tmp_path / "empty.jsonl"
+    history.write_text(content)
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", head,
+                 "--orders", str(history), "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    assert data["replay"]["counts"]["evaluated"] == 0 and data["metrics"] is None
+    why = ("could not be evaluated: the order history has no order to replay (approval "
+           "required to be safe)")
+    assert data["approvals"] == [
+        {"team": "@acme/finance", "reasons": [f"total_change_percent above 1 {why}"]},
+        {"team": "@acme/tax", "reasons": ["owns tax/vat.yaml", f"tax_change_issued above 0 {why}"]}]
+    bad = content.count("\n")
+    assert (f"The order history has no order to replay ({bad} records read, {bad} bad)"
+            in (out / "report.md").read_text())
