@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from engine.errors import Diagnostic, Location, fail
+from engine.jsontext import line_column, locate_repeated_key
+from engine.order import json_path
 from sandbox.sources import Record
 
 
@@ -96,11 +98,35 @@ class Lines:
             yield parse_line(data, number, self.path)
 
 
+class _Repeated(Exception):
+    """A key given twice in one object."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Repeated(key)
+        found[key] = value
+    return found
+
+
 def parse_line(text: str | bytes, number: int, file: str) -> Record:
-    """One JSONL line into a record; structural problems only (the engine checks the rest)."""
+    """One JSONL line into a record; structural problems only (the engine checks the rest).
+
+    A key given twice in one object is a bad record (`duplicate_key`), as the service refuses
+    such an order: JSON parsers disagree on which value wins.
+    """
     where = Location(file, number, 1)
     try:
-        value: Any = json.loads(text)
+        value: Any = json.loads(text, object_pairs_hook=_unique)
+    except _Repeated as exc:
+        line = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+        found = locate_repeated_key(line)
+        at = f" ({json_path(found[0])})" if found else ""
+        return Record(number, issue=Diagnostic(
+            "duplicate_key", f"key {str(exc)!r} is given twice in one object{at}",
+            Location(file, number, line_column(line, found[1])[1] if found else 1)))
     except json.JSONDecodeError as exc:
         return Record(number, issue=Diagnostic(
             "bad_json", f"not valid JSON: {exc.msg}", Location(file, number, exc.colno)))

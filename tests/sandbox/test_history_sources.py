@@ -94,6 +94,25 @@ def test_jsonl_reports_bad_lines(tmp_path: Path) -> None:
         (1, "A"), (3, "bad_order"), (4, "bad_order"), (5, "bad_json"), (6, "C")]
 
 
+def test_jsonl_a_key_given_twice_is_a_bad_record(tmp_path: Path) -> None:
+    """As the service refuses it (duplicate_key), never the last value silently; a truncated
+    last line and a line that is not UTF-8 are bad records too, by line."""
+    path = tmp_path / "o.jsonl"
+    path.write_bytes(b'{"id": "A", "lines": [{"sku": "X", "quantity": "1", "quantity": "9"}]}\n'
+                     b'{"id": "B", "id": "C"}\n'
+                     b'{"id": "D", "customer": {"id": "\xe9t\xe9"}}\n'
+                     b'{"id": "E"}\n'
+                     b'{"id": "F", "lines": [{"sku": "X", "qua')
+    records = list(open_source(str(path)).records())
+    assert [(r.line, r.issue.code if r.issue else r.order["id"]) for r in records] == [
+        (1, "duplicate_key"), (2, "duplicate_key"), (3, "bad_json"), (4, "E"), (5, "bad_json")]
+    assert [str(r.issue) for r in records[:3]] == [
+        f"{path}:1:53: duplicate_key: key 'quantity' is given twice in one object "
+        "(order.lines[0].quantity)",
+        f"{path}:2:13: duplicate_key: key 'id' is given twice in one object (order.id)",
+        f"{path}:3:1: bad_json: not UTF-8 text (byte 33)"]
+
+
 def test_generator_is_seeded_and_deterministic() -> None:
     a = list(GeneratorSource(300, seed=5).orders())
     b = list(GeneratorSource(300, seed=5).orders())
