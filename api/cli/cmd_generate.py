@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 
 from sandbox.sources.generator import GeneratorSource, load_distributions
-from sandbox.sources.jsonl import write_jsonl
+from sandbox.sources.jsonl import write_jsonl_to
 from sandbox.sources.online_retail import RETAIL_SKU
 
 HELP = "generate a synthetic order history from real retail distributions (JSONL)"
@@ -33,12 +32,5 @@ def run(args: argparse.Namespace) -> int:
     gen = GeneratorSource(args.count, args.seed, seller=args.seller, sku=args.sku,
                           customers=args.customers,
                           distributions=load_distributions(args.distributions))
-    if args.out == "-":
-        write_jsonl(gen.orders(), sys.stdout)
-    elif args.out.endswith(".gz"):
-        with gzip.open(args.out, "wt", encoding="utf-8") as handle:
-            write_jsonl(gen.orders(), handle)
-    else:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            write_jsonl(gen.orders(), handle)
+    write_jsonl_to(gen.orders(), args.out)
     return 0

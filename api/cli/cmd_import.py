@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sandbox.sources import open_source
-from sandbox.sources.jsonl import write_jsonl
+from sandbox.sources.jsonl import write_jsonl_to
 from sandbox.sources.online_retail import RETAIL_SKU
 
 HELP = "import an order export (Online Retail CSV) as JSON Lines orders"
@@ -17,7 +17,7 @@ HELP = "import an order export (Online Retail CSV) as JSON Lines orders"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `billplane import`."""
     parser.add_argument("source", help="an Online Retail .csv (comma or semicolon)")
-    parser.add_argument("--out", default="-", help="output .jsonl (default: stdout)")
+    parser.add_argument("--out", default="-", help="output .jsonl[.gz] (default: stdout)")
     parser.add_argument("--seller", default="northwind-uk", help="seller entity")
     parser.add_argument("--sku", default=RETAIL_SKU,
                         help="line sku for every row ('' keeps the StockCode)")
@@ -38,10 +38,6 @@ def run(args: argparse.Namespace) -> int:
             elif rec.order is not None:
                 yield rec.order
 
-    if args.out == "-":
-        count = write_jsonl(orders(), sys.stdout)
-    else:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            count = write_jsonl(orders(), handle)
+    count = write_jsonl_to(orders(), args.out)
     print(f"{count} orders, {bad} bad rows", file=sys.stderr)
     return 1 if bad and args.strict else 0

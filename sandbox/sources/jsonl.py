@@ -141,6 +141,22 @@ def parse_line(text: str | bytes, number: int, file: str) -> Record:
     return Record(number, order=value)
 
 
+def write_jsonl_to(orders: Iterator[dict[str, object]], out: str) -> int:
+    """Write orders to `out` (`-` stdout, gzip when it ends in `.gz`, else plain JSON Lines);
+    `cannot_write` when the file cannot be written."""
+    if out == "-":
+        return write_jsonl(orders, sys.stdout)
+    try:
+        if out.endswith(".gz"):
+            with gzip.open(out, "wt", encoding="utf-8") as zipped:
+                return write_jsonl(orders, zipped)
+        with open(out, "w", encoding="utf-8") as handle:
+            return write_jsonl(orders, handle)
+    except OSError as exc:
+        raise fail("cannot_write", f"cannot write {out}: {exc.strerror or exc}",
+                   Location(out)) from None
+
+
 def write_jsonl(orders: Iterator[dict[str, object]], handle: IO[str]) -> int:
     """Write orders as compact JSON Lines; returns how many were written."""
     count = 0

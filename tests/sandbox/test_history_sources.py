@@ -150,6 +150,24 @@ def test_generate_and_import_commands(tmp_path: Path, capsys: Any) -> None:
     assert main(["import", str(DATA / "retail_bad.csv"), "--out", str(target), "--strict"]) == 1
 
 
+def test_import_writes_gzip_and_says_when_it_cannot_write(tmp_path: Path, capsys: Any) -> None:
+    """`--out orders.jsonl.gz` is a gzip file, as `generate` writes and `replay` reads it."""
+    import gzip
+
+    target = tmp_path / "i.jsonl.gz"
+    assert main(["import", str(DATA / "retail_bad.csv"), "--out", str(target)]) == 0
+    with gzip.open(target, "rt", encoding="utf-8") as handle:
+        assert [json.loads(x)["id"] for x in handle] == ["536365", "C536379", "536383"]
+    assert [r.order["id"] for r in open_source(str(target)).records() if r.order] == [
+        "536365", "C536379", "536383"]
+    capsys.readouterr()
+    missing = tmp_path / "no-such-folder" / "o.jsonl"
+    for argv in (["import", str(DATA / "retail_bad.csv")], ["generate", "--count", "3"]):
+        assert main([*argv, "--out", str(missing)]) == 1
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"{missing}: cannot_write: cannot write {missing}: No such file or directory")
+
+
 def _store_rows(url: str) -> None:
     from sqlalchemy import create_engine, text
 
