@@ -2,7 +2,8 @@
 
 Both published shapes are read: comma-separated with `12/1/10 8:26` dates, and the
 `;`-separated sample with extra index columns, `12/06/2010 10:08` / `2/20/11 11:39` dates and
-`NA` for unknown customers. Dates are month-first in both (the data runs 2010-12 to 2011-12).
+`NA` for unknown customers. Dates are month-first in both (the data runs 2010-12 to 2011-12);
+the workbook converted with pandas (`2010-12-01 08:26:00`, CustomerID `17850.0`) is read too.
 
 Mapping (documented in sandbox/README.md):
 - every row becomes a line of sku `RETAIL-GOODS` (the catch-all retail product of the example
@@ -46,6 +47,8 @@ COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "
 ALIASES = {"EIRE": "IE", "CHANNEL ISLANDS": "GG", "RSA": "ZA", "USA": "US",
            "CZECH REPUBLIC": "CZ", "UNITED STATES": "US"}
 _DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+# the workbook's dates as pandas writes them (`2010-12-01 08:26:00`)
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _INVOICE = re.compile(r"[A-Z]?\d+\Z")
 _QUANTITY = re.compile(r"-?\d{1,9}\Z")
 _PRICE = re.compile(r"-?\d{1,12}(?:\.\d{1,10})?\Z")
@@ -65,11 +68,16 @@ def country_code(name: str) -> str | None:
 
 
 def parse_date(text: str) -> dt.date | None:
-    """`12/1/10 8:26`, `12/06/2010 10:08` (month first) -> date; None when not a date."""
+    """`12/1/10 8:26`, `12/06/2010 10:08` (month first) or `2010-12-01 08:26:00` -> date;
+    None when not a date."""
     match = _DATE.match(text.strip())
-    if not match:
-        return None
-    month, day, year = (int(g) for g in match.groups())
+    if match:
+        month, day, year = (int(g) for g in match.groups())
+    else:
+        match = _ISO_DATE.match(text.strip())
+        if not match:
+            return None
+        year, month, day = (int(g) for g in match.groups())
     if year < 100:
         year += 2000
     try:
@@ -246,7 +254,8 @@ class OnlineRetailSource:
             return "bad_price", f"UnitPrice {row['UnitPrice']} must not be negative"
         date = parse_date(row["InvoiceDate"])
         if date is None:
-            return "bad_date", f"InvoiceDate {row['InvoiceDate']!r} is not M/D/YY[YY] H:MM"
+            return "bad_date", (f"InvoiceDate {row['InvoiceDate']!r} is not M/D/YY[YY] H:MM "
+                                "or YYYY-MM-DD HH:MM:SS")
         country = country_code(row["Country"])
         if country is None:
             return "unknown_country", f"Country {row['Country']!r} has no ISO 3166 code"
