@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -53,6 +54,8 @@ class JsonlSource:
         try:
             for number, data in enumerate(handle, start=1):
                 pos = tell() if zipped else pos + len(data)
+                if number == 1:
+                    not_utf8(data, self.path)
                 if data.strip():
                     yield number, data, pos
         except (OSError, EOFError) as exc:  # e.g. a truncated .gz
@@ -98,6 +101,19 @@ class Lines:
             yield parse_line(data, number, self.path)
 
 
+_WIDE = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def not_utf8(first: bytes, path: str) -> None:
+    """`bad_encoding` for a file whose first bytes are a UTF-16 or UTF-32 byte order mark
+    (PowerShell and Excel write such files): every line of it would be a bad record."""
+    for mark, name in _WIDE:
+        if first.startswith(mark):
+            raise fail("bad_encoding", f"{path} is {name} text; order histories must be "
+                       f"UTF-8 (convert it, e.g. iconv -f {name} -t UTF-8)", Location(path))
+
+
 class _Repeated(Exception):
     """A key given twice in one object."""
 
@@ -118,10 +134,12 @@ def parse_line(text: str | bytes, number: int, file: str) -> Record:
     such an order: JSON parsers disagree on which value wins.
     """
     where = Location(file, number, 1)
+    line = ""
     try:
-        value: Any = json.loads(text, object_pairs_hook=_unique)
-    except _Repeated as exc:
+        # UTF-8 only: json.loads would guess UTF-16 or UTF-32 from a line's bytes
         line = text.decode("utf-8-sig") if isinstance(text, bytes) else text
+        value: Any = json.loads(line, object_pairs_hook=_unique)
+    except _Repeated as exc:
         found = locate_repeated_key(line)
         at = f" ({json_path(found[0])})" if found else ""
         return Record(number, issue=Diagnostic(

@@ -37,8 +37,9 @@ from typing import IO, Any
 
 import pycountry
 
-from engine.errors import Diagnostic, Location, fail
+from engine.errors import BillplaneError, Diagnostic, Location, fail
 from sandbox.sources import Record
+from sandbox.sources.jsonl import not_utf8
 
 RETAIL_SKU = "RETAIL-GOODS"
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
@@ -105,6 +106,7 @@ class _Reader:
         self.pos = 0
         self.undecodable: set[int] = set()
         first = handle.readline()
+        not_utf8(first, path)
         self.pos = len(first)
         head = first.decode("utf-8-sig", errors="replace")
         self.delimiter = ";" if head.count(";") > head.count(",") else ","
@@ -160,7 +162,11 @@ class OnlineRetailSource:
         except OSError as exc:
             raise fail("source_unreadable", f"cannot read {self.path}: {exc.strerror}",
                        Location(self.path)) from None
-        reader = _Reader(handle, self.path)
+        try:
+            reader = _Reader(handle, self.path)
+        except BillplaneError:
+            handle.close()
+            raise
         rows = reader.records()
         _, _, header = next(rows, (1, 1, []))
         missing = [c for c in COLUMNS if c not in header]

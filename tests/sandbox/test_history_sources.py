@@ -113,6 +113,38 @@ def test_jsonl_a_key_given_twice_is_a_bad_record(tmp_path: Path) -> None:
         f"{path}:3:1: bad_json: not UTF-8 text (byte 33)"]
 
 
+def test_a_utf16_history_is_refused_whole(tmp_path: Path, capsys: Any) -> None:
+    """PowerShell and Excel write UTF-16 with a byte order mark: the file is refused with
+    what to do, not read as bad records, nor some of its lines guessed as UTF-16 orders."""
+    from engine.errors import BillplaneError
+
+    order = {"id": "A", "date": "2011-02-01", "currency": "GBP", "seller": "northwind-uk",
+             "customer": {"id": "C1", "country": "GB", "type": "consumer"},
+             "lines": [{"sku": "RETAIL-GOODS", "quantity": "2", "unit_price": "2.55"}]}
+    jsonl = tmp_path / "o.jsonl"
+    jsonl.write_bytes("".join(json.dumps(dict(order, id=f"A{i}")) + "\n"
+                              for i in range(3)).encode("utf-16"))
+    csv = tmp_path / "o.csv"
+    csv.write_bytes((DATA / "retail_bad.csv").read_text().encode("utf-16"))
+    for path in (jsonl, csv):
+        with pytest.raises(BillplaneError) as err:
+            list(open_source(str(path)).records())
+        [problem] = err.value.diagnostics
+        assert (problem.code, problem.location.file) == ("bad_encoding", str(path))
+        assert problem.message == (f"{path} is UTF-16 text; order histories must be UTF-8 "
+                                   "(convert it, e.g. iconv -f UTF-16 -t UTF-8)")
+    assert main(["import", str(csv), "--out", str(tmp_path / "i.jsonl")]) == 1
+    assert "bad_encoding" in capsys.readouterr().err
+    # a line of UTF-16 among UTF-8 lines is a bad line, never an order; a UTF-8 byte order
+    # mark is fine
+    line = json.dumps(dict(order, id="B"))
+    jsonl.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n" + line.encode("utf-16-be")
+                      + b"\n")
+    records = list(open_source(str(jsonl)).records())
+    assert [(r.line, r.issue.code if r.issue else r.order["id"]) for r in records] == [
+        (1, "B"), (2, "bad_json")]
+
+
 def test_generator_is_seeded_and_deterministic() -> None:
     a = list(GeneratorSource(300, seed=5).orders())
     b = list(GeneratorSource(300, seed=5).orders())
