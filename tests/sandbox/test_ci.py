@@ -69,6 +69,12 @@ def test_templates_parse_and_run_billplane_ci() -> None:
     comment = next(s for s in steps if "sticky-pull-request-comment" in s.get("uses", ""))
     assert upload["if"] == "always()" and comment["if"].startswith("always()")
     assert comment["with"]["path"] == "billplane-report/report.md"
+    # a fork's read-only token cannot comment: the report goes to the run's summary always,
+    # and the comment is only tried where the token can write
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
+    summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert summary["if"].startswith("always()") and "report.md" in summary["run"]
+    assert steps.index(summary) < steps.index(comment)
     gl = yaml.safe_load((TEMPLATES / "gitlab-ci.yml").read_text())
     script = "\n".join(gl["billplane-policy-check"]["script"])
     assert 'billplane ci --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA" --head HEAD' in script
