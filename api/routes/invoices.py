@@ -356,7 +356,8 @@ def list_invoices(
         stmt = stmt.where(Invoice.customer_id == customer)
     if date_from is not None:
         stmt = stmt.where(col(Invoice.issued_at) >= _day_start(dt.date.fromisoformat(date_from)))
-    if date_to is not None:
+    if date_to is not None and dt.date.fromisoformat(date_to) < dt.date.max:
+        # up to the end of that day (9999-12-31 has no next day: no upper bound)
         after = dt.date.fromisoformat(date_to) + dt.timedelta(days=1)
         stmt = stmt.where(col(Invoice.issued_at) < _day_start(after))
     if revision is not None and re.fullmatch(HEX_PREFIX, revision):

@@ -79,6 +79,19 @@ def test_list_filters_and_cursor(service: Service) -> None:
     assert [i["status"] for i in issued["items"]] == ["issued"] * 3
 
 
+def test_the_date_range_reaches_the_calendar_s_first_and_last_days(
+        sqlite_service: Service) -> None:
+    s = sqlite_service
+    h = s.auth("billing")
+    assert s.client.post(ISSUE, json={"order": order()}, headers=h).status_code == 201
+    for params, found in (({"date_to": "9999-12-31"}, 1), ({"date_from": "0001-01-01"}, 1),
+                          ({"date_from": "9999-12-31"}, 0), ({"date_to": "0001-01-01"}, 0),
+                          ({"date_from": "0001-01-01", "date_to": "9999-12-31"}, 1)):
+        r = s.client.get(ISSUE, params=params, headers=h)
+        assert r.status_code == 200, (params, r.text)
+        assert len(r.json()["items"]) == found, params
+
+
 def test_numbers_and_issue_dates_come_from_the_issuing_day(service: Service) -> None:
     import datetime as dt
 
