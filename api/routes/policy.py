@@ -151,9 +151,11 @@ async def webhook(request: Request, svc: SvcDep) -> Any:
     if not secret:
         raise ApiError("webhook_disabled", "no webhook secret is configured")
     body = await request.body()
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    expected = b"sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
     given = next((request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers), "")
-    if not hmac.compare_digest(expected, given):
+    # compared as the bytes sent (headers are read as Latin-1): a str with non-ASCII
+    # characters cannot be compared in constant time
+    if not hmac.compare_digest(expected, given.encode("latin-1")):
         raise ApiError("invalid_signature", "the signature does not match the body")
     # the body is only signed, never used; a JSON one with a repeated key is still refused
     # like any other body's (after the signature: an unsigned body is not parsed for it)

@@ -103,6 +103,11 @@ def test_webhook_signature_is_checked(followed: tuple[Service, Path, str]) -> No
                       headers={"X-Billplane-Signature": "sha256=" + "0" * 64})
     assert r.status_code == 401 and r.json()["code"] == "invalid_signature"
     assert s.client.post("/v1/policy/webhook", content=b"{}").status_code == 401
+    # a header is bytes: a signature with non-ASCII ones is wrong like any other
+    for given in ("sha256=\u00e9".encode(), b"sha256=\xff" + b"0" * 63, "é".encode()):
+        for name in ("X-Billplane-Signature", "X-Hub-Signature-256"):
+            r = s.client.post("/v1/policy/webhook", content=b"{}", headers={name: given})
+            assert (r.status_code, r.json()["code"]) == (401, "invalid_signature"), r.text
 
 
 def test_in_flight_requests_keep_their_revision(followed: tuple[Service, Path, str]) -> None:
