@@ -337,13 +337,16 @@ def _check_names(ref: str, revision: str, path: Path) -> None:
     if _is_sha(sha):
         import git
 
+        from api.sources import named_commit
+
         try:
-            named = str(git.Repo(path, search_parent_directories=True).commit(ref).hexsha)
-        except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError,
-                git.NoSuchPathError):
+            commit = named_commit(git.Repo(path, search_parent_directories=True), ref)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            commit = None
+        if commit is None:
             raise BillplaneError(_diag("unknown_revision", f"no revision {ref!r} in the "
-                                       "repository of the policy directory")) from None
-        if named == sha:
+                                       "repository of the policy directory"))
+        if str(commit.hexsha) == sha:
             return
     raise BillplaneError(_diag("revision_mismatch", f"the policy directory holds revision "
                                f"{revision}, not {ref!r}; in directory mode only what the "

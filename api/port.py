@@ -53,11 +53,15 @@ def resolve_ref(repo: Path, ref: str) -> str:
     """The full commit SHA `ref` names in `repo` (BillplaneError unknown_revision)."""
     import git
 
+    from api.sources import named_commit
+
     try:
-        return str(git.Repo(repo).commit(ref).hexsha)
-    except (ValueError, git.BadName, git.GitCommandError, git.InvalidGitRepositoryError,
-            git.NoSuchPathError) as exc:
-        raise fail("unknown_revision", f"no revision {ref!r} in the policy repository") from exc
+        commit = named_commit(git.Repo(repo), ref)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        commit = None
+    if commit is None:
+        raise fail("unknown_revision", f"no revision {ref!r} in the policy repository")
+    return str(commit.hexsha)
 
 
 def directory_revision(path: Path) -> str:

@@ -24,6 +24,22 @@ class PolicySource(Protocol):
         """Policy file contents keyed by POSIX path relative to the policy root."""
 
 
+def named_commit(repo: Any, ref: str) -> Any:
+    """The commit `ref` names in `repo` (a GitPython Repo), read from the object store, or
+    None when it names none. GitPython's revision parser fails in many ways on names it
+    cannot follow (`@{-1}`: IndexError, `HEAD@{1 year ago}`: NotImplementedError, a tree:
+    ValueError), and takes a full SHA on trust: it is found missing only when read."""
+    import git
+
+    try:
+        commit = repo.commit(ref)
+        commit.tree  # noqa: B018 - reading it is the check
+    except (ValueError, LookupError, NotImplementedError, TypeError, git.BadName,
+            git.BadObject, git.GitCommandError):
+        return None
+    return commit
+
+
 def is_policy_path(path: str) -> bool:
     """`*.yaml`/`*.yml`, with no part of the path starting with a dot."""
     parts = PurePosixPath(path).parts
@@ -140,12 +156,12 @@ class GitSource:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise BillplaneError(Diagnostic("not_a_repository", "not inside a git repository",
                                             Location(str(repo_path)))) from None
-        try:
-            self._commit = self._repo.commit(ref)
-        except (git.BadName, ValueError, git.GitCommandError):
+        commit = named_commit(self._repo, ref)
+        if commit is None:
             raise BillplaneError(Diagnostic(
                 "unknown_revision", f"revision {ref!r} does not exist in this repository",
-                Location(str(self._repo.working_dir or repo_path)))) from None
+                Location(str(self._repo.working_dir or repo_path))))
+        self._commit = commit
         self.ref = ref
         self.subdir = subdir.strip("/")
         self.revision: str = self._commit.hexsha

@@ -275,3 +275,32 @@ def test_directory_mode_activates_only_what_the_directory_holds(tmp_path: Path) 
         assert f"check out {second}, or activate" in ready["out_of_sync"]
     finally:
         failing.close()
+
+
+# names git's revision parser cannot follow here (a previous checkout, a date in the reflog,
+# a tree, a commit's file), and full SHAs of no commit: each one names no revision
+ODD_REFS = ["@{-1}", "HEAD@{1000 years ago}", "HEAD^{tree}", "HEAD:policies/p.yaml",
+            "0" * 40, "f" * 40]
+
+
+def test_odd_revision_names_are_unknown_revisions(followed: tuple[Service, Path, str],
+                                                  tmp_path: Path) -> None:
+    s, repo, good = followed
+    sandbox = Service(f"sqlite:///{tmp_path / 's.db'}", repo=repo, poll_interval=0,
+                      sandbox=True)
+    directory = Service(f"sqlite:///{tmp_path / 'd.db'}", policies=repo / "policies")
+    try:
+        for ref in ODD_REFS:
+            for r in (s.client.post("/v1/policy/activate", json={"revision": ref},
+                                    headers=s.auth("admin")),
+                      directory.client.post("/v1/policy/activate", json={"revision": ref},
+                                            headers=directory.auth("admin")),
+                      sandbox.client.post("/v1/invoices/evaluate",
+                                          json={"order": order(), "ref": ref},
+                                          headers=sandbox.auth("billing"))):
+                assert (r.status_code, r.json()["code"]) == (404, "unknown_revision"), (
+                    ref, r.text)
+        assert s.client.get("/v1/policy", headers=s.auth("admin")).json()["revision"] == good
+    finally:
+        sandbox.close()
+        directory.close()
