@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import weakref
 from pathlib import Path
 from typing import Any, Protocol
@@ -90,6 +91,10 @@ def _prepared(bundle: Bundle) -> Bundle:
     return bundle
 
 
+# what `datetime.date(...)` says of a year past 9999 (or before 1)
+_YEAR_OUT_OF_RANGE = re.compile(r"year -?[0-9]+ is out of range")
+
+
 class RealEngine:
     """The engine and sources of this package."""
 
@@ -142,9 +147,13 @@ class RealEngine:
 
         try:
             result: InvoiceLike = evaluate(bundle, order, as_of=as_of, trace=trace)
-        except OverflowError:
+        except (OverflowError, ValueError) as exc:
             # date arithmetic on the order's dates (terms, windows, schedules) passed the
-            # last representable day: a property of the input, not a server fault
+            # last representable day: a property of the input, not a server fault. Adding
+            # days overflows; building a date (a month added to a period) is a ValueError
+            # in Python's own words, and any other ValueError stays a fault
+            if isinstance(exc, ValueError) and not _YEAR_OUT_OF_RANGE.fullmatch(str(exc)):
+                raise
             raise BillplaneError(Diagnostic(
                 "date_out_of_range", "a date computed from the order falls after 9999-12-31",
                 Location("order"))) from None
