@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from api import audit
 from api.db import Database
-from api.errors import ApiError
+from api.errors import ApiError, detail
 from api.settings import Settings
 from api.tables import ApiKey
 
@@ -149,6 +149,10 @@ def revoke_key(session: Session, prefix: str, actor: str, reason: str,
     return row
 
 
+_AUTHORIZATION = [detail(["header", "authorization"], "unauthorized",
+                        "must be 'Bearer <key>' with an active API key")]
+
+
 class KeyRing:
     """Verifies tokens against the store with a short in-memory cache."""
 
@@ -168,7 +172,8 @@ class KeyRing:
     def verify(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer ...` header, else 401."""
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise ApiError("unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+            raise ApiError("unauthorized", "send an API key as 'Authorization: Bearer <key>'",
+                           details=_AUTHORIZATION)
         token = authorization[7:].strip()
         digest = _hash(token)
         now = time.monotonic()
@@ -178,12 +183,12 @@ class KeyRing:
             return cached[0]
         parts = split_token(token)
         if parts is None:
-            raise ApiError("unauthorized", "invalid API key")
+            raise ApiError("unauthorized", "invalid API key", details=_AUTHORIZATION)
         with self.db.read() as s:
             row = s.exec(select(ApiKey).where(ApiKey.prefix == parts[0])).first()
         if (row is None or row.revoked_at is not None or row.id is None
                 or not hmac.compare_digest(row.hash, digest)):
-            raise ApiError("unauthorized", "invalid API key")
+            raise ApiError("unauthorized", "invalid API key", details=_AUTHORIZATION)
         principal = Principal(row.id, row.prefix, row.role)
         with self._lock:
             self._cache[digest] = (principal, now + self.settings.key_cache_seconds)
@@ -200,4 +205,6 @@ class KeyRing:
 def require(principal: Principal, permission: str) -> None:
     """403 unless the principal's role grants `permission`."""
     if permission not in PERMISSIONS.get(principal.role, frozenset()):
-        raise ApiError("forbidden", f"role {principal.role!r} may not {permission}")
+        raise ApiError("forbidden", f"role {principal.role!r} may not {permission}",
+                       details=[detail(["header", "authorization"], "forbidden",
+                                       "names a key whose role does not permit this")])

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from api import audit
 from api.auth import Principal
 from api.credit_split import split
-from api.errors import ApiError
+from api.errors import ApiError, detail
 from api.idempotency import encode
 from api.issuing import _iso, allocate, issue_date_of, load, note_resource, resource, windows
 from api.port import EnginePort
@@ -57,25 +57,45 @@ def _pending(session: Session, invoice_id: int) -> list[CreditRequest]:
         col(CreditRequest.id).not_in(decided)).order_by(col(CreditRequest.id))))
 
 
+def _at(loc: list[str | int], type_: str, message: str) -> list[dict[str, Any]]:
+    return [detail(loc, type_, message)]
+
+
+NUMBER: list[str | int] = ["path", "number"]  # the invoice (or credit note) a request names
+AMOUNT: list[str | int] = ["body", "amount"]
+REQUEST: list[str | int] = ["path", "request_id"]
+
+
 def _check(row: Invoice, notes: list[CreditNote], void: InvoiceVoid | None,
-           pending: list[CreditRequest], amount: str, at: dt.datetime) -> tuple[Decimal, bool]:
+           pending: list[CreditRequest], amount: str, at: dt.datetime,
+           where: tuple[list[str | int], list[str | int]] = (NUMBER, AMOUNT)
+           ) -> tuple[Decimal, bool]:
     """The credit note's amount, and whether it needs approval; refuses what the terms do
-    not permit (`at` is when it was asked for)."""
+    not permit (`at` is when it was asked for). `where`: what in the request names the
+    invoice and the amount (the error details' `loc`)."""
+    invoice, asked_at = where
     doc = json.loads(row.invoice_json)
     if void is not None:
-        raise ApiError("invoice_voided", "a voided invoice cannot be credited", status=409)
+        raise ApiError("invoice_voided", "a voided invoice cannot be credited", status=409,
+                       details=_at(invoice, "voided", "names a voided invoice"))
     rules = (doc.get("payment") or {}).get("credit_notes") or {}
     window = windows(doc, issue_date_of(row.issued_at))["credit_notes"]
     if not window["allowed"]:
-        raise ApiError("credit_note_not_allowed", "the invoice's terms permit no credit notes")
+        raise ApiError("credit_note_not_allowed", "the invoice's terms permit no credit notes",
+                       details=_at(invoice, "not_allowed",
+                                   "names an invoice whose terms permit no credit notes"))
     if window["until"] and at.date() > dt.date.fromisoformat(window["until"]):
         raise ApiError("credit_note_window_closed",
-                       f"credit notes were possible until {window['until']}")
+                       f"credit notes were possible until {window['until']}",
+                       details=_at(invoice, "window_closed",
+                                   "names an invoice past its credit note window"))
     value = _decimal(amount, "amount")
     digits = _minor_digits(row.total)
     if value <= 0 or value.as_tuple().exponent < -digits:  # type: ignore[operator]
         raise ApiError("invalid_amount",
-                       f"amount must be positive with at most {digits} decimal places")
+                       f"amount must be positive with at most {digits} decimal places",
+                       details=_at(asked_at, "invalid_amount", "must be positive with at most"
+                                   f" {digits} decimal places"))
     total = Decimal(row.total)
     credited = sum((Decimal(n.amount) for n in notes), Decimal(0)) + value
     asked = credited + sum((Decimal(p.amount) for p in pending), Decimal(0))
@@ -84,7 +104,10 @@ def _check(row: Invoice, notes: list[CreditNote], void: InvoiceVoid | None,
         shown = asked / total * 100 if total > 0 else Decimal(0)
         raise ApiError("credit_note_exceeds_limit",
                        f"credit notes (issued and awaiting approval) would total {shown:.2f}%"
-                       f" of the invoice; the terms allow {max_percent}%")
+                       f" of the invoice; the terms allow {max_percent}%",
+                       details=_at(asked_at, "exceeds_limit",
+                                   "takes the invoice's credit notes above what its terms"
+                                   " allow"))
     above = rules.get("approval_above_percent")
     needs = above is not None and credited / total * 100 > _decimal(
         above, "approval_above_percent")
@@ -153,7 +176,8 @@ def load_request(session: Session, request_id: int
     """A request with its invoice, decision and credit note number (404 when unknown)."""
     request = session.get(CreditRequest, request_id)
     if request is None:
-        raise ApiError("not_found", "no credit note request has this id")
+        raise ApiError("not_found", "no credit note request has this id",
+                       details=_at(REQUEST, "not_found", "names no credit note request"))
     row = session.get(Invoice, request.invoice_id)
     assert row is not None
     decision = session.exec(select(CreditDecision).where(
@@ -169,14 +193,17 @@ def decide(session: Session, port: EnginePort, request_id: int, approve: bool, r
     request, row, decision, _ = load_request(session, request_id)
     if decision is not None:
         raise ApiError("already_decided", f"the request was {decision.decision} already",
-                       status=409)
+                       status=409, details=_at(REQUEST, "already_decided",
+                                               "names a request decided already"))
     if request.requester_key == principal.key_id:
         raise ApiError("forbidden", "a credit note request is approved or rejected by"
-                       " another principal than the one who asked")
+                       " another principal than the one who asked",
+                       details=_at(REQUEST, "own_request", "names the caller's own request"))
     row, notes, void = load(session, row.number, lock=True)
     if approve:
         others = [p for p in _pending(session, row.id or 0) if p.id != request.id]
-        value, _ = _check(row, notes, void, others, request.amount, request.requested_at)
+        value, _ = _check(row, notes, void, others, request.amount, request.requested_at,
+                          (REQUEST, REQUEST))
     outcome = CreditDecision(request_id=request_id, decision="approved" if approve else
                              "rejected", reason=reason, actor=principal.actor, at=now)
     session.add(outcome)
@@ -198,7 +225,8 @@ def load_note(session: Session, number: str) -> dict[str, Any]:
     """A credit note by its number (404 when unknown)."""
     note = session.exec(select(CreditNote).where(CreditNote.number == number)).first()
     if note is None:
-        raise ApiError("not_found", "no credit note has this number")
+        raise ApiError("not_found", "no credit note has this number",
+                       details=_at(NUMBER, "not_found", "names no credit note"))
     row = session.get(Invoice, note.invoice_id)
     assert row is not None
     return note_resource(note, row.number, row.currency)
@@ -209,18 +237,24 @@ def void(session: Session, number: str, reason: str, actor: str,
     """Void invoice `number` (a separate row; the invoice is never edited)."""
     row, notes, existing = load(session, number, lock=True)
     if existing is not None:
-        raise ApiError("already_voided", "the invoice is already void")
+        raise ApiError("already_voided", "the invoice is already void",
+                       details=_at(NUMBER, "voided", "names a voided invoice"))
     if notes or _pending(session, row.id or 0):
         raise ApiError("invoice_has_credit_notes",
                        "an invoice with credit notes (or requests for them) cannot be voided",
-                       status=409)
+                       status=409, details=_at(NUMBER, "has_credit_notes",
+                                               "names an invoice with credit notes"))
     doc = json.loads(row.invoice_json)
     window = windows(doc, issue_date_of(row.issued_at))["void"]
     if not window["allowed"]:
-        raise ApiError("void_not_allowed", "the invoice's terms do not permit voiding")
+        raise ApiError("void_not_allowed", "the invoice's terms do not permit voiding",
+                       details=_at(NUMBER, "not_allowed",
+                                   "names an invoice whose terms do not permit voiding"))
     if window["until"] and now.date() > dt.date.fromisoformat(window["until"]):
         raise ApiError("void_window_closed",
-                       f"the invoice could be voided until {window['until']}")
+                       f"the invoice could be voided until {window['until']}",
+                       details=_at(NUMBER, "window_closed",
+                                   "names an invoice past its void window"))
     entry = InvoiceVoid(invoice_id=row.id or 0, reason=reason, created_at=now, actor=actor)
     session.add(entry)
     session.flush()

@@ -110,6 +110,14 @@ class BodyError(StarletteHTTPException):
         self.error = error
 
 
+def located(exc: BillplaneError, loc: list[str | int]) -> ApiError:
+    """`exc` (a refusal of one request field, e.g. a revision name) as an ApiError whose
+    details say where: `loc`, the field."""
+    first = safe_message(exc.diagnostics[0]) if exc.diagnostics else exc.code
+    return ApiError(exc.code, first, details=[
+        detail(loc, d["type_"], d["message"]) for d in safe_details(exc.diagnostics)])
+
+
 def envelope(status: int, code: str, message: str, details: Any = None,
              headers: dict[str, str] | None = None) -> JSONResponse:
     """The one way an error response is built."""

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api.db import Database, aware
-from api.errors import ApiError
+from api.errors import ApiError, detail
 from api.tables import IdempotencyRecord, table_of
 
 MAX_KEY_LENGTH = 255
@@ -58,7 +58,9 @@ def request_for(key: str | None, scope: str, endpoint: str, body: Any) -> IdemRe
         return None
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise ApiError("invalid_idempotency_key",
-                       f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+                       f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
+                       details=[detail(["header", "idempotency-key"], "invalid",
+                                       f"must be 1-{MAX_KEY_LENGTH} printable characters")])
     canonical = json.dumps([endpoint, body], sort_keys=True, separators=(",", ":"),
                            default=str)
     return IdemRequest(scope[:200], key, hashlib.sha256(canonical.encode()).hexdigest())

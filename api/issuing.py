@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from api import audit
 from api.db import aware
-from api.errors import ApiError
+from api.errors import ApiError, detail
 from api.port import EnginePort, InvoiceLike
 from api.tables import AuditEntry, CreditNote, Invoice, InvoiceVoid, SeriesCounter, table_of
 from engine.bundle import Bundle
@@ -212,7 +212,8 @@ def load(session: Session, number: str, lock: bool = False
         stmt = stmt.with_for_update()
     row = session.exec(stmt).first()
     if row is None:
-        raise ApiError("invoice_not_found", "no invoice has this number")
+        raise ApiError("invoice_not_found", "no invoice has this number",
+                       details=[detail(["path", "number"], "not_found", "names no invoice")])
     notes = list(session.exec(select(CreditNote).where(CreditNote.invoice_id == row.id)
                               .order_by(CreditNote.id)))  # type: ignore[arg-type]
     void = session.exec(select(InvoiceVoid).where(InvoiceVoid.invoice_id == row.id)).first()

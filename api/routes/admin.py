@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from api.auth import Principal, create_key, revoke_key
 from api.deps import SvcDep, allowed
-from api.errors import ApiError, error_responses
+from api.errors import ApiError, detail, error_responses
 from api.inputs import JsonRoute, StrictModel
 from api.issuing import _iso
 from api.tables import ApiKey, AuditEntry
@@ -88,7 +88,8 @@ def revoke(prefix: str, svc: SvcDep,
     with svc.db.write() as s:
         row = revoke_key(s, prefix, principal.actor, reason, svc.now())
         if row is None:
-            raise ApiError("key_not_found", "no key has this prefix")
+            raise ApiError("key_not_found", "no key has this prefix",
+                           details=[detail(["path", "prefix"], "not_found", "names no key")])
         info = _key_info(row)
     svc.keys.forget(prefix)
     return info

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from api import corrections, idempotency, issuing
 from api.auth import Principal
 from api.deps import Services, SvcDep, active_policy, allowed
-from api.errors import ApiError, detail, error_responses
+from api.errors import ApiError, detail, error_responses, located
 from api.inputs import IsoDate, JsonRoute, StrictModel
 from api.port import InvoiceLike
 from api.tables import CreditNote, Invoice, InvoiceVoid
@@ -133,7 +133,9 @@ def _evaluate(svc: Services, bundle: Bundle, order: dict[str, Any],
     if isinstance(lines, list):
         if len(lines) > svc.settings.max_lines:
             raise ApiError("too_many_lines",
-                           f"an order has at most {svc.settings.max_lines} lines", status=422)
+                           f"an order has at most {svc.settings.max_lines} lines",
+                           details=[detail(["body", "order", "lines"], "too_long",
+                                           f"has more than {svc.settings.max_lines} lines")])
         _limit_periods(lines, svc.settings.max_period_days)
     try:
         invoice = svc.port.evaluate(bundle, order, as_of, trace=trace)
@@ -207,8 +209,13 @@ async def evaluate(body: EvaluateRequest, svc: SvcDep,
     # which would hold the loop long, go to a worker thread.
     if body.ref is not None:
         if not svc.settings.sandbox:
-            raise ApiError("ref_not_allowed", "`ref` is accepted in sandbox mode only")
-        bundle = await run_in_threadpool(svc.policy.sandbox_bundle, body.ref)
+            raise ApiError("ref_not_allowed", "`ref` is accepted in sandbox mode only",
+                           details=[detail(["body", "ref"], "not_allowed",
+                                           "is accepted in sandbox mode only")])
+        try:
+            bundle = await run_in_threadpool(svc.policy.sandbox_bundle, body.ref)
+        except BillplaneError as exc:
+            raise located(exc, ["body", "ref"]) from None
     else:
         if svc.policy.sync_due():
             await run_in_threadpool(svc.policy.sync)
@@ -318,7 +325,8 @@ def get_order(number: str, svc: SvcDep,
     with svc.db.read() as s:
         row = s.exec(select(Invoice).where(Invoice.number == number)).first()
         if row is None:
-            raise ApiError("invoice_not_found", "no invoice has this number")
+            raise ApiError("invoice_not_found", "no invoice has this number",
+                           details=[detail(["path", "number"], "not_found", "names no invoice")])
         data = {"invoice": row.number, "order": json.loads(row.order_json)}
     return _json(idempotency.Outcome(200, idempotency.encode(data)))
 

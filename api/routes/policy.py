@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
-from api.errors import ApiError, billplane_details, error_responses
+from api.errors import ApiError, billplane_details, error_responses, located
 from api.inputs import JsonRoute, StrictModel, is_json_type, refuse_repeated_keys
 from api.issuing import _iso
 from api.tables import PolicyActivation
@@ -136,7 +136,9 @@ def activate(body: ActivateRequest, svc: SvcDep,
     try:
         svc.policy.activate_revision(body.revision, principal.actor, body.reason)
     except BillplaneError as exc:
-        if exc.code in ("unknown_revision", "activation_unavailable", "revision_mismatch"):
+        if exc.code in ("unknown_revision", "revision_mismatch"):
+            raise located(exc, ["body", "revision"]) from None
+        if exc.code == "activation_unavailable":
             raise
         raise ApiError("activation_refused", "the revision was not activated",
                        details=billplane_details(exc)) from exc

@@ -1,0 +1,100 @@
+"""Every refusal says where: its details name the header, path parameter or body field that
+was refused, whether a schema, a policy or the state of the named invoice refused it.
+
+The stand-in terms (api_fakes): credit notes for 30 days up to 100 % with approval above
+50 %, void for 7 days; the invoice is 36.00, issued at 2026-03-16 09:00 UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_fakes import order
+from api_service import Service
+
+NUMBER = "T-2026-00001"
+NOTES = f"/v1/invoices/{NUMBER}/credit-notes"
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> Iterator[Service]:
+    service = Service(f"sqlite:///{tmp_path / 'r.db'}", max_lines=2)
+    yield service
+    service.close()
+
+
+def _refused(r: Any, status: int, code: str, loc: list[str | int]) -> None:
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert [d["loc"] for d in r.json()["details"]] == [loc], r.text
+
+
+def test_refusals_name_the_field_or_parameter_refused(s: Service) -> None:
+    h = s.auth("billing")
+    assert s.client.post("/v1/invoices", json={"order": order()}, headers=h).status_code == 201
+    _refused(s.client.get("/v1/invoices"), 401, "unauthorized", ["header", "authorization"])
+    _refused(s.client.get("/v1/invoices", headers={"Authorization": "Bearer bpk_x_y"}), 401,
+             "unauthorized", ["header", "authorization"])
+    _refused(s.client.get("/v1/invoices/T-NONE", headers=h), 404, "invoice_not_found",
+             ["path", "number"])
+    _refused(s.client.get("/v1/invoices/T-NONE/order", headers=s.auth("auditor")), 404,
+             "invoice_not_found", ["path", "number"])
+    _refused(s.client.get("/v1/credit-notes/CN-NONE", headers=h), 404, "not_found",
+             ["path", "number"])
+    _refused(s.client.get("/v1/credit-note-requests/7", headers=h), 404, "not_found",
+             ["path", "request_id"])
+    _refused(s.client.delete("/v1/keys/nokey", params={"reason": "left"},
+                             headers=s.auth("admin")), 404, "key_not_found", ["path", "prefix"])
+    _refused(s.client.post("/v1/invoices", json={"order": order(2)},
+                           headers={**h, "Idempotency-Key": "a\tb"}), 422,
+             "invalid_idempotency_key", ["header", "idempotency-key"])
+    three = order(3)
+    three["lines"] *= 3
+    _refused(s.client.post("/v1/invoices/evaluate", json={"order": three}, headers=h), 422,
+             "too_many_lines", ["body", "order", "lines"])
+    _refused(s.client.post("/v1/invoices/evaluate", json={"order": order(), "ref": "main"},
+                           headers=h), 422, "ref_not_allowed", ["body", "ref"])
+    _refused(s.client.post("/v1/policy/activate", json={"revision": "no-such-ref"},
+                           headers=s.auth("admin")), 409, "revision_mismatch",
+             ["body", "revision"])
+    for amount in ("0", "1.001"):
+        _refused(s.client.post(NOTES, json={"amount": amount, "reason": "x"}, headers=h), 422,
+                 "invalid_amount", ["body", "amount"])
+    _refused(s.client.post(NOTES, json={"amount": "36.01", "reason": "x"}, headers=h), 422,
+             "credit_note_exceeds_limit", ["body", "amount"])
+    # a request above the approval threshold: not decided by its requester, by a role that
+    # may not approve, or twice
+    r = s.client.post(NOTES, json={"amount": "30.00", "reason": "x"}, headers=s.auth("admin"))
+    assert r.status_code == 202, r.text
+    approve = f"/v1/credit-note-requests/{r.json()['id']}/approve"
+    _refused(s.client.post(approve, json={"reason": "x"}, headers=s.auth("admin")), 403,
+             "forbidden", ["path", "request_id"])
+    _refused(s.client.post(approve, json={"reason": "x"}, headers=h), 403, "forbidden",
+             ["header", "authorization"])
+    assert s.client.post(approve, json={"reason": "x"},
+                         headers=s.auth("approver")).status_code == 201
+    _refused(s.client.post(approve, json={"reason": "x"}, headers=s.auth("approver")), 409,
+             "already_decided", ["path", "request_id"])
+    _refused(s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "x"}, headers=h),
+             409, "invoice_has_credit_notes", ["path", "number"])
+
+
+def test_refusals_by_an_invoice_s_state_name_the_invoice(s: Service) -> None:
+    h = s.auth("billing")
+    assert s.client.post("/v1/invoices", json={"order": order()}, headers=h).status_code == 201
+    void = f"/v1/invoices/{NUMBER}/void"
+    assert s.client.post(void, json={"reason": "x"}, headers=h).status_code == 200
+    _refused(s.client.post(void, json={"reason": "x"}, headers=h), 409, "already_voided",
+             ["path", "number"])
+    _refused(s.client.post(NOTES, json={"amount": "1.00", "reason": "x"}, headers=h), 409,
+             "invoice_voided", ["path", "number"])
+    assert s.client.post("/v1/invoices", json={"order": order(2)}, headers=h).status_code == 201
+    s.clock.now = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)
+    _refused(s.client.post("/v1/invoices/T-2026-00002/void", json={"reason": "x"}, headers=h),
+             422, "void_window_closed", ["path", "number"])
+    _refused(s.client.post("/v1/invoices/T-2026-00002/credit-notes",
+                           json={"amount": "1.00", "reason": "x"}, headers=h), 422,
+             "credit_note_window_closed", ["path", "number"])
