@@ -48,6 +48,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "activation_unavailable": 409,
     "revision_mismatch": 409,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "unsupported_content_encoding": 415,
     "duplicate_key": 422,
     "no_active_policy": 503,
     "store_busy": 503,
@@ -293,5 +295,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error statuses, all with the envelope."""
     text = {400: "Bad request", 401: "Missing or invalid API key", 403: "Role not allowed",
             404: "Not found", 409: "Conflict", 413: "Request too large",
+            415: "Body not JSON (Content-Type) or in a content coding (Content-Encoding)",
             422: "Cannot be processed", 503: "Not ready"}
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

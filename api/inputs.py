@@ -134,13 +134,43 @@ class JsonRequest(Request):
         return self._parsed
 
 
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return (length is not None and length.strip() != "0") or (
+        "transfer-encoding" in request.headers)
+
+
+def refuse_unreadable_body(request: Request, reads_json: bool) -> None:
+    """415 for a body the service would misread: one in a content coding (gzip, br, ...:
+    bodies are read as sent, and a compressed one would pass the size limit as it is), or,
+    where the operation reads a JSON body, one that is not declared JSON (curl -d sends
+    application/x-www-form-urlencoded) instead of a schema error about the whole body."""
+    if not _has_body(request):
+        return
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise ApiError("unsupported_content_encoding",
+                       "request bodies are read as sent: send them without a content coding",
+                       status=415,
+                       details=[detail(["header", "content-encoding"], "unsupported",
+                                       "no content coding is supported for request bodies")])
+    if reads_json and not is_json_type(request.headers.get("content-type")):
+        raise ApiError("unsupported_media_type", "the request body must be JSON",
+                       status=415,
+                       details=[detail(["header", "content-type"], "unsupported",
+                                       "must be application/json")])
+
+
 class JsonRoute(APIRoute):
-    """The route class of every router: its JSON body is read without repeated keys."""
+    """The route class of every router: its JSON body is read without repeated keys, and
+    a body that would be misread is refused first (`refuse_unreadable_body`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        reads_json = self.body_field is not None
 
         async def reading(request: Request) -> Response:
+            refuse_unreadable_body(request, reads_json)
             return await handler(JsonRequest(request.scope, request.receive))
 
         return reading

@@ -61,7 +61,7 @@ def _key_info(row: ApiKey) -> dict[str, Any]:
 
 
 @router.post("/keys", status_code=201, response_model=NewKey,
-             responses=error_responses(401, 403, 413, 422))
+             responses=error_responses(401, 403, 413, 415, 422))
 def create(body: KeyRequest, svc: SvcDep,
            principal: Annotated[Principal, Depends(allowed("keys"))]) -> Any:
     """Create an API key."""

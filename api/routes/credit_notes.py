@@ -88,7 +88,7 @@ def _json(status: int, body: bytes) -> Response:
 
 @router.post("/invoices/{number}/credit-notes", status_code=201,
              response_model=CreditNoteResource,
-             responses={**error_responses(401, 403, 404, 409, 413, 422, 503),
+             responses={**error_responses(401, 403, 404, 409, 413, 415, 422, 503),
                         202: {"model": CreditRequestResource,
                               "description": "Above the approval threshold: a request awaiting"
                                              " another principal's approval"}})
@@ -136,7 +136,7 @@ def get_request(request_id: RequestId, svc: SvcDep,
 
 @router.post("/credit-note-requests/{request_id}/approve", status_code=201,
              response_model=CreditNoteResource,
-             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+             responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 def approve(request_id: RequestId, body: Decision, svc: SvcDep,
             principal: Annotated[Principal, Depends(allowed("approve"))]) -> Response:
     """Approve a request (not one's own): the credit note is numbered and issued, if the
@@ -148,7 +148,7 @@ def approve(request_id: RequestId, body: Decision, svc: SvcDep,
 
 
 @router.post("/credit-note-requests/{request_id}/reject", response_model=CreditRequestResource,
-             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+             responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 def reject(request_id: RequestId, body: Decision, svc: SvcDep,
            principal: Annotated[Principal, Depends(allowed("approve"))]) -> Response:
     """Reject a request (not one's own); nothing is credited."""

@@ -200,7 +200,7 @@ def _blocked(invoice: InvoiceLike) -> ApiError:
 
 
 @router.post("/invoices/evaluate", response_model=Evaluation,
-             responses=error_responses(401, 403, 404, 413, 422, 503))
+             responses=error_responses(401, 403, 404, 413, 415, 422, 503))
 async def evaluate(body: EvaluateRequest, svc: SvcDep,
                    _: Annotated[Principal, Depends(allowed("evaluate"))]) -> Response:
     """Evaluate an order into a draft invoice under the active revision (stores nothing)."""
@@ -234,7 +234,7 @@ def evaluation_bytes(invoice: InvoiceLike, revision: str) -> bytes:
 
 
 @router.post("/invoices", status_code=201, response_model=InvoiceResource,
-             responses=error_responses(401, 403, 409, 413, 422, 503))
+             responses=error_responses(401, 403, 409, 413, 415, 422, 503))
 async def issue(body: IssueRequest, svc: SvcDep,
                 principal: Annotated[Principal, Depends(allowed("issue"))],
                 idempotency_key: Annotated[str | None, Header(max_length=255)] = None
@@ -405,7 +405,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 
 @router.post("/invoices/{number}/void", response_model=InvoiceResource,
-             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+             responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 def void_invoice(
     number: str, body: VoidRequest, svc: SvcDep,
     principal: Annotated[Principal, Depends(allowed("issue"))],

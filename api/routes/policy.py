@@ -129,7 +129,7 @@ def _history_item(r: PolicyActivation) -> dict[str, Any]:
 
 
 @router.post("/activate", response_model=PolicyInfo,
-             responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+             responses=error_responses(401, 403, 404, 409, 413, 415, 422, 503))
 def activate(body: ActivateRequest, svc: SvcDep,
              principal: Annotated[Principal, Depends(allowed("activate"))]) -> Any:
     """Activate a revision: it must load whole and its PolicyTests must pass."""
@@ -146,7 +146,7 @@ def activate(body: ActivateRequest, svc: SvcDep,
 
 
 @router.post("/webhook", response_model=PollOutcome,
-             responses=error_responses(401, 404, 413, 422))
+             responses=error_responses(401, 404, 413, 415, 422))
 async def webhook(request: Request, svc: SvcDep) -> Any:
     """A push to the policy repository: verify the HMAC signature, then poll now."""
     secret = svc.settings.webhook_secret

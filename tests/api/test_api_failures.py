@@ -60,6 +60,46 @@ def test_nul_and_lone_surrogates_are_refused_with_their_location(service: Servic
     assert len(service.client.get(ISSUE, headers=h).json()["items"]) == 1
 
 
+
+def test_a_body_that_would_be_misread_is_a_415_naming_the_header(
+        sqlite_service: Service) -> None:
+    import gzip
+
+    s = sqlite_service
+    h = s.auth("billing")
+    body = json.dumps({"order": order()}).encode()
+    encodings = {"header": ["header", "content-encoding"], "code":
+                 "unsupported_content_encoding"}
+    types = {"header": ["header", "content-type"], "code": "unsupported_media_type"}
+    for headers, sent, want in (
+            # compressed: read as sent it is no JSON, and the size limit saw it compressed
+            ({"Content-Type": "application/json", "Content-Encoding": "gzip"},
+             gzip.compress(body), encodings),
+            # said to be compressed but sent plain: not read as if the header were not there
+            ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, body,
+             encodings),
+            ({"Content-Type": "application/json", "Content-Encoding": "br"}, body, encodings),
+            # JSON sent as a form (curl -d without a Content-Type) or as text
+            ({"Content-Type": "application/x-www-form-urlencoded"}, body, types),
+            ({"Content-Type": "text/plain"}, body, types),
+            ({}, body, types)):
+        for path in (ISSUE, "/v1/invoices/evaluate"):
+            r = s.client.post(path, content=sent, headers={**h, **headers})
+            assert (r.status_code, r.json()["code"]) == (415, want["code"]), (headers, r.text)
+            assert [d["loc"] for d in r.json()["details"]] == [want["header"]]
+    # the media types the framework reads as JSON, and no coding, are read as ever
+    for headers in ({"Content-Type": "application/json; charset=utf-8"},
+                    {"Content-Type": "application/merge-patch+json"},
+                    {"Content-Type": "application/json", "Content-Encoding": "identity"}):
+        r = s.client.post("/v1/invoices/evaluate", content=body, headers={**h, **headers})
+        assert r.status_code == 200, (headers, r.text)
+    # no body at all: the schema says what is missing
+    r = s.client.post(ISSUE, headers=h)
+    assert (r.status_code, r.json()["details"][0]["loc"]) == (422, ["body"])
+    assert s.client.get(ISSUE, headers=h).json()["items"] == []
+    doc = s.client.get("/openapi.json").json()
+    assert "415" in doc["paths"]["/v1/invoices"]["post"]["responses"]
+
 class OneNumberEngine(FakeEngine):
     """Numbers every invoice alike: the second issue fails in the database."""
 
