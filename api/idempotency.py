@@ -51,12 +51,23 @@ class IdemRequest:
     fingerprint: str
 
 
+def _printable(key: str) -> bool:
+    """Whether a header's key is printable text. A header arrives as bytes, read as Latin-1
+    (one character a byte): a key a client wrote in UTF-8 (`ord-ключ`) is judged by its
+    UTF-8 text, while the key stays as read, so a key accepted before is the same key."""
+    try:
+        text = key.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return key.isascii() and key.isprintable()
+    return text.isprintable()
+
+
 def request_for(key: str | None, scope: str, endpoint: str, body: Any) -> IdemRequest | None:
     """None without a key; 422 for an unusable key. `scope` is whose key it is (the API key),
     `endpoint` the method and path it was sent to."""
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not key or len(key) > MAX_KEY_LENGTH or not _printable(key):
         raise ApiError("invalid_idempotency_key",
                        f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters",
                        details=[detail(["header", "idempotency-key"], "invalid",

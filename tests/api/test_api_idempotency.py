@@ -188,3 +188,27 @@ def test_one_key_from_two_server_processes_at_once_issues_once_and_loses_no_numb
     assert issued_seqs(first) == [1, 2, 3]  # the refused and rolled-back requests left no gap
     first.dispose()
     second.dispose()
+
+
+
+def test_keys_in_utf8_are_keys_and_control_bytes_are_not() -> None:
+    # a header as the server reads it off the wire: bytes, one Latin-1 character each (the
+    # test client would encode such a header's text again, so the rule is checked here);
+    # a client writes non-ASCII keys in UTF-8, whose bytes alone may be control characters
+    # (the Cyrillic and the combining accent here hold 0x80-0x9F bytes)
+    def read(sent: bytes) -> idempotency.IdemRequest | None:
+        return idempotency.request_for(sent.decode("latin-1"), "key:1", "POST /v1/invoices",
+                                       {"order": {}})
+
+    for key in ("ord-ключ", "ord-é", "e\u0301-1", "注文-7", "ord 1", "k" * 255):
+        req = read(key.encode())
+        assert req is not None and req.key == key.encode().decode("latin-1"), key
+    for sent in (b"a\tb", b"x\x85", "a\u200bb".encode()[:2], b"\xff\xfe", "\u0085".encode(),
+                 "\u200e".encode() + b"k"):
+        try:
+            read(sent)
+        except ApiError as exc:
+            assert exc.code == "invalid_idempotency_key"
+            assert exc.details[0]["loc"] == ["header", "idempotency-key"]
+        else:
+            raise AssertionError(f"{sent!r} was taken as a key")
