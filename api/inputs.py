@@ -64,14 +64,46 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# deeper than any request body of this API (an order nests 5 levels): a body nested deeper
+# is refused before anything walks it (its fingerprint, its text checks), which would
+# otherwise exhaust the interpreter's recursion limit (a 500) at about 950 levels
+MAX_DEPTH = 64
+
+
+def too_deep(loc: list[str | int]) -> ApiError:
+    """The 422 for a body nested deeper than MAX_DEPTH (at `loc`, where it gets too deep)."""
+    return ApiError("invalid_request", "the request body is nested too deeply",
+                    details=[detail(loc, "too_deep", f"nests more than {MAX_DEPTH} levels")])
+
+
+def depth_error(body: bytes, data: Any) -> ApiError | None:
+    """`too_deep` at the first value of `data` nested deeper than MAX_DEPTH, else None; a
+    body with fewer brackets than that costs two byte counts."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return None
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return too_deep(["body", *(_shown(p) for p in path)])
+        if isinstance(value, dict):
+            stack.extend((v, (*path, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+    return None
+
+
 def loads_body(body: bytes) -> Any:
     """A JSON request body as the framework reads it (`json.loads`: the same values, the same
     syntax errors), except that a key given twice in one object is an `ApiError`
-    `duplicate_key` with the key's location."""
+    `duplicate_key` with the key's location, and a body nested too deeply to parse is one
+    (`too_deep`)."""
     try:
         return json.loads(body, object_pairs_hook=_unique)
     except _Repeated:
         raise repeated_key_error(body) from None
+    except RecursionError:
+        raise too_deep(["body"]) from None
 
 
 _NAME = re.compile(r"[\w-]{1,64}")
@@ -126,11 +158,15 @@ class JsonRequest(Request):
         if not hasattr(self, "_parsed"):
             body = await self.body()
             try:
-                self._parsed = loads_body(body)
+                parsed = loads_body(body)
+                deep = depth_error(body, parsed)
+                if deep is not None:
+                    raise deep
             except ApiError as exc:
                 # raised inside the framework's body reading: only an HTTPException gets out
                 # of it unchanged (anything else becomes a 400)
                 raise BodyError(exc) from None
+            self._parsed = parsed
         return self._parsed
 
 
@@ -235,8 +271,11 @@ async def refuse_unstorable_text(request: Request) -> None:
         return
     try:
         data = json.loads(body)
-    except ValueError:
-        return  # not JSON: the body parser answers that
+    except (ValueError, RecursionError):
+        return  # not JSON (or too deep to read): the body parser answers that
+    deep = depth_error(body, data)  # a body the endpoint reads itself (the webhook's)
+    if deep is not None:
+        raise deep
     found = find_unstorable(data)
     if found is not None:
         raise _refuse(["body", *found])

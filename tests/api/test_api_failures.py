@@ -100,6 +100,42 @@ def test_a_body_that_would_be_misread_is_a_415_naming_the_header(
     doc = s.client.get("/openapi.json").json()
     assert "415" in doc["paths"]["/v1/invoices"]["post"]["responses"]
 
+
+def test_a_body_nested_too_deeply_is_a_422_before_anything_walks_it(
+        sqlite_service: Service) -> None:
+    s = sqlite_service
+    h = {**s.auth("billing"), "Content-Type": "application/json"}
+    base = json.dumps({"order": order()})
+
+    def nested(depth: int, inner: str = "") -> bytes:
+        return (base[:-2] + ', "attributes": {"a": ' + "[" * depth + inner + "]" * depth
+                + "}}}").encode()
+
+    # more than 64 levels are refused where they get too deep; about 950 levels took the
+    # request's fingerprint (an Idempotency-Key) past the recursion limit, a 500; and what
+    # is too deep to parse at all (from about as deep: it depends on the stack) says so
+    deep = ["body", "order", "attributes", "a", *[0] * 62]
+    for depth, locs in ((63, [deep]), (700, [deep]), (960, [deep, ["body"]]),
+                        (5000, [["body"]])):
+        for path, extra in ((ISSUE, {"Idempotency-Key": f"deep-{depth}"}),
+                            ("/v1/invoices/evaluate", {})):
+            r = s.client.post(path, content=nested(depth), headers={**h, **extra})
+            assert (r.status_code, r.json()["code"]) == (422, "invalid_request"), r.text
+            [found] = r.json()["details"]
+            assert found["loc"] in locs and found["type"] == "too_deep", (depth, r.text)
+            assert found["message"] == "nests more than 64 levels"
+    # a body the endpoint reads itself, with text that is checked for NUL characters
+    r = s.client.post("/v1/policy/webhook", content=nested(700, '"\\u0000"'),
+                      headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["details"][0]["type"]) == (422, "too_deep"), r.text
+    r = s.client.post("/v1/policy/webhook", content=nested(960, '"\\u0000"'),
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code < 500 and set(r.json()) == {"code", "message", "details"}, r.text
+    # 64 levels are within the limit: the engine judges them
+    r = s.client.post("/v1/invoices/evaluate", content=nested(62), headers=h)
+    assert r.status_code == 200, r.text
+    assert s.client.get(ISSUE, headers=h).json()["items"] == []
+
 class OneNumberEngine(FakeEngine):
     """Numbers every invoice alike: the second issue fails in the database."""
 
