@@ -190,7 +190,12 @@ def load_request(session: Session, request_id: int
 def decide(session: Session, port: EnginePort, request_id: int, approve: bool, reason: str,
            principal: Principal, now: dt.datetime) -> tuple[int, dict[str, Any]]:
     """Approve (the credit note is issued, 201) or reject (200) a pending request."""
-    request, row, decision, _ = load_request(session, request_id)
+    request, row, _, _ = load_request(session, request_id)
+    # the invoice's row is locked before the decision is read: decisions on its requests,
+    # in any server process, take turns here, so a second one sees the first
+    row, notes, void = load(session, row.number, lock=True)
+    decision = session.exec(select(CreditDecision).where(
+        CreditDecision.request_id == request_id)).first()
     if decision is not None:
         raise ApiError("already_decided", f"the request was {decision.decision} already",
                        status=409, details=_at(REQUEST, "already_decided",
@@ -199,7 +204,6 @@ def decide(session: Session, port: EnginePort, request_id: int, approve: bool, r
         raise ApiError("forbidden", "a credit note request is approved or rejected by"
                        " another principal than the one who asked",
                        details=_at(REQUEST, "own_request", "names the caller's own request"))
-    row, notes, void = load(session, row.number, lock=True)
     if approve:
         others = [p for p in _pending(session, row.id or 0) if p.id != request.id]
         value, _ = _check(row, notes, void, others, request.amount, request.requested_at,

@@ -9,6 +9,7 @@ void until 2026-03-23.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from api_fakes import order
 from api_service import Service
@@ -179,3 +180,57 @@ def test_stored_documents_and_audit_refuse_update_and_delete(service: Service) -
                 "UPDATE policy_activation SET actor = 'x'"):
         with pytest.raises(DBAPIError, match="append_only"), service.svc.db.write() as s:
             s.execute(text(sql))
+
+
+def _decide_at(start: Any, answers: list[tuple[str, int, str]], client: Any, path: str,
+               headers: dict[str, str]) -> None:
+    start.wait()
+    got = client.post(path, json={"reason": "checked"}, headers=headers)
+    answers.append((path.rsplit("/", 1)[1], got.status_code, got.json().get("code", "")))
+
+
+def test_one_decision_per_request_when_two_server_processes_decide_at_once(
+        service: Service) -> None:
+    """Each process batches its own writes; across processes (on PostgreSQL) a decision read
+    before the invoice was locked let a second one through to the store's unique index (a
+    500) or judge the amount against the first one's credit note (a misleading 422)."""
+    import threading
+
+    from api_fakes import FakeEngine
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    s = service
+    other = TestClient(create_app(s.settings, port=FakeEngine()))
+    other.__enter__()
+    try:
+        for n in range(1, 7):
+            r = s.client.post("/v1/invoices", json={"order": order(n)},
+                              headers=s.auth("billing"))
+            assert r.status_code == 201, r.text
+            number = r.json()["number"]
+            r = s.client.post(f"/v1/invoices/{number}/credit-notes",
+                              json={"amount": "30.00", "reason": "returned"},
+                              headers=s.auth("billing"))
+            assert r.status_code == 202, r.text
+            path = f"/v1/credit-note-requests/{r.json()['id']}"
+            answers: list[tuple[str, int, str]] = []
+            start = threading.Barrier(3)
+            threads = [threading.Thread(target=_decide_at, args=(
+                start, answers, client, f"{path}/{verb}", s.auth(role))) for client, role, verb in (
+                (s.client, "approver", "approve"), (other, "admin", "approve"),
+                (other, "admin", "reject"))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            decided = [a for a in answers if a[1] in (200, 201)]
+            assert len(decided) == 1, answers
+            assert all(a[1:] == (409, "already_decided") for a in answers
+                       if a not in decided), answers
+            got = s.client.get(f"/v1/invoices/{number}", headers=s.auth("billing")).json()
+            assert len(got["credit_notes"]) == (1 if decided[0][0] == "approve" else 0)
+    finally:
+        other.__exit__(None, None, None)
+        other.app.state.services.db.dispose()  # type: ignore[attr-defined]
