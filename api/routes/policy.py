@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from api.auth import Principal
 from api.deps import SvcDep, active_policy, allowed
-from api.errors import ApiError, billplane_details, error_responses, located
+from api.errors import ApiError, billplane_details, detail, error_responses, located
 from api.inputs import JsonRoute, StrictModel, is_json_type, refuse_repeated_keys
 from api.issuing import _iso
 from api.tables import PolicyActivation
@@ -154,11 +154,14 @@ async def webhook(request: Request, svc: SvcDep) -> Any:
         raise ApiError("webhook_disabled", "no webhook secret is configured")
     body = await request.body()
     expected = b"sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-    given = next((request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers), "")
+    header = next((h for h in SIGNATURE_HEADERS if h in request.headers), SIGNATURE_HEADERS[0])
+    given = request.headers.get(header, "")
     # compared as the bytes sent (headers are read as Latin-1): a str with non-ASCII
     # characters cannot be compared in constant time
     if not hmac.compare_digest(expected, given.encode("latin-1")):
-        raise ApiError("invalid_signature", "the signature does not match the body")
+        raise ApiError("invalid_signature", "the signature does not match the body",
+                       details=[detail(["header", header], "invalid_signature",
+                                       "must be sha256=<hex HMAC-SHA256 of the body>")])
     # the body is only signed, never used; a JSON one with a repeated key is still refused
     # like any other body's (after the signature: an unsigned body is not parsed for it)
     if is_json_type(request.headers.get("content-type")):

@@ -108,6 +108,9 @@ def test_webhook_signature_is_checked(followed: tuple[Service, Path, str]) -> No
         for name in ("X-Billplane-Signature", "X-Hub-Signature-256"):
             r = s.client.post("/v1/policy/webhook", content=b"{}", headers={name: given})
             assert (r.status_code, r.json()["code"]) == (401, "invalid_signature"), r.text
+            assert [d["loc"] for d in r.json()["details"]] == [["header", name.lower()]]
+    r = s.client.post("/v1/policy/webhook", content=b"{}")
+    assert r.json()["details"][0]["loc"] == ["header", "x-billplane-signature"]
 
 
 def test_in_flight_requests_keep_their_revision(followed: tuple[Service, Path, str]) -> None:
