@@ -139,7 +139,9 @@ def revoke_key(session: Session, prefix: str, actor: str, reason: str,
             ApiKey.role == "admin", col(ApiKey.revoked_at).is_(None)).with_for_update()).all()
         if len(admins) <= 1:
             raise ApiError("last_admin_key", "the last active admin key cannot be revoked;"
-                           " create another admin key first", status=409)
+                           " create another admin key first", status=409,
+                           details=[detail(["path", "prefix"], "last_admin_key",
+                                           "names the last active admin key")])
     before = key_digest(row)
     row.revoked_at = now
     session.add(row)

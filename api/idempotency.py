@@ -111,7 +111,9 @@ def _check(row: Any, req: IdemRequest, ttl: dt.timedelta, now: dt.datetime) -> O
         return None
     if row.fingerprint != req.fingerprint:
         raise ApiError("idempotency_conflict",
-                       "this Idempotency-Key was used with a different request")
+                       "this Idempotency-Key was used with a different request",
+                       details=[detail(["header", "idempotency-key"], "conflict",
+                                       "was used with a different request")])
     return Outcome(row.status_code, row.body.encode(), replayed=True)
 
 
@@ -163,7 +165,9 @@ def run(db: Database, req: IdemRequest | None, ttl: dt.timedelta, now: dt.dateti
             hit = lookup(db, req, ttl, now)
             if hit is not None:
                 return hit
-    raise ApiError("idempotency_in_progress", "a request with this key is being processed")
+    raise ApiError("idempotency_in_progress", "a request with this key is being processed",
+                   details=[detail(["header", "idempotency-key"], "in_progress",
+                                   "names a request being processed")])
 
 
 def _bytes(body: dict[str, Any] | bytes) -> bytes:

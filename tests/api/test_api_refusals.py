@@ -80,6 +80,13 @@ def test_refusals_name_the_field_or_parameter_refused(s: Service) -> None:
              "already_decided", ["path", "request_id"])
     _refused(s.client.post(f"/v1/invoices/{NUMBER}/void", json={"reason": "x"}, headers=h),
              409, "invoice_has_credit_notes", ["path", "number"])
+    keyed = {**h, "Idempotency-Key": "ord-5"}
+    assert s.client.post("/v1/invoices", json={"order": order(5)}, headers=keyed).status_code == 201
+    _refused(s.client.post("/v1/invoices", json={"order": order(6)}, headers=keyed), 409,
+             "idempotency_conflict", ["header", "idempotency-key"])
+    admin = s.keys["admin"].split("_")[1]
+    _refused(s.client.delete(f"/v1/keys/{admin}", params={"reason": "left"},
+                             headers=s.auth("admin")), 409, "last_admin_key", ["path", "prefix"])
 
 
 def test_refusals_by_an_invoice_s_state_name_the_invoice(s: Service) -> None:
