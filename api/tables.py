@@ -7,6 +7,9 @@ import datetime as dt
 from sqlalchemy import Column, DateTime, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# the largest row id the store holds (ids are INTEGER columns: 32 bits on PostgreSQL)
+MAX_ID = 2**31 - 1
+
 
 def _ts() -> Column:
     return Column(DateTime(timezone=True), nullable=False)

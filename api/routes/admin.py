@@ -13,7 +13,7 @@ from api.deps import SvcDep, allowed
 from api.errors import ApiError, detail, error_responses
 from api.inputs import JsonRoute, StrictModel
 from api.issuing import _iso
-from api.tables import ApiKey, AuditEntry
+from api.tables import MAX_ID, ApiKey, AuditEntry
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=JsonRoute)
 
@@ -105,7 +105,7 @@ def audit_log(svc: SvcDep, _: Annotated[Principal, Depends(allowed("audit"))],
     if action is not None:
         stmt = stmt.where(AuditEntry.action == action)
     if cursor is not None:
-        stmt = stmt.where(col(AuditEntry.id) > int(cursor))
+        stmt = stmt.where(col(AuditEntry.id) > min(int(cursor), MAX_ID))  # as for invoices
     with svc.db.read() as s:
         rows = list(s.exec(stmt))
     more = len(rows) > limit

@@ -19,7 +19,7 @@ from api.deps import Services, SvcDep, active_policy, allowed
 from api.errors import ApiError, detail, error_responses, located
 from api.inputs import IsoDate, JsonRoute, StrictModel
 from api.port import InvoiceLike
-from api.tables import CreditNote, Invoice, InvoiceVoid
+from api.tables import MAX_ID, CreditNote, Invoice, InvoiceVoid
 from engine.bundle import Bundle
 from engine.errors import BillplaneError
 
@@ -381,7 +381,9 @@ def list_invoices(
     elif status == "issued":
         stmt = stmt.where(~voided, ~noted)
     if cursor is not None:
-        stmt = stmt.where(col(Invoice.id) > int(cursor))
+        # a cursor past the largest id the store holds finds nothing (PostgreSQL would
+        # refuse to compare its 32-bit ids with it)
+        stmt = stmt.where(col(Invoice.id) > min(int(cursor), MAX_ID))
     with svc.db.read() as s:
         rows = list(s.exec(stmt))
     more = len(rows) > limit

@@ -92,6 +92,18 @@ def test_the_date_range_reaches_the_calendar_s_first_and_last_days(
         assert len(r.json()["items"]) == found, params
 
 
+def test_a_cursor_past_the_last_id_is_an_empty_page(service: Service) -> None:
+    h = service.auth("admin")
+    assert service.client.post(ISSUE, json={"order": order()}, headers=h).status_code == 201
+    # 18 digits are a valid cursor; PostgreSQL's ids have 32 bits
+    for path in (ISSUE, "/v1/audit"):
+        for cursor, found in (("9" * 18, 0), (str(2**31), 0), (str(2**31 - 1), 0), ("0", 1)):
+            r = service.client.get(path, params={"cursor": cursor}, headers=h)
+            assert r.status_code == 200, (path, cursor, r.text)
+            assert (len(r.json()["items"]) >= 1) == bool(found), (path, cursor)
+            assert r.json()["next_cursor"] is None or found
+
+
 def test_numbers_and_issue_dates_come_from_the_issuing_day(service: Service) -> None:
     import datetime as dt
 
