@@ -9,12 +9,13 @@ from importlib import resources
 from typing import Any
 
 import pycountry
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.jsontext import line_column, locate_repeated_key
 from engine.model import Order, OrderLine, Period
 from engine.money import exponent
+from engine.schema import pattern_of_strings
 
 _rs: Any
 try:  # the compiled validator is ~200x faster; it only answers "valid or not"
@@ -22,6 +23,7 @@ try:  # the compiled validator is ~200x faster; it only answers "valid or not"
 except ImportError:  # pragma: no cover - optional accelerator
     _rs = None
 
+_OrderValidator = validators.extend(Draft202012Validator, {"pattern": pattern_of_strings})
 _VALIDATOR: Draft202012Validator | None = None
 _FAST: Any = None
 
@@ -33,7 +35,7 @@ def _validator() -> Draft202012Validator:
         text = resources.files("engine").joinpath("schemas/order.json").read_text("utf-8")
         schema = json.loads(text)
         Draft202012Validator.check_schema(schema)
-        _VALIDATOR = Draft202012Validator(schema)
+        _VALIDATOR = _OrderValidator(schema)
         if _rs is not None:
             _FAST = _rs.Draft202012Validator(schema)
     return _VALIDATOR

@@ -67,14 +67,47 @@ def _number_text(value: int | Decimal) -> str | None:
     return format(value, "f")
 
 
+@cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """A schema `pattern` as JSON Schema reads it (ECMA-262): `$` is the end of the text, where
+    Python's `$` also matches before a final newline (so `"3\n"` would pass as a decimal)."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def matches(pattern: str, text: str) -> bool:
+    """Whether `text` matches a schema `pattern` (searched, as JSON Schema does)."""
+    return _ecma(pattern).search(text) is not None
+
+
+def pattern_of_strings(validator: Any, pattern: str, instance: Any, schema: Any
+                       ) -> Iterator[Any]:
+    """`pattern` with JSON Schema's `$` (see `matches`)."""
+    if validator.is_type(instance, "string") and not matches(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
     """`pattern` for numbers too: a decimal field may be a YAML number or a string."""
     if isinstance(instance, (int, Decimal)) and not isinstance(instance, bool):
         text = _number_text(instance)
-        if text is None or not re.search(pattern, text):
+        if text is None or not matches(pattern, text):
             yield ValidationError(f"{instance} does not match {pattern!r}")
-    elif validator.is_type(instance, "string") and not re.search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+    else:
+        yield from pattern_of_strings(validator, pattern, instance, schema)
 
 
 _PolicyValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})

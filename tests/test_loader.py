@@ -199,3 +199,12 @@ def test_a_number_too_long_for_an_int_is_refused_with_a_message() -> None:
     assert [m.split(":")[0] for m in found] == ["schema_error", "wrong_type"]
     assert found[1].startswith("wrong_type: spec.priority: expected integer, got number 1000")
     assert found[1].endswith("\u2026") and len(found[1]) < 200
+
+
+def test_a_value_ending_in_a_newline_does_not_match_its_pattern() -> None:
+    # a literal block keeps its final newline; JSON Schema's `$` does not match before it
+    text = ("apiVersion: billplane.dev/v1\nkind: TaxRule\nmetadata: {name: t}\n"
+            "spec:\n  tax: vat\n  jurisdiction:\n    country: |\n      GB\n"
+            "  rates: [{rate: 20, effective: {from: 2020-01-01}}]\n")
+    found = _messages(text)
+    assert len(found) == 1 and found[0].startswith("schema_error: spec.jurisdiction.country: ")

@@ -222,3 +222,18 @@ def test_a_negative_zero_is_zero() -> None:
     texts = [f"{v:f}" for v in (parsed.exposure, line.quantity, *pay.transactions,
                                 impl.unit_price)]
     assert texts == ["0.00", "0", "300", "0.0", "0.00"]
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("lines", 0, "quantity"), "3\n"), (("date",), "2026-03-15\n"),
+    (("currency",), "GBP\n"), (("customer", "country"), "GB\n"),
+    (("lines", 2, "unit_price"), "999.99\n")])
+def test_a_final_newline_does_not_match_a_pattern(path: tuple[Any, ...], value: str) -> None:
+    # JSON Schema's `$` ends the text (Python's would also match before a final newline)
+    data = copy.deepcopy(ORDER)
+    node: Any = data
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    where = "order" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path)
+    assert errors_of(data) == [(where, "invalid_order")]
