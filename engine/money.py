@@ -150,7 +150,14 @@ def fmt(amount: Decimal, currency: str) -> str:
 def in_range(amount: Decimal, currency: str) -> bool:
     """True when `amount` (rounded to the currency) is at most `MAX_MINOR` minor units either
     way."""
-    return abs(amount.scaleb(exponent(currency))) <= MAX_MINOR
+    limit = amount_limit(currency)
+    return -limit <= amount <= limit
+
+
+@lru_cache(maxsize=512)
+def amount_limit(currency: str) -> Decimal:
+    """`MAX_MINOR` minor units of a currency, as an amount (for a bound checked per line)."""
+    return Decimal(MAX_MINOR).scaleb(-exponent(currency))
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

@@ -194,8 +194,10 @@ def _schema_errors(data: Any) -> list[Diagnostic]:
 def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
     base = f"order.lines[{i}]"
     # paths are only written out for a problem: most lines have none
-    quantity = decimal(raw["quantity"])
-    if quantity < 0:
+    quantity = Decimal(raw["quantity"])
+    if not quantity:
+        quantity = abs(quantity)  # "-0" is zero (as `decimal`, inline: once per line)
+    elif quantity < 0:
         check.amount(raw["quantity"], f"{base}.quantity", "quantity")
     unit_price = None
     if "unit_price" in raw:

@@ -9,7 +9,7 @@ from typing import Any
 from engine.bundle import Bundle
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.model import Order, OrderLine, PricedLine, TraceEntry, trace_entry
-from engine.money import MAX_MINOR, PRECISION, in_range, quantize
+from engine.money import MAX_MINOR, PRECISION, amount_limit, in_range, quantize
 from engine.pricing.catalog import Entry, catalog, find_price
 from engine.pricing.models import Amounts, Quote, quote
 from engine.pricing.proration import proration
@@ -125,7 +125,10 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
     with localcontext() as ctx:
         ctx.prec = max(ctx.prec, PRECISION)
         priced = _price_lines(bundle, order, trace)
-    if not in_range(sum((p.amount for p in priced), Decimal(0)), order.currency):
+    total = Decimal(0)
+    for line in priced:
+        total += line.amount
+    if not in_range(total, order.currency):
         raise BillplaneError(_too_large("the lines' amounts add up to", "order.lines"))
     return priced
 
@@ -133,6 +136,7 @@ def price_lines(bundle: Bundle, order: Order, scope: Any, trace: list[TraceEntry
 def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
                  ) -> list[PricedLine]:
     products = catalog(bundle)
+    limit = amount_limit(order.currency)
     milestones = _milestone_names(bundle)
     day = order.date.isoformat()
     errors: list[Diagnostic] = []
@@ -154,7 +158,7 @@ def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
             errors.extend(exc.diagnostics)
             continue
         amount = quantize(result.amount, order.currency, entry.rounding)
-        if not in_range(amount, order.currency):
+        if not -limit <= amount <= limit:
             errors.append(_too_large("the line's amount is", f"order.lines[{line.index}].quantity",
                                      entry.book.name))
             continue

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -240,7 +240,9 @@ def percentage(price: dict[str, Any], quantity: Decimal, tx: Amounts) -> Quote:
     limited = low is not None or high is not None
     amount: Decimal | Fraction
     free_value: Decimal | Fraction
-    if any(isinstance(t, Fraction) for t in transactions):
+    # a line's transactions are all decimals or all equal fractions (`transaction_count`);
+    # `type` and not `isinstance`, which goes through Fraction's abstract base classes
+    if transactions and type(transactions[0]) is Fraction:
         parts = [Fraction(t) for t in transactions]
         f_low = None if low is None else Fraction(low)
         f_high = None if high is None else Fraction(high)
@@ -252,7 +254,7 @@ def percentage(price: dict[str, Any], quantity: Decimal, tx: Amounts) -> Quote:
             amount, free_value, free = _percentage_aggregate(
                 parts, Fraction(rate), Fraction(fixed), free_events, Fraction(free_amount))
     else:
-        decimals = [t for t in transactions if isinstance(t, Decimal)]
+        decimals = cast(Sequence[Decimal], transactions)
         if limited:
             amount, free = _percentage_per_transaction(decimals, rate, fixed, free_events,
                                                        free_amount, low, high)
