@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError, BodyError, detail
-from engine.jsontext import line_column, locate_repeated_key
+from engine.jsontext import RepeatedKey, line_column, locate_repeated_key, unique_keys
 
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
@@ -50,18 +50,6 @@ class StrictModel(BaseModel):
     """A request body: unknown fields are a 422, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class _Repeated(Exception):
-    """A key given twice in one JSON object (found while parsing, located afterwards)."""
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # one C-level dict build per object; only its size tells whether a key repeated
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        raise _Repeated
-    return found
 
 
 # deeper than any request body of this API (an order nests 5 levels): a body nested deeper
@@ -99,8 +87,8 @@ def loads_body(body: bytes) -> Any:
     `duplicate_key` with the key's location, and a body nested too deeply to parse is one
     (`too_deep`)."""
     try:
-        return json.loads(body, object_pairs_hook=_unique)
-    except _Repeated:
+        return json.loads(body, object_pairs_hook=unique_keys)
+    except RepeatedKey:
         raise repeated_key_error(body) from None
     except RecursionError:
         raise too_deep(["body"]) from None

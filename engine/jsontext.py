@@ -9,10 +9,28 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # whitespace, then a number or a literal if one is next (anything but structure or a string)
 _SKIP = re.compile(r'[ \t\n\r]*(?:[^ \t\n\r{}\[\],:"]+[ \t\n\r]*)?')
 _DECODER = json.JSONDecoder()
+
+
+class RepeatedKey(ValueError):
+    """A key given twice in one object (its text is the key)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for `json.loads`: an object, or `RepeatedKey` at a repeated key."""
+    # one C-level dict build per object; only its size tells whether a key repeated
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RepeatedKey(key)
+            seen.add(key)
+    return found
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pycountry
 from jsonschema import Draft202012Validator, validators
 
 from engine.errors import BillplaneError, Diagnostic, Location
-from engine.jsontext import line_column, locate_repeated_key
+from engine.jsontext import RepeatedKey, line_column, locate_repeated_key, unique_keys
 from engine.model import Order, OrderLine, Period
 from engine.money import exponent
 from engine.schema import pattern_of_strings
@@ -52,26 +52,13 @@ def is_country(code: str) -> bool:
     return code in _COUNTRIES
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKey(key)
-        found[key] = value
-    return found
-
-
 def loads_order(text: str) -> Any:
     """Order JSON text as plain data: numbers never become floats (the schema then names a
     number where a decimal string belongs) and a key given twice in an object is an error
     (`duplicate_key`), since JSON parsers disagree on which value wins."""
     try:
-        return json.loads(text, parse_float=Decimal, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
+    except RepeatedKey as exc:
         where, at = Location(), ""
         found = locate_repeated_key(text)
         if found is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from engine.errors import Diagnostic, Location, fail
-from engine.jsontext import line_column, locate_repeated_key
+from engine.jsontext import RepeatedKey, line_column, locate_repeated_key, unique_keys
 from engine.order import json_path
 from sandbox.sources import Record
 
@@ -114,19 +114,6 @@ def not_utf8(first: bytes, path: str) -> None:
                        f"UTF-8 (convert it, e.g. iconv -f {name} -t UTF-8)", Location(path))
 
 
-class _Repeated(Exception):
-    """A key given twice in one object."""
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _Repeated(key)
-        found[key] = value
-    return found
-
-
 def parse_line(text: str | bytes, number: int, file: str) -> Record:
     """One JSONL line into a record; structural problems only (the engine checks the rest).
 
@@ -138,8 +125,8 @@ def parse_line(text: str | bytes, number: int, file: str) -> Record:
     try:
         # UTF-8 only: json.loads would guess UTF-16 or UTF-32 from a line's bytes
         line = text.decode("utf-8-sig") if isinstance(text, bytes) else text
-        value: Any = json.loads(line, object_pairs_hook=_unique)
-    except _Repeated as exc:
+        value: Any = json.loads(line, object_pairs_hook=unique_keys)
+    except RepeatedKey as exc:
         found = locate_repeated_key(line)
         at = f" ({json_path(found[0])})" if found else ""
         return Record(number, issue=Diagnostic(
