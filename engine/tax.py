@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.model import Order, PricedLine, TaxCharge, TraceEntry, Violation, trace_entry
-from engine.money import exponent, fmt, formatter, quantize, quantizer
+from engine.money import allocate, exponent, fmt, formatter, quantize, quantizer
 from engine.tax_match import (
     candidate_rules,
     check_seller,
@@ -178,6 +178,53 @@ def _round(pending: list[_Pending], currency: str) -> None:
             item.charge.amount = amount
 
 
+def _discount_tax(pending: list[_Pending], lines: list[PricedLine], currency: str
+                  ) -> dict[int, Decimal]:
+    """The tax each discount of a price that includes tax contains, by place in `pending`.
+
+    It is the tax of the undiscounted amount, rounded as the charge is, less the tax charged.
+    Per line: round(tax of the amount) - charge. Per invoice: the (rule, rate) group's
+    undiscounted tax rounded once, less the group's charges, allocated to its discounted lines
+    by largest remainder in proportion to the tax of their discounts. Rounding never
+    decreases as an amount grows, so neither figure is negative (a per-line figure against a
+    per-invoice charge can be: the charge may hold a leftover cent the line's own rounding
+    does not)."""
+    shares: dict[int, Decimal] = {}
+    groups: dict[tuple[str, Decimal], list[int]] = {}
+    for n, item in enumerate(pending):
+        charge = item.charge
+        if not (charge.inclusive and lines[item.position].discounts):
+            continue
+        spec = item.doc.spec
+        if spec.get("rounding_level") == "invoice":
+            groups.setdefault((item.doc.name, charge.rate), [])
+            continue
+        line = lines[item.position]
+        shares[n] = quantize(line.amount * charge.rate / (HUNDRED + item.inclusive_sum),
+                             currency, spec.get("rounding", "half_up")) - charge.amount
+    for (name, rate), members in groups.items():
+        # every charge of the group, discounted or not (a line discounted to nothing too)
+        for n, item in enumerate(pending):
+            c = item.charge
+            if item.doc.name == name and c.rate == rate and c.inclusive:
+                members.append(n)
+        undiscounted = sum((Fraction(lines[pending[n].position].amount) * Fraction(rate)
+                            / (100 + Fraction(pending[n].inclusive_sum)) for n in members),
+                           Fraction(0))
+        with localcontext() as ctx:
+            ctx.prec = 60
+            mode = pending[members[0]].doc.spec.get("rounding", "half_up")
+            total = quantize(Decimal(undiscounted.numerator) / Decimal(undiscounted.denominator),
+                             currency, mode)
+            left = total - sum((pending[n].charge.amount for n in members), ZERO)
+            weights = [lines[pending[n].position].discount_total * rate
+                       / (HUNDRED + pending[n].inclusive_sum) for n in members]
+        for n, share in zip(members, allocate(left, weights, currency), strict=True):
+            if lines[pending[n].position].discounts:
+                shares[n] = share
+    return shares
+
+
 def apply_taxes(
     bundle: Bundle, order: Order, lines: list[PricedLine], scope: Any,
     trace: list[TraceEntry] | None,
@@ -224,7 +271,8 @@ def apply_taxes(
         line.taxes.append(charge)
     count: dict[int, int] = {}
     how: dict[str, tuple[str, str]] = {}
-    for item in pending:
+    shares = _discount_tax(pending, lines, order.currency)
+    for n, item in enumerate(pending):
         line = lines[item.position]
         charge = item.charge
         doc = item.doc
@@ -235,12 +283,8 @@ def apply_taxes(
             spec = doc.spec
             rounding = how[doc.name] = (str(spec.get("rounding", "half_up")),
                                         str(spec.get("rounding_level", "line")))
-        share = None
-        if charge.inclusive and line.discounts and item.exact:
-            # the discount of a price that includes tax contains tax too: the tax of the
-            # undiscounted amount, rounded as the charge, less the tax charged
-            share = quantize(line.amount * item.charge.rate / (HUNDRED + item.inclusive_sum),
-                             order.currency, rounding[0]) - charge.amount
+        share = shares.get(n) if shares else None
+        if share is not None:
             line.discount_included_tax += share
         if trace is not None:
             k = count[item.position] = count.get(item.position, -1) + 1  # place in line.taxes
