@@ -9,6 +9,7 @@ from decimal import (
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     ROUND_UP,
+    Context,
     Decimal,
 )
 from functools import lru_cache
@@ -34,6 +35,10 @@ PRECISION = 80
 a quantity and a price of up to 25 digits each (15 before the point, 10 after) multiply to 50
 digits, so products, tier sums and rates stay exact, where the default 28 digits would round
 them (or refuse to round the result to minor units)."""
+
+SHOWN = Context(prec=40)
+"""How a trace shows an exact, unrounded value: 40 significant digits (an exact product has at
+most 50, a quotient such as a proration or a transaction's share as many as `PRECISION`)."""
 
 MAX_MINOR = 2**63 - 1
 """The largest amount in minor units an invoice carries: policies see amounts as CEL ints

@@ -64,6 +64,8 @@ def test_pricing_case(path: Path) -> None:
     [entry] = trace
     assert entry["path"] == "lines[0].amount" and entry["rule"] == "book"
     assert entry["amount"] == line.amount
+    for key, value in want.get("inputs", {}).items():  # what the trace says it used
+        assert entry["inputs"].get(key) == value, (key, entry["inputs"])
 
 
 def test_cases_exist() -> None:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
 from engine.bundle import Bundle
 from engine.errors import BillplaneError, Diagnostic, Location
 from engine.model import Order, OrderLine, PricedLine, TraceEntry, trace_entry
-from engine.money import MAX_MINOR, PRECISION, amount_limit, in_range, quantize
+from engine.money import MAX_MINOR, PRECISION, SHOWN, amount_limit, in_range, quantize
 from engine.pricing.catalog import Entry, catalog, find_price
 from engine.pricing.models import Amounts, Quote, quote
 from engine.pricing.proration import proration
 
 MAX_TRANSACTIONS = 10_000
-_SHOWN = Context(prec=40)
-"""The trace shows an unrounded amount to 40 significant digits (an exact product has at most
-50, a quotient such as a proration as many as the arithmetic's precision)."""
 _MILESTONES_KEY = "pricing.milestones"
 
 
@@ -171,7 +168,7 @@ def _price_lines(bundle: Bundle, order: Order, trace: list[TraceEntry] | None
             continue
         inputs = {"quantity": str(line.quantity), "model": model, **result.inputs}
         if result.amount != amount:
-            inputs["unrounded"] = str(_SHOWN.plus(result.amount))
+            inputs["unrounded"] = str(SHOWN.plus(result.amount))
             inputs["rounding"] = entry.rounding
         trace.append(trace_entry(f"lines[{line.index}].amount", entry.book.name, where, amount,
                                  inputs))

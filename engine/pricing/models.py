@@ -13,6 +13,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
+from engine.money import SHOWN
+
 ZERO = Decimal(0)
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
@@ -267,7 +269,7 @@ def percentage(price: dict[str, Any], quantity: Decimal, tx: Amounts) -> Quote:
             if limit is not None:
                 inputs[key] = str(limit)
     else:
-        inputs["free_value"] = str(_decimal(free_value))
+        inputs["free_value"] = str(SHOWN.plus(_decimal(free_value)))
         inputs["free_transactions"] = str(free)
     return Quote(_decimal(amount), None, inputs)
 
