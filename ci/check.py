@@ -20,7 +20,14 @@ from engine.errors import BillplaneError
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port
 from sandbox.prune import impact
 from sandbox.replay import ReplayConfig, replay
-from sandbox.report import PERCENT_METRICS, build, metric_names, metrics, unknown_metrics
+from sandbox.report import (
+    PERCENT_METRICS,
+    build,
+    metric_names,
+    metrics,
+    name_revisions,
+    unknown_metrics,
+)
 
 
 @dataclass
@@ -106,8 +113,8 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     """Run the whole check; returns (exit code, report data)."""
     data: dict[str, Any] = {"schema": "billplane.ci/v2", "base": opts.base, "head": opts.head,
                             "base_revision": "", "check": {}, "tests": None, "replay": None,
-                            "approvals": [], "changed_paths": [], "failures": [],
-                            "notes": [], "metrics": None}
+                            "revisions": {}, "approvals": [], "changed_paths": [],
+                            "failures": [], "notes": [], "metrics": None}
     base_ref = _resolve_base(opts, data)
     data["base_revision"] = base_ref
     port = get_port(opts.port)
@@ -125,6 +132,11 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
         data["failures"].append("policies do not load: " + ", ".join(
             side for side, c in check.items() if not c["ok"]))
         return 1, data
+    # each side by the ref given, its short SHA and its commit's subject; the base as the
+    # merge base of its ref when that ref has moved on since
+    data["revisions"] = {side: {"revision": str(b.revision)} for side, b in bundles.items()}
+    name_revisions(data["revisions"], opts.repo, {"base": opts.base, "head": opts.head},
+                   merge_bases=("base",) if base_ref != opts.base else ())
     data["changed_paths"] = changed_paths(opts.repo, base_ref, opts.head, opts.policies_dir)
     from engine.testing import locate_failures, run_policy_tests
 
@@ -190,6 +202,9 @@ def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str,
         first = exc.diagnostics[0]
         data["failures"].append(f"replay failed: {first}")
         return None, f"the replay failed ({first.code})"
+    for side in ("base", "head"):  # named as the check names them
+        report[side].update({k: v for k, v in data["revisions"][side].items()
+                             if k != "revision"})
     data["replay"] = report
     c = report["counts"]
     if not c["evaluated"] + c["skipped"] and not impact(bundles["base"], bundles["head"]).nothing:

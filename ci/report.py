@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.errors import Location, fail
 from sandbox import report_html, report_md
+from sandbox.report import revision_name, revision_subject
 
 MAX_ITEMS = 20  # entries of a list section shown in the comment
 MAX_PATHS = 5  # owned paths named per team
@@ -80,12 +81,25 @@ def approvals_md(data: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def title(data: dict[str, Any], code: str = "`") -> str:
+    """`base → head`, each by the ref given and its short SHA (the base as the merge base of
+    its ref where it is one), or by the ref alone when the revision did not load."""
+    named = data.get("revisions") or {}
+    parts = []
+    for side in ("base", "head"):
+        if side in named:
+            parts.append(revision_name(named[side], code))
+        else:
+            parts.append(f"{code}{data[side]}{code}")
+    return " → ".join(parts)
+
+
 def _title(data: dict[str, Any]) -> str:
-    base = f"`{data['base']}`"
-    used = str(data.get("base_revision") or "")
-    if used and used != data["base"]:
-        base += f" (merge base `{used[:12]}`)"
-    return f"## Policy check: {base} → `{data['head']}`\n"
+    named = data.get("revisions") or {}
+    subjects = [f"{side} {revision_subject(named[side])}: {_clip(named[side]['subject'], 200)}"
+                for side in ("base", "head") if named.get(side, {}).get("subject")]
+    return (f"## Policy check: {title(data)}\n"
+            + (f"_{'; '.join(subjects)}._\n" if subjects else ""))
 
 
 def render_md(data: dict[str, Any], limit: int = report_md.REPORT_LIMIT) -> str:
@@ -106,7 +120,11 @@ def render_html(data: dict[str, Any]) -> str:
     if data.get("replay"):
         return report_html.render(data["replay"], data["approvals"], notes + data["failures"])
     e = report_html.html.escape
-    body = [f"<h1>Policy check: {e(str(data['base']))} → {e(str(data['head']))}</h1>"]
+    named = data.get("revisions") or {}
+    body = [f"<h1>Policy check: {e(title(data, ''))}</h1>"]
+    body += [f'<p class="note">{side} {e(revision_subject(named[side], ""))}: '
+             f'{e(named[side]["subject"])}</p>'
+             for side in ("base", "head") if named.get(side, {}).get("subject")]
     body += [f'<p class="note">{e(n)}</p>' for n in notes]
     if data["failures"]:
         body.append("<h2>Check failed</h2>")
@@ -122,8 +140,7 @@ def render_html(data: dict[str, Any]) -> str:
             [c["where"], c["suite"], c["name"]] for c in tests["cases"] if not c["passed"]]))
     body.append("<h2>Changed policy files</h2>")
     body.append(report_html.table(["Path"], [[p] for p in data["changed_paths"]]))
-    return report_html.page(f"Policy check {e(str(data['base']))} → {e(str(data['head']))}",
-                            body)
+    return report_html.page(f"Policy check {e(title(data, ''))}", body)
 
 
 def write(out: str, data: dict[str, Any]) -> dict[str, Path]:

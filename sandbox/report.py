@@ -171,10 +171,15 @@ def build(result: ReplayResult) -> dict[str, Any]:
     }
 
 
-def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str]) -> None:
+def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str],
+                   merge_bases: tuple[str, ...] = ()) -> None:
     """Add to `report["base"]`/`["head"]` the ref each was given as (`refs`: side -> ref) and
     its commit's subject, so that reports name revisions that outlive their SHAs' repository
-    (best effort: a ref git cannot read again is left unnamed)."""
+    (best effort: a ref git cannot read again is left unnamed).
+
+    A side in `merge_bases` was replayed at the merge base of its ref with the other side
+    (the PR check): when the ref has moved past it, the side is named `merge_base_of` the ref
+    instead, since the ref itself names another commit."""
     import git
 
     try:
@@ -182,21 +187,44 @@ def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str]) -> N
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return
     for side, ref in refs.items():
+        revision = str(report[side].get("revision", ""))
         try:
             commit = found.commit(ref)
+            if str(commit.hexsha) != revision:
+                if side not in merge_bases or not revision:
+                    continue
+                commit = found.commit(revision)
+                report[side]["merge_base_of"] = ref
+            else:
+                report[side]["ref"] = ref
         except (git.BadName, ValueError, git.GitCommandError):
             continue
-        if str(commit.hexsha) != str(report[side].get("revision", "")):
-            continue
-        report[side]["ref"] = ref
         report[side]["subject"] = str(commit.summary)
 
 
 def revision_label(side: dict[str, Any]) -> tuple[str, str]:
-    """(ref or '', short SHA) of one side of a report, for titles."""
-    sha = str(side.get("revision") or "")[:12] or "(working tree)"
+    """(ref or '', short SHA) of one side of a report, for titles; a ref that is the SHA (or
+    a prefix of it) is ''."""
+    revision = str(side.get("revision") or "")
+    sha = revision[:12] or "(working tree)"
     ref = str(side.get("ref") or "")
-    return ("" if not ref or sha.startswith(ref) else ref), sha
+    return ("" if not ref or revision.startswith(ref) else ref), sha
+
+
+def revision_name(side: dict[str, Any], code: str = "`") -> str:
+    """One side of a report as titles name it: `main` (`1a2b3c4d5e6f`), `1a2b3c4d5e6f`, or
+    for a merge base `main` (merge base `1a2b3c4d5e6f`); `code` quotes names (Markdown)."""
+    ref, sha = revision_label(side)
+    if side.get("merge_base_of"):
+        return f"{code}{side['merge_base_of']}{code} (merge base {code}{sha}{code})"
+    return f"{code}{ref}{code} ({code}{sha}{code})" if ref else f"{code}{sha}{code}"
+
+
+def revision_subject(side: dict[str, Any], code: str = "`") -> str:
+    """How a side is named before its commit's subject: `main`, or `main` (merge base)."""
+    if side.get("merge_base_of"):
+        return f"{code}{side['merge_base_of']}{code} (merge base)"
+    return f"{code}{side.get('ref', '')}{code}"
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, revision_label, what
+from sandbox.report import largest_note, revision_name, revision_subject, what
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -123,7 +123,8 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     r, c = report, report["counts"]
     base, head = _label(r["base"]), _label(r["head"])
     body = [f"<h1>Policy replay: {base} → {head}</h1>"]
-    body += [f'<p class="note">{side} {_e(r[side]["ref"])}: {_e(r[side]["subject"])}</p>'
+    body += [f'<p class="note">{side} {_e(revision_subject(r[side], ""))}: '
+             f'{_e(r[side]["subject"])}</p>'
              for side in ("base", "head") if r[side].get("subject")]
     body += [f'<p class="note">Source: {_e(r["source"])}. Pruning: '
              f'{_e(r["pruning"]["description"])}.</p>', '<div class="cards">']
@@ -225,8 +226,7 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
 
 
 def _label(side: dict[str, Any]) -> str:
-    ref, sha = revision_label(side)
-    return _e(f"{ref} ({sha})" if ref else sha)
+    return _e(revision_name(side, ""))
 
 
 def page(title: str, body: list[str]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, revision_label, what
+from sandbox.report import largest_note, revision_name, revision_subject, what
 
 COMMENT_LIMIT = 65536  # GitHub's limit on the body of a comment, in characters
 # kept free for what the tool posting the report adds to it: the sticky-comment action of the
@@ -21,13 +21,8 @@ REPORT_LIMIT = COMMENT_LIMIT - MARKER_ROOM
 ROW_STEPS = (25, 10, 5, 2)
 
 
-def _rev(side: dict[str, Any]) -> str:
-    ref, sha = revision_label(side)
-    return f"`{ref}` (`{sha}`)" if ref else f"`{sha}`"
-
-
 def _subjects(r: dict[str, Any]) -> str:
-    named = [f"{s} `{r[s].get('ref')}`: "
+    named = [f"{s} {revision_subject(r[s])}: "
              f"{_cell(r[s]['subject'])}" for s in ("base", "head") if r[s].get("subject")]
     return f"_{'; '.join(named)}._\n" if named else ""
 
@@ -165,7 +160,8 @@ def _evaluation(r: dict[str, Any], rows: int) -> list[tuple[str, str]]:
 def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
                                                                  list[tuple[str, str]]]:
     c = r["counts"]
-    essential = [f"## Policy replay: {_rev(r['base'])} → {_rev(r['head'])}\n"
+    essential = [f"## Policy replay: {revision_name(r['base'])} → "
+                 f"{revision_name(r['head'])}\n"
                  + _subjects(r), _summary(r) + "\n", _money(r)]
     if extra:
         essential.append(extra.rstrip() + "\n")

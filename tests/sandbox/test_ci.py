@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sandbox_repo import ENV, OWNERS, TAX, branch, git, make_repo, write_orders
+from sandbox_repo import ENV, OWNERS, TAX, branch, commit, git, make_repo, write_orders
 
 from api.cli.main import COMMANDS, build_parser, main
 from ci.ownership import codeowners, matches, required_approvals
@@ -320,6 +320,53 @@ def test_ci_compares_with_the_merge_base(needs_engine: Any, ci_repo: tuple[Path,
     assert data["changed_paths"] == ["owners.yaml", "tax/vat.yaml"]
 
 
+def test_ci_reports_name_the_revisions_by_the_refs_given(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """Approvers read the branch names given and short SHAs, with the commits' subjects, in
+    every report of the check; a base ref that moved on since the branch was cut is named as
+    the merge base of that ref, not as the ref (which names another commit now)."""
+    repo, base, head, history = ci_repo
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--head", "vat-21",
+                 "--orders", history, "--out", str(out)]) == 0
+    title = f"`main` (`{base[:12]}`) → `vat-21` (`{head[:12]}`)"
+    subjects = "_base `main`: base policies; head `vat-21`: vat-21._\n"
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"## Policy replay: {title}\n{subjects}")
+    data = json.loads((out / "report.json").read_text())
+    named = {"base": {"revision": base, "ref": "main", "subject": "base policies"},
+             "head": {"revision": head, "ref": "vat-21", "subject": "vat-21"}}
+    assert data["revisions"] == named
+    for side in ("base", "head"):
+        assert {k: data["replay"][side][k] for k in ("ref", "subject")} == {
+            k: named[side][k] for k in ("ref", "subject")}
+    page = (out / "report.html").read_text()
+    assert f"<h1>Policy replay: {title.replace('`', '')}</h1>" in page
+    assert '<p class="note">head vat-21: vat-21</p>' in page
+    # without a history: the check's own reports name them the same way
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--head", "vat-21",
+                 "--orders", "", "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith(f"## Policy check: {title}\n{subjects}")
+    assert f"<h1>Policy check: {title.replace('`', '')}</h1>" in (
+        out / "report.html").read_text()
+    # main moves on: the base is the merge base, named as such
+    later = commit(repo, {"notes.txt": "later"}, "later change on main")
+    assert later != base
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--head", "vat-21",
+                 "--orders", history, "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"## Policy replay: `main` (merge base `{base[:12]}`) → `vat-21` "
+                         f"(`{head[:12]}`)\n_base `main` (merge base): base policies; head "
+                         "`vat-21`: vat-21._\n")
+    data = json.loads((out / "report.json").read_text())
+    assert data["revisions"]["base"] == {"revision": base, "merge_base_of": "main",
+                                         "subject": "base policies"}
+    assert data["replay"]["base"]["merge_base_of"] == "main"
+    assert "ref" not in data["replay"]["base"]
+    assert (f"<h1>Policy replay: main (merge base {base[:12]}) → vat-21 ({head[:12]})</h1>"
+            in (out / "report.html").read_text())
+
+
 def test_ci_without_history_requires_threshold_approvals(needs_engine: Any,
                                                          ci_repo: tuple[Path, str, str, str],
                                                          tmp_path: Path,
@@ -339,7 +386,7 @@ def test_ci_without_history_requires_threshold_approvals(needs_engine: Any,
             "owns tax/vat.yaml", "tax_change_issued above 0 could not be evaluated: no order "
             "history was replayed (approval required to be safe)"]}]
     md = (out / "report.md").read_text()
-    assert md.startswith(f"## Policy check: `{base}` → `{head}`\n")
+    assert md.startswith(f"## Policy check: `{base[:12]}` → `{head[:12]}`\n")
     assert "replay skipped, impact thresholds could not be evaluated" in md
     page = (out / "report.html").read_text()
     assert "@acme/finance" in page and "could not be evaluated" in page
