@@ -3,11 +3,16 @@
 Every section is capped, so that the comment fits whatever the change: the approvals come
 first (each team's reasons shortened to a few owned files and the thresholds), then check
 failures, failing tests and changed files, each with a bounded number of entries.
+When even that is too long (thousands of teams must approve), the sections are condensed in
+steps (`LEVELS`): the number of teams, the first of them with shorter reasons (then their
+names alone), and a line saying that report.json and report.html list them all.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,60 +29,107 @@ def _clip(text: str, limit: int = MAX_LINE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _reasons(reasons: list[str]) -> str:
-    """A team's reasons in one bounded line: owned files grouped, thresholds as they are."""
+@dataclass(frozen=True)
+class Level:
+    """How much of the check's sections the comment shows: the first level is the whole
+    report (each section capped), later ones condense it to fit beside a large replay."""
+
+    approvals: int | None  # teams listed (None: all)
+    reason: int  # characters of a team's reasons (0: the team's name alone)
+    owned: int  # owned files named per team (the others counted)
+    items: int  # entries of the notes, failures, errors and failing cases
+    paths: int  # changed policy files listed
+
+
+LEVELS = (Level(None, MAX_LINE * 2, MAX_PATHS, MAX_ITEMS, MAX_ITEMS * 2),
+          Level(100, 300, 2, 10, 10), Level(50, 150, 0, 5, 0), Level(20, 100, 0, 3, 0),
+          Level(10, 0, 0, 1, 0), Level(0, 0, 0, 0, 0))
+
+
+def _reasons(reasons: list[str], limit: int = MAX_LINE * 2, named: int = MAX_PATHS) -> str:
+    """A team's reasons in one bounded line: owned files grouped (the first `named` of them
+    named), thresholds as they are."""
     owned = [r[5:] for r in reasons if r.startswith("owns ")]
     other = [r for r in reasons if not r.startswith("owns ")]
     parts = []
-    if len(owned) == 1:
+    if len(owned) == 1 and named:
         parts.append(f"owns {owned[0]}")
+    elif owned and named:
+        more = f" and {len(owned) - named} more" if len(owned) > named else ""
+        parts.append(f"owns {len(owned)} changed files: {', '.join(owned[:named])}{more}")
     elif owned:
-        more = f" and {len(owned) - MAX_PATHS} more" if len(owned) > MAX_PATHS else ""
-        parts.append(f"owns {len(owned)} changed files: {', '.join(owned[:MAX_PATHS])}{more}")
+        parts.append(f"owns {len(owned)} changed file{'s' if len(owned) > 1 else ''}")
     parts += other[:MAX_ITEMS]
     if len(other) > MAX_ITEMS:
         parts.append(f"{len(other) - MAX_ITEMS} more reasons in report.json")
-    return _clip("; ".join(parts), MAX_LINE * 2)
+    return _clip("; ".join(parts), limit)
 
 
-def _more(items: list[Any], what: str) -> list[str]:
-    extra = len(items) - MAX_ITEMS
+def _more(items: list[Any], what: str, shown: int = MAX_ITEMS) -> list[str]:
+    extra = len(items) - shown
     return [f"- … and {extra} more {what} (report.json has them all)"] if extra > 0 else []
 
 
-def approvals_md(data: dict[str, Any]) -> str:
+def _approvals(approvals: list[dict[str, Any]], level: Level) -> list[str]:
+    """The required approvals: every team with its reasons, or (condensed) how many teams,
+    the first of them, and where the others are; never fewer teams without saying so."""
+    out = ["### Required approvals\n"]
+    shown = len(approvals) if level.approvals is None else min(level.approvals,
+                                                               len(approvals))
+    if shown < len(approvals):
+        first = f"; the first {shown} are listed here" if shown else ""
+        out.append(f"Approvals are required from **{len(approvals)} teams**{first}; "
+                   f"report.json and report.html list all {len(approvals)} with every "
+                   "reason.\n")
+    for a in approvals[:shown]:
+        team = f"- **{_clip(str(a['team']), 200)}**"
+        if level.reason:
+            team += f": {_reasons(a['reasons'], level.reason, level.owned)}"
+        out.append(team)
+    if 0 < shown < len(approvals):
+        out.append(f"- … and {len(approvals) - shown} more teams (report.json and report.html "
+                   "list them all)")
+    return out
+
+
+def approvals_md(data: dict[str, Any], level: Level = LEVELS[0]) -> str:
     """The check's own Markdown sections (goes right after the replay summary)."""
     out = []
     if data["approvals"]:
-        out.append("### Required approvals\n")
-        out += [f"- **{a['team']}**: {_reasons(a['reasons'])}" for a in data["approvals"]]
+        out += _approvals(data["approvals"], level)
     elif not data["failures"]:
         out.append("No approvals required by ownership or thresholds.")
-    out += [f"\n_{_clip(n)}_" for n in data.get("notes", [])[:MAX_ITEMS]]
+    notes = data.get("notes", [])
+    out += [f"\n_{_clip(n)}_" for n in notes[:level.items]]
+    if len(notes) > level.items:
+        out.append(f"\n_{len(notes) - level.items} more notes in report.json._")
     if data["failures"]:
         out.append("\n### ❌ Check failed\n")
-        out += [f"- {_clip(f)}" for f in data["failures"][:MAX_ITEMS]]
+        out += [f"- {_clip(f)}" for f in data["failures"][:level.items]]
+        out += _more(data["failures"], "failures", level.items)
         for side, c in data["check"].items():
             errors = c.get("errors", [])
-            for e in errors[:MAX_ITEMS]:
+            for e in errors[:level.items]:
                 where = f"{e['file']}:{e['line']}" if e.get("line") else str(e["file"])
                 out.append(_clip(f"  - {side}: `{where}` {e['code']}: {e['message']}"))
-            out += _more(errors, f"{side} errors")
+            out += _more(errors, f"{side} errors", level.items)
     tests = data.get("tests")
     if tests is not None:
         out.append(f"\n**Policy tests (head):** {tests['passed']} passed, {tests['failed']} "
                    f"failed; rule coverage {tests['coverage']['percent']}%.\n")
         failing = [c for c in tests["cases"] if not c["passed"]]
         out += [_clip(f"- ❌ `{c['where']}` {c['suite']} / {c['name']}")
-                for c in failing[:MAX_ITEMS]]
-        out += _more(failing, "failing cases")
+                for c in failing[:level.items]]
+        out += _more(failing, "failing cases", level.items)
     paths = data["changed_paths"]
-    if paths:
+    if paths and level.paths:
         out.append(f"\n<details><summary>Changed policy files ({len(paths)})</summary>\n")
-        out += [_clip(f"- `{p}`") for p in paths[:MAX_ITEMS * 2]]
-        if len(paths) > MAX_ITEMS * 2:
-            out.append(f"- … and {len(paths) - MAX_ITEMS * 2} more (report.json has them all)")
+        out += [_clip(f"- `{p}`") for p in paths[:level.paths]]
+        if len(paths) > level.paths:
+            out.append(f"- … and {len(paths) - level.paths} more (report.json has them all)")
         out.append("\n</details>")
+    elif paths:
+        out.append(f"\n_{len(paths)} changed policy files; report.json lists them._")
     return "\n".join(out) + "\n"
 
 
@@ -104,14 +156,18 @@ def _title(data: dict[str, Any]) -> str:
 
 def render_md(data: dict[str, Any], limit: int = report_md.REPORT_LIMIT) -> str:
     """The PR comment, at most `limit` characters (room is left for the marker the comment
-    tool adds, within GitHub's limit)."""
+    tool adds, within GitHub's limit); when the check's sections alone do not fit, they are
+    condensed (the count of teams whose approval is required, the first of them, and where
+    the others are), never cut off."""
+    condensed = (approvals_md(data, level) for level in LEVELS[1:])
     if data.get("replay"):
-        return report_md.render(data["replay"], approvals_md(data), limit)
-    text = _title(data) + "\n" + approvals_md(data)
-    if len(text) > limit:
-        note = "\n\n_Truncated to fit the comment limit; report.json has everything._\n"
-        text = text[: max(text.rfind("\n", 0, limit - len(note)), 0)] + note
-    return text
+        return report_md.render(data["replay"], approvals_md(data), limit, condensed)
+    for sections in itertools.chain([approvals_md(data)], condensed):
+        text = _title(data) + "\n" + sections
+        if len(text) <= limit:
+            return text
+    note = "\n\n_Truncated to fit the comment limit; report.json has everything._\n"
+    return text[: max(text.rfind("\n", 0, limit - len(note)), 0)] + note
 
 
 def render_html(data: dict[str, Any]) -> str:

@@ -2,11 +2,14 @@
 
 Sections come in order of importance. To fit the limit, tables first shrink to fewer rows
 (and say so), then whole sections are left out from the end (and the report says which);
-the summary, the money table and `extra` (the check's approvals) are never cut.
+the summary, the money table and `extra` (the check's approvals) are never cut: when they
+alone are too long, `extra` is condensed (the check gives shorter forms of it).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +25,13 @@ ROW_STEPS = (25, 10, 5, 2)
 
 
 def _subjects(r: dict[str, Any]) -> str:
-    named = [f"{s} {revision_subject(r[s])}: "
-             f"{_cell(r[s]['subject'])}" for s in ("base", "head") if r[s].get("subject")]
+    named = [f"{s} {revision_subject(r[s])}: {_cell(_short(r[s]['subject']))}"
+             for s in ("base", "head") if r[s].get("subject")]
     return f"_{'; '.join(named)}._\n" if named else ""
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _signed(v: str) -> str:
@@ -62,14 +69,37 @@ def _kept(part: dict[str, Any]) -> str:
             "currency")
 
 
-def render(report: dict[str, Any], extra: str = "", limit: int = REPORT_LIMIT) -> str:
-    """Markdown text at most `limit` characters; `extra` (e.g. approvals) goes after the summary."""
-    for rows in ROW_STEPS:
-        essential, optional = _sections(report, extra, rows)
-        text = _join(essential, optional)
-        if len(text) <= limit:
-            return text
-    # still too long with the smallest tables: leave out whole sections from the end
+def render(report: dict[str, Any], extra: str = "", limit: int = REPORT_LIMIT,
+           shorter: Iterable[str] = ()) -> str:
+    """Markdown text at most `limit` characters; `extra` (e.g. approvals) goes after the summary.
+
+    When the essential part alone (summary, money and `extra`) does not fit, the forms of
+    `extra` in `shorter`, each more condensed than the one before, are tried in turn (with as
+    many later sections as still fit), so that what `extra` must say is condensed, never cut.
+    """
+    for form in itertools.chain([extra], shorter):
+        for rows in ROW_STEPS:
+            essential, optional = _sections(report, form, rows)
+            text = _join(essential, optional)
+            if len(text) <= limit:
+                return text
+        fitted = _fit(essential, optional, limit)
+        if fitted is not None:
+            return fitted
+    # no shorter form fits (or none was given): cut at a line end, the last resort
+    note = "\n\n_Report truncated to fit the comment limit._\n"
+    text = _join(essential, [])
+    cut = text.rfind("\n", 0, limit - len(note))
+    return text[: max(cut, 0)] + note
+
+
+def _fit(essential: list[str], optional: list[tuple[str, str]], limit: int) -> str | None:
+    """The essential part with as many of the optional sections as fit (whole sections left
+    out from the end, and named), or None when the essential part alone does not fit."""
+    optional = list(optional)
+    text = _join(essential, optional)
+    if len(text) <= limit:
+        return text
     while optional:
         dropped = optional.pop()[0]
         note = f"\n_Left out to fit the comment limit: {dropped} and later sections; the " \
@@ -77,10 +107,7 @@ def render(report: dict[str, Any], extra: str = "", limit: int = REPORT_LIMIT) -
         text = _join(essential, optional) + note
         if len(text) <= limit:
             return text
-    note = "\n\n_Report truncated to fit the comment limit._\n"
-    text = _join(essential, [])
-    cut = text.rfind("\n", 0, limit - len(note))
-    return text[: max(cut, 0)] + note
+    return None
 
 
 def _join(essential: list[str], optional: list[tuple[str, str]]) -> str:

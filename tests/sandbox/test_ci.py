@@ -520,7 +520,6 @@ def test_ci_comment_fits_with_the_marker_the_comment_tools_add() -> None:
 
     sticky = "\n<!-- Sticky Pull Request Commentbillplane -->"  # header: billplane
     gitlab = "<!-- billplane-report -->\n"
-    # lines shorter than the marker: a cut at a line end lands within one of the limit
     teams = [{"team": f"@acme/t{i:04d}", "reasons": [f"owns tax/{i:04d}.yaml"]}
              for i in range(3000)]
     data = {"base": "origin/main", "head": "HEAD", "base_revision": "a" * 40,
@@ -531,8 +530,68 @@ def test_ci_comment_fits_with_the_marker_the_comment_tools_add() -> None:
     for replayed in (None, _report_with_rows(3000)):
         data["replay"] = replayed
         md = render_md(data)
-        assert len(md) > 60_000  # cut to the limit
         assert len(md + sticky) <= 65536 and len(gitlab + md) <= 65536
+
+
+def _well_formed(md: str) -> None:
+    """Markdown a PR comment renders as meant: code spans closed on each line, details
+    blocks closed, no bullet or table row cut short."""
+    for line in md.splitlines():
+        assert line.count("`") % 2 == 0, line
+        if line.startswith("| "):
+            assert line.endswith(" |"), line
+    assert md.count("<details>") == md.count("</details>")
+
+
+@pytest.mark.parametrize("replayed", [False, True], ids=["without-replay", "with-replay"])
+def test_ci_comment_condenses_too_many_approvals_instead_of_cutting_them(
+        replayed: bool) -> None:
+    """So many teams must approve that their list alone exceeds the comment limit: the
+    comment says how many, lists the first of them whole, and says where the others are;
+    it is never cut in the middle of the list."""
+    from ci.report import render_md
+    from sandbox.report_md import REPORT_LIMIT
+
+    teams = [{"team": f"@acme/team-{i:04d}", "reasons": [
+        f"owns tax/country-{i:04d}/vat-rates-and-exemptions-{j}.yaml" for j in range(8)]
+        + [f"tax_change_issued = {i} is above 0"]} for i in range(2000)]
+    data = {"base": "origin/main", "head": "HEAD", "base_revision": "a" * 40,
+            "check": {"base": {"ok": True}, "head": {"ok": True}},
+            "tests": {"passed": 1, "failed": 0, "coverage": {"percent": 100}, "cases": []},
+            "replay": _report_with_rows(300) if replayed else None, "failures": [],
+            "notes": ["Base: the merge base."], "changed_paths": ["tax/vat.yaml"],
+            "approvals": teams}
+    md = render_md(data)
+    assert len(md) <= REPORT_LIMIT
+    assert "Approvals are required from **2000 teams**; the first 100 are listed here; " \
+           "report.json and report.html list all 2000 with every reason." in md
+    listed = [line for line in md.splitlines() if line.startswith("- **@acme/team-")]
+    assert len(listed) == 100
+    assert listed[0].startswith("- **@acme/team-0000**: owns 8 changed files: tax/country-0000/")
+    assert listed[-1].startswith("- **@acme/team-0099**: owns 8 changed files: ")
+    assert "- … and 1900 more teams (report.json and report.html list them all)" in md
+    assert "Report truncated" not in md and "Truncated" not in md
+    assert "**Policy tests (head):** 1 passed, 0 failed" in md
+    _well_formed(md)
+    if replayed:
+        assert md.index("| GBP |") < md.index("### Required approvals")
+        return
+    # tighter limits: fewer teams, shorter reasons, still the count and the first ones
+    for limit, shown, line in (
+            (4000, 20, "- **@acme/team-0019**: owns 8 changed files; tax_change_issued = 19 "
+                       "is above 0"),
+            (1500, 10, "- **@acme/team-0009**"), (500, 0, "")):
+        md = render_md(data, limit=limit)
+        assert len(md) <= limit
+        assert "Approvals are required from **2000 teams**" in md
+        listed = [x for x in md.splitlines() if x.startswith("- **@acme/team-")]
+        assert len(listed) == shown
+        if shown:
+            assert listed[-1] == line
+            assert f"- … and {2000 - shown} more teams (report.json and report.html" in md
+        else:
+            assert "report.json and report.html list all 2000 with every reason." in md
+        _well_formed(md)
 
 
 @pytest.mark.parametrize("side", ["base", "head"])
