@@ -170,11 +170,35 @@ def render_md(data: dict[str, Any], limit: int = report_md.REPORT_LIMIT) -> str:
     return text[: max(text.rfind("\n", 0, limit - len(note)), 0)] + note
 
 
+def _check_html(data: dict[str, Any]) -> list[str]:
+    """The check's own HTML sections: why the revisions do not load, the head's PolicyTests
+    with every failing case, and the changed policy files (all of them: the page is not
+    capped)."""
+    body = []
+    errors = [[side, f"{x['file']}:{x['line']}" if x.get("line") else str(x["file"]), x["code"],
+               x["message"]] for side, c in data["check"].items() for x in c.get("errors", [])]
+    if errors:
+        body.append("<h2>Why the policies do not load</h2>")
+        body.append(report_html.table(["Revision", "Where", "Code", "Message"], errors))
+    tests = data.get("tests")
+    if tests is not None:
+        body.append("<h2>Policy tests (head)</h2>")
+        body.append(f'<p class="note">{tests["passed"]} passed, {tests["failed"]} failed; rule '
+                    f'coverage {tests["coverage"]["percent"]}%.</p>')
+        body.append(report_html.table(["Where", "Suite", "Case"], [
+            [c["where"], c["suite"], c["name"]] for c in tests["cases"] if not c["passed"]]))
+    body.append("<h2>Changed policy files</h2>")
+    body.append(report_html.table(["Path"], [[p] for p in data["changed_paths"]]))
+    return body
+
+
 def render_html(data: dict[str, Any]) -> str:
-    """The HTML report: the replay's page, or without a replay the check's own page."""
+    """The HTML report: the replay's page with the check's sections, or without a replay the
+    check's own page."""
     notes = [str(n).replace("`", "") for n in data.get("notes", [])]
     if data.get("replay"):
-        return report_html.render(data["replay"], data["approvals"], notes + data["failures"])
+        return report_html.render(data["replay"], data["approvals"], notes + data["failures"],
+                                  _check_html(data))
     e = report_html.html.escape
     named = data.get("revisions") or {}
     body = [f"<h1>Policy check: {e(title(data, ''))}</h1>"]
@@ -188,14 +212,7 @@ def render_html(data: dict[str, Any]) -> str:
     body.append("<h2>Required approvals</h2>")
     body.append(report_html.table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                                     for a in data["approvals"]]))
-    tests = data.get("tests")
-    if tests is not None:
-        body.append("<h2>Policy tests (head)</h2>")
-        body.append(f'<p class="note">{tests["passed"]} passed, {tests["failed"]} failed.</p>')
-        body.append(report_html.table(["Where", "Suite", "Case"], [
-            [c["where"], c["suite"], c["name"]] for c in tests["cases"] if not c["passed"]]))
-    body.append("<h2>Changed policy files</h2>")
-    body.append(report_html.table(["Path"], [[p] for p in data["changed_paths"]]))
+    body += _check_html(data)
     return report_html.page(f"Policy check {e(title(data, ''))}", body)
 
 

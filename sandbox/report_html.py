@@ -118,8 +118,9 @@ def _charts(currencies: list[str], title: str, rows: list[dict[str, Any]], key: 
 
 
 def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None,
-           notes: list[str] | None = None) -> str:
-    """The whole page as one string; `notes` (e.g. of the PR check) go after the summary."""
+           notes: list[str] | None = None, sections: list[str] | None = None) -> str:
+    """The whole page as one string; `notes` (e.g. of the PR check) go after the summary,
+    `sections` (HTML, e.g. the check's tests and changed files) after the replay's own."""
     r, c = report, report["counts"]
     base, head = _label(r["base"]), _label(r["head"])
     body = [f"<h1>Policy replay: {base} → {head}</h1>"]
@@ -219,6 +220,7 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(table(["File", "Line", "Code", "Message"],
                           [[i["file"], str(i["line"]), i["code"], i["message"]]
                            for i in r["issues"]]))
+    body += sections or []
     t = r["timing"]
     body.append(f'<p class="note">{c["evaluated"]} orders in {t["seconds"]} s '
                 f'({t["orders_per_second"]} orders/s, {t["jobs"]} jobs, {_e(t["engine"])}).</p>')

@@ -488,6 +488,30 @@ def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
     assert case["where"] == "tests/shop.yaml:9"  # `- name: wrong total`
     assert "- ❌ `tests/shop.yaml:9` shop / wrong total" in (out / "report.md").read_text()
     assert "<td>tests/shop.yaml:9</td>" in (out / "report.html").read_text()
+    # with a replay, the page still names the failing case and the changed files
+    _, _, _, history = ci_repo
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", failing,
+                 "--orders", history, "--out", str(out)]) == 1
+    page = (out / "report.html").read_text()
+    assert "<h1>Policy replay: " in page
+    assert "<td>tests/shop.yaml:9</td><td>shop</td><td>wrong total</td>" in page
+    assert "1 passed, 1 failed" in page and "<td>tests/shop.yaml</td>" in page
+
+
+def test_ci_html_says_why_a_revision_does_not_load(needs_engine: Any,
+                                                   ci_repo: tuple[Path, str, str, str],
+                                                   tmp_path: Path) -> None:
+    """The page lists each load error with its place, as the comment does."""
+    repo, base, _, history = ci_repo
+    broken = branch(repo, base, "broken", {"tax/vat.yaml": TAX.replace("rate: 20,",
+                                                                       "rate: twenty,")})
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", base, "--head", broken,
+                 "--orders", history, "--out", str(out)]) == 1
+    [error] = json.loads((out / "report.json").read_text())["check"]["head"]["errors"]
+    page = (out / "report.html").read_text()
+    where = f"{error['file']}:{error['line']}"
+    assert f"<td>head</td><td>{where}</td><td>{error['code']}</td>" in page
 
 
 def test_codeowners_command(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
