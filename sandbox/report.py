@@ -224,7 +224,8 @@ def revision_subject(side: dict[str, Any], code: str = "`") -> str:
     """How a side is named before its commit's subject: `main`, or `main` (merge base)."""
     if side.get("merge_base_of"):
         return f"{code}{side['merge_base_of']}{code} (merge base)"
-    return f"{code}{side.get('ref', '')}{code}"
+    ref, sha = revision_label(side)
+    return f"{code}{ref or sha}{code}"
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -386,7 +386,9 @@ def test_ci_without_history_requires_threshold_approvals(needs_engine: Any,
             "owns tax/vat.yaml", "tax_change_issued above 0 could not be evaluated: no order "
             "history was replayed (approval required to be safe)"]}]
     md = (out / "report.md").read_text()
-    assert md.startswith(f"## Policy check: `{base[:12]}` → `{head[:12]}`\n")
+    # full SHAs (as the GitLab template passes the base) are named by their short form
+    assert md.startswith(f"## Policy check: `{base[:12]}` → `{head[:12]}`\n_base "
+                         f"`{base[:12]}`: base policies; head `{head[:12]}`: vat-21._\n")
     assert "replay skipped, impact thresholds could not be evaluated" in md
     page = (out / "report.html").read_text()
     assert "@acme/finance" in page and "could not be evaluated" in page
