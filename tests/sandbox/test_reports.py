@@ -122,6 +122,15 @@ def test_capped_breakdowns_say_the_other_rows_are_summed() -> None:
         report_html.render(report))
 
 
+def test_html_colours_changes_not_totals() -> None:
+    """Green and red mark the direction of a change; a total is no change and is not
+    coloured (a base total would read as a rise)."""
+    page = report_html.render(_big_report(3))
+    assert '<td class="num" data-figure="base-total-GBP">30.00</td>' in page
+    assert '<td class="num" data-figure="head-tax-GBP">' in page
+    assert '<td class="num pos" data-figure="total-delta-GBP">0.03</td>' in page
+
+
 def test_markdown_hard_limit() -> None:
     report = _big_report(50)
     text = report_md.render(report, extra="x" * 70000, limit=65536)
