@@ -68,16 +68,20 @@ def merge_base(repo: str, base: str, head: str) -> str | None:
     return str(found[0].hexsha) if found else None
 
 
-def _known(repo: str, ref: str) -> bool:
-    """True when `ref` names a commit of the repository."""
+def _sha(repo: str, ref: str) -> str | None:
+    """The commit `ref` names in the repository (a sha), or None when it names none."""
     import git
 
     try:
-        _repo(repo).commit(ref)
+        return str(_repo(repo).commit(ref).hexsha)
     except (git.GitCommandError, git.BadName, ValueError, git.InvalidGitRepositoryError,
             git.NoSuchPathError):
-        return False
-    return True
+        return None
+
+
+def _known(repo: str, ref: str) -> bool:
+    """True when `ref` names a commit of the repository."""
+    return _sha(repo, ref) is not None
 
 
 def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[str]:
@@ -120,6 +124,15 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     port = get_port(opts.port)
     specs = {side: RevisionSpec(opts.repo, ref, opts.policies_dir, opts.backend)
              for side, ref in (("base", base_ref), ("head", opts.head))}
+    # each side by the ref given, its short SHA and its commit's subject (also when it does
+    # not load); the base as the merge base of its ref when that ref has moved on since
+    for side, spec in specs.items():
+        sha = _sha(opts.repo, spec.ref)
+        if sha is not None:
+            data["revisions"][side] = {"revision": sha}
+    name_revisions(data["revisions"], opts.repo, {
+        side: ref for side, ref in (("base", opts.base), ("head", opts.head))
+        if side in data["revisions"]}, merge_bases=("base",) if base_ref != opts.base else ())
     bundles: dict[str, Any] = {}
     check: dict[str, Any] = data["check"]
     for side, spec in specs.items():
@@ -132,11 +145,6 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
         data["failures"].append("policies do not load: " + ", ".join(
             side for side, c in check.items() if not c["ok"]))
         return 1, data
-    # each side by the ref given, its short SHA and its commit's subject; the base as the
-    # merge base of its ref when that ref has moved on since
-    data["revisions"] = {side: {"revision": str(b.revision)} for side, b in bundles.items()}
-    name_revisions(data["revisions"], opts.repo, {"base": opts.base, "head": opts.head},
-                   merge_bases=("base",) if base_ref != opts.base else ())
     data["changed_paths"] = changed_paths(opts.repo, base_ref, opts.head, opts.policies_dir)
     from engine.testing import locate_failures, run_policy_tests
 
@@ -203,7 +211,7 @@ def _metrics(opts: CiOptions, specs: dict[str, RevisionSpec], bundles: dict[str,
         data["failures"].append(f"replay failed: {first}")
         return None, f"the replay failed ({first.code})"
     for side in ("base", "head"):  # named as the check names them
-        report[side].update({k: v for k, v in data["revisions"][side].items()
+        report[side].update({k: v for k, v in data["revisions"].get(side, {}).items()
                              if k != "revision"})
     data["replay"] = report
     c = report["counts"]

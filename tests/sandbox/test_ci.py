@@ -465,7 +465,12 @@ def test_billplane_ci_fails_when_head_does_not_load(needs_engine: Any,
     data = json.loads((out / "report.json").read_text())
     assert not data["check"]["head"]["ok"]
     assert data["check"]["head"]["errors"][0]["file"] == "tax/vat.yaml"
-    assert "Check failed" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "Check failed" in md
+    # a revision that does not load is still named by its ref, short SHA and subject
+    assert md.startswith(f"## Policy check: `{base[:12]}` → `{broken[:12]}`\n_base "
+                         f"`{base[:12]}`: base policies; head `{broken[:12]}`: broken._\n")
+    assert data["revisions"]["head"] == {"revision": broken, "ref": broken, "subject": "broken"}
 
 
 def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
