@@ -83,7 +83,11 @@ def required_approvals(bundle: Any, changed_paths: list[str],
         above = Decimal(str(t["above"]))
         value = metrics.get(metric) if metrics is not None else None
         if value is not None:
-            if value > above:
+            # thresholds bound the size of a change: a fall of 2% is above 1 as a rise is
+            if value < 0 and -value > above:
+                need.setdefault(team, []).append(
+                    f"{metric} = {value:f}: its size {-value:f} is above {above:f}")
+            elif value > above:
                 need.setdefault(team, []).append(f"{metric} = {value:f} is above {above:f}")
         elif metrics is None:
             need.setdefault(team, []).append(

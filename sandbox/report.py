@@ -238,8 +238,9 @@ _PERCENT_KEYS = ("change_percent", "tax_change_percent")  # the totals' field of
 
 
 def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
-    """Impact metrics that Ownership thresholds name (largest over currencies); a metric this
-    replay cannot give is left out (`unknown_metrics` says why).
+    """Impact metrics that Ownership thresholds name (over currencies, the change of the
+    largest size, signed: thresholds compare sizes, so a fall is as large as a rise); a
+    metric this replay cannot give is left out (`unknown_metrics` says why).
 
     The percentages of totals are given only when the totals cover every order (a pruned
     replay without base totals leaves them out, so that a threshold cannot read a percentage
@@ -252,8 +253,9 @@ def metrics(report: dict[str, Any]) -> dict[str, Decimal]:
     order that does not say changed.
     """
     def most(values: list[str]) -> Decimal:
-        nums = [abs(Decimal(v)) for v in values if v not in ("", "n/a")]
-        return max(nums, default=ZERO)
+        # the change of the largest size, with its sign (a fall is reported as one)
+        nums = [Decimal(v) for v in values if v not in ("", "n/a")]
+        return max(nums, key=lambda n: (abs(n), n), default=ZERO)
 
     t = report["totals"]
     c = report["counts"]

@@ -696,3 +696,37 @@ def test_ci_with_a_history_without_orders_requires_threshold_approvals(
     bad = content.count("\n")
     assert (f"The order history has no order to replay ({bad} records read, {bad} bad)"
             in (out / "report.md").read_text())
+
+
+def test_a_fall_is_reported_as_a_fall_and_compared_by_its_size() -> None:
+    """A VAT cut lowers totals: the metrics keep the sign of the change of the largest size
+    (a fall is not reported as a rise), and a threshold compares its size."""
+    from test_reports import _doc
+
+    from sandbox.aggregate import Aggregate
+    from sandbox.prune import Predicate
+    from sandbox.replay import ReplayResult
+    from sandbox.report import build, metrics
+
+    agg = Aggregate()
+    for i, (cur, base_tax, head_tax) in enumerate((("GBP", "20.00", "15.00"),
+                                                   ("EUR", "19.00", "20.00"))):
+        order = {"id": f"O{i}", "date": "2011-02-01", "currency": cur,
+                 "customer": {"id": "C1"}}
+        base = _doc(i, base_tax, f"{100 + Decimal(base_tax):.2f}")
+        head = _doc(i, head_tax, f"{100 + Decimal(head_tax):.2f}")
+        for doc in (base, head):
+            doc["doc"]["currency"] = cur
+        agg.add_order(order, base, head)
+    report = build(ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                                {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1))
+    found = metrics(report)
+    # GBP falls by 5.00 (-4.17%), EUR rises by 1.00: the GBP fall is the largest change
+    assert (found["total_change"], found["tax_change"]) == (Decimal("-5.00"), Decimal("-5.00"))
+    assert found["total_change_percent"] == Decimal("-4.17")
+    [finance, _] = required_approvals(_bundle(), [], found)
+    assert finance == {"team": "@acme/finance", "reasons": [
+        "total_change_percent = -4.17: its size 4.17 is above 1"]}
+    # a fall within the threshold needs no approval
+    small = {**found, "total_change_percent": Decimal("-0.5")}
+    assert "@acme/finance" not in [a["team"] for a in required_approvals(_bundle(), [], small)]
