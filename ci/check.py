@@ -84,6 +84,26 @@ def _known(repo: str, ref: str) -> bool:
     return _sha(repo, ref) is not None
 
 
+def uncommitted(repo: str, ref: str, policies_dir: str) -> list[str]:
+    """Policy files with changes not committed (staged, unstaged or untracked) when `ref` is
+    the commit checked out: the check reads commits, so it does not see them."""
+    import git
+
+    from api.sources import is_policy_path
+
+    try:
+        r = _repo(repo)
+        if r.bare or not r.head.is_valid() or _sha(repo, ref) != r.head.commit.hexsha:
+            return []
+        folder = policies_dir.strip("/") or "."
+        status = r.git.status("--porcelain", "--untracked-files=all", "--", folder)
+    except (git.GitCommandError, ValueError, git.InvalidGitRepositoryError,
+            git.NoSuchPathError):
+        return []
+    paths = (line[3:].split(" -> ")[-1].strip('"') for line in status.splitlines())
+    return sorted(p for p in paths if is_policy_path(p))
+
+
 def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[str]:
     """Policy paths (relative to the policy folder) that differ between two revisions."""
     r = _repo(repo)
@@ -121,6 +141,13 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
                             "failures": [], "notes": [], "metrics": None}
     base_ref = _resolve_base(opts, data)
     data["base_revision"] = base_ref
+    dirty = uncommitted(opts.repo, opts.head, opts.policies_dir)
+    if dirty:
+        data["notes"].append(
+            f"The working tree has {len(dirty)} uncommitted change(s) in `{opts.policies_dir}` "
+            f"(`{'`, `'.join(dirty[:5])}`{' and more' if len(dirty) > 5 else ''}): they are "
+            f"not part of this check, which reads the commit `{opts.head}` names; commit them "
+            "to check them.")
     port = get_port(opts.port)
     specs = {side: RevisionSpec(opts.repo, ref, opts.policies_dir, opts.backend)
              for side, ref in (("base", base_ref), ("head", opts.head))}

@@ -730,3 +730,34 @@ def test_a_fall_is_reported_as_a_fall_and_compared_by_its_size() -> None:
     # a fall within the threshold needs no approval
     small = {**found, "total_change_percent": Decimal("-0.5")}
     assert "@acme/finance" not in [a["team"] for a in required_approvals(_bundle(), [], small)]
+
+
+def test_ci_says_uncommitted_policy_changes_are_not_checked(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """An author who edits a policy and runs the check before committing is told the edit is
+    not part of it (the check reads commits), rather than reading "no change" as a pass."""
+    repo, base, head, history = ci_repo
+    git(repo, "checkout", "-q", "vat-21")
+    try:
+        vat = repo / "policies" / "tax" / "vat.yaml"
+        vat.write_text(vat.read_text().replace("rate: 21,", "rate: 22,"))
+        (repo / "policies" / "tax" / "new.yaml").write_text("# not yet added\n")
+        (repo / "policies" / "notes.txt").write_text("not a policy file\n")
+        (repo / "billplane-report").mkdir()
+        (repo / "billplane-report" / "report.md").write_text("an earlier report\n")
+        out = tmp_path / "out"
+        assert main(["ci", "--repo", str(repo), "--base", "main", "--orders", history,
+                     "--out", str(out)]) == 0
+        note = ("The working tree has 2 uncommitted change(s) in `policies` "
+                "(`policies/tax/new.yaml`, `policies/tax/vat.yaml`): they are not part of this "
+                "check, which reads the commit `HEAD` names; commit them to check them.")
+        assert note in json.loads((out / "report.json").read_text())["notes"]
+        assert f"_{note}_" in (out / "report.md").read_text()
+        # a head that is not the checked-out commit has nothing to do with the working tree
+        assert main(["ci", "--repo", str(repo), "--base", "main", "--head", base,
+                     "--orders", history, "--out", str(out)]) == 0
+        assert not any("uncommitted" in n for n in json.loads(
+            (out / "report.json").read_text())["notes"])
+    finally:
+        git(repo, "checkout", "-q", "--", ".")
+        git(repo, "checkout", "-q", "main")
