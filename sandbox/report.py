@@ -102,6 +102,10 @@ def _totals(agg: Aggregate) -> list[dict[str, Any]]:
     return out
 
 
+ISSUED_SIZES = ("each order's change by its size: a rise on one invoice and a fall on "
+                "another do not offset, each is a correction")
+
+
 def _issued_unknown(orders: int) -> str:
     if not orders:
         return ""

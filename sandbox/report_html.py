@@ -6,7 +6,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, revision_name, revision_subject, what
+from sandbox.report import ISSUED_SIZES, largest_note, revision_name, revision_subject, what
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -156,7 +156,7 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     elif r.get("issued_tax_change"):
         body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
                     + _e(", ".join(f"{cur} {amt}" for cur, amt in r["issued_tax_change"].items()))
-                    + ".</p>")
+                    + f" ({_e(ISSUED_SIZES)}).</p>")
     body += _evaluation(r)
     if r["fields"]:
         body.append("<h2>What changed</h2>")

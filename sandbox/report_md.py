@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import largest_note, revision_name, revision_subject, what
+from sandbox.report import ISSUED_SIZES, largest_note, revision_name, revision_subject, what
 
 COMMENT_LIMIT = 65536  # GitHub's limit on the body of a comment, in characters
 # kept free for what the tool posting the report adds to it: the sticky-comment action of the
@@ -198,7 +198,7 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
                          f"{r['issued_tax_unknown']}.\n")
     elif issued:
         essential.append("**Tax change on already-issued invoices:** " + ", ".join(
-            f"{cur} {amt}" for cur, amt in issued.items()) + "\n")
+            f"{cur} {amt}" for cur, amt in issued.items()) + f" ({ISSUED_SIZES}).\n")
     optional = _evaluation(r, rows)
     if r["fields"]:
         optional.append(("what changed", "### What changed\n\n" + _table(

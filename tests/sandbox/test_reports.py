@@ -131,6 +131,28 @@ def test_html_colours_changes_not_totals() -> None:
     assert '<td class="num pos" data-figure="total-delta-GBP">0.03</td>' in page
 
 
+def test_tax_change_on_issued_invoices_says_rises_and_falls_do_not_offset() -> None:
+    """The figure adds up the size of each issued invoice's tax change (each is a correction
+    to make): the reports say so, so that it does not read as a net rise."""
+    agg = Aggregate()
+    for i, head_tax in enumerate(("3.00", "0.00")):  # +2.00 on one invoice, -1.00 on another
+        order = {"id": f"O{i}", "date": "2011-02-01", "currency": "GBP",
+                 "customer": {"id": f"CUSTOMER-{i:06d}"},
+                 "attributes": {"issued_invoice": f"NWUK-2011-00000{i}"}}
+        agg.add_order(order, _doc(i, "1.00", "10.00"),
+                      _doc(i, head_tax, f"{Decimal('9.00') + Decimal(head_tax):.2f}"))
+    report = build(ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                                {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1))
+    assert report["totals"][0]["delta"]["tax"] == "1.00"
+    assert report["issued_tax_change"] == {"GBP": "3.00"}
+    why = ("each order's change by its size: a rise on one invoice and a fall on another do "
+           "not offset, each is a correction")
+    assert f"**Tax change on already-issued invoices:** GBP 3.00 ({why}).\n" in (
+        report_md.render(report))
+    assert f"Tax change on already-issued invoices: GBP 3.00 ({why}).</p>" in (
+        report_html.render(report).replace("&#x27;", "'"))
+
+
 def test_markdown_hard_limit() -> None:
     report = _big_report(50)
     text = report_md.render(report, extra="x" * 70000, limit=65536)
