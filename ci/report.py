@@ -197,7 +197,8 @@ def render_html(data: dict[str, Any]) -> str:
     check's own page."""
     notes = [str(n).replace("`", "") for n in data.get("notes", [])]
     if data.get("replay"):
-        return report_html.render(data["replay"], data["approvals"], notes + data["failures"],
+        failed = [f"❌ Check failed: {f}" for f in data["failures"]]
+        return report_html.render(data["replay"], data["approvals"], failed + notes,
                                   _check_html(data))
     e = report_html.html.escape
     named = data.get("revisions") or {}

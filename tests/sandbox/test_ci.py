@@ -503,6 +503,7 @@ def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
     assert "<h1>Policy replay: " in page
     assert "<td>tests/shop.yaml:9</td><td>shop</td><td>wrong total</td>" in page
     assert "1 passed, 1 failed" in page and "<td>tests/shop.yaml</td>" in page
+    assert '<p class="note">❌ Check failed: 1 policy test case(s) fail at head</p>' in page
 
 
 def test_ci_html_says_why_a_revision_does_not_load(needs_engine: Any,
