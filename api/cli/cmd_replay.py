@@ -56,6 +56,13 @@ def config_from(args: argparse.Namespace, orders: str) -> ReplayConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Print the Markdown summary; exit 0 (differences are findings, not failures)."""
+    from ci.check import uncommitted
+
+    dirty = uncommitted(args.repo, args.head, args.policies_dir)
+    if dirty:  # the replay reads commits: an edit not committed is not in it
+        print(f"note: {len(dirty)} uncommitted change(s) in {args.policies_dir} are not part of "
+              f"this replay, which reads the commit {args.head} names: "
+              f"{', '.join(dirty[:5])}{' and more' if len(dirty) > 5 else ''}", file=sys.stderr)
     result = replay(config_from(args, args.orders))
     report = build(result)
     name_revisions(report, args.repo, {"base": args.base, "head": args.head})

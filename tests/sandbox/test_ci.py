@@ -734,7 +734,8 @@ def test_a_fall_is_reported_as_a_fall_and_compared_by_its_size() -> None:
 
 
 def test_ci_says_uncommitted_policy_changes_are_not_checked(
-        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path,
+        capsys: Any) -> None:
     """An author who edits a policy and runs the check before committing is told the edit is
     not part of it (the check reads commits), rather than reading "no change" as a pass."""
     repo, base, head, history = ci_repo
@@ -754,6 +755,12 @@ def test_ci_says_uncommitted_policy_changes_are_not_checked(
                 "check, which reads the commit `HEAD` names; commit them to check them.")
         assert note in json.loads((out / "report.json").read_text())["notes"]
         assert f"_{note}_" in (out / "report.md").read_text()
+        capsys.readouterr()
+        assert main(["replay", "--repo", str(repo), "--base", "main", "--head", "HEAD",
+                     "--orders", history]) == 0
+        assert ("note: 2 uncommitted change(s) in policies are not part of this replay, which "
+                "reads the commit HEAD names: policies/tax/new.yaml, policies/tax/vat.yaml"
+                in capsys.readouterr().err)
         # a head that is not the checked-out commit has nothing to do with the working tree
         assert main(["ci", "--repo", str(repo), "--base", "main", "--head", base,
                      "--orders", history, "--out", str(out)]) == 0
