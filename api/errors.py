@@ -295,6 +295,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error statuses, all with the envelope."""
     text = {400: "Bad request", 401: "Missing or invalid API key", 403: "Role not allowed",
             404: "Not found", 409: "Conflict", 413: "Request too large",
-            415: "Body not JSON (Content-Type) or in a content coding (Content-Encoding)",
+            415: "Body not UTF-8 JSON (Content-Type and its charset) or in a content"
+                 " coding (Content-Encoding)",
             422: "Cannot be processed", 503: "Not ready"}
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

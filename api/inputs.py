@@ -128,6 +128,22 @@ def is_json_type(content_type: str | None) -> bool:
                                           and kind.endswith("+json"))
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}")
+
+
+def declared_charset(content_type: str | None) -> str | None:
+    """The `charset` parameter of a Content-Type, unquoted and lower-cased (None without
+    one): `application/json; charset="UTF-8"` gives `utf-8`."""
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value.strip().lower()
+    return None
+
+
 def refuse_repeated_keys(body: bytes) -> None:
     """For an endpoint that reads its body itself: a 422 `duplicate_key` when the body is
     JSON with a repeated key. A body that is not JSON passes (the endpoint decides)."""
@@ -168,7 +184,8 @@ def refuse_unreadable_body(request: Request, reads_json: bool) -> None:
     """415 for a body the service would misread: one in a content coding (gzip, br, ...:
     bodies are read as sent, and a compressed one would pass the size limit as it is), or,
     where the operation reads a JSON body, one that is not declared JSON (curl -d sends
-    application/x-www-form-urlencoded) instead of a schema error about the whole body."""
+    application/x-www-form-urlencoded) instead of a schema error about the whole body, or
+    that is declared in a charset other than UTF-8 (JSON's only one)."""
     if not _has_body(request):
         return
     coding = request.headers.get("content-encoding", "").strip().lower()
@@ -183,6 +200,16 @@ def refuse_unreadable_body(request: Request, reads_json: bool) -> None:
                        status=415,
                        details=[detail(["header", "content-type"], "unsupported",
                                        "must be application/json")])
+    charset = declared_charset(request.headers.get("content-type")) if reads_json else None
+    if charset is not None and charset != "utf-8":
+        # JSON is UTF-8 (RFC 8259 8.1); a body declared in another charset would be read as
+        # UTF-8 (or as what its first bytes suggest) against what its sender said
+        shown = charset if _TOKEN.fullmatch(charset) else "<charset>"
+        raise ApiError("unsupported_media_type",
+                       f"the request body must be UTF-8 JSON, not charset {shown}",
+                       status=415,
+                       details=[detail(["header", "content-type"], "unsupported_charset",
+                                       f"charset {shown} is not supported: JSON is UTF-8")])
 
 
 class JsonRoute(APIRoute):

@@ -101,6 +101,42 @@ def test_a_body_that_would_be_misread_is_a_415_naming_the_header(
     assert "415" in doc["paths"]["/v1/invoices"]["post"]["responses"]
 
 
+@pytest.mark.parametrize(("content_type", "named"), [
+    ("application/json; charset=latin-1", "latin-1"),
+    ("application/json; charset=ISO-8859-1", "iso-8859-1"),
+    ('application/json; charset="utf-16"', "utf-16"),
+    ("application/json;charset=UTF-16LE", "utf-16le"),
+    ("application/merge-patch+json; charset=windows-1252", "windows-1252"),
+    ("application/json; charset=", "<charset>"),
+    ("application/json; charset=\"a b\"", "<charset>"),
+])
+def test_a_body_declared_in_a_charset_other_than_utf_8_is_a_415_naming_it(
+        sqlite_service: Service, content_type: str, named: str) -> None:
+    s = sqlite_service
+    h = {**s.auth("billing"), "Content-Type": content_type}
+    body = json.dumps({"order": order()}).encode()
+    for path, extra in ((ISSUE, {"Idempotency-Key": "cs-1"}), ("/v1/invoices/evaluate", {})):
+        r = s.client.post(path, content=body, headers={**h, **extra})
+        assert r.status_code == 415, (content_type, r.text)
+        assert r.json() == {
+            "code": "unsupported_media_type",
+            "message": f"the request body must be UTF-8 JSON, not charset {named}",
+            "details": [{"loc": ["header", "content-type"], "type": "unsupported_charset",
+                         "message": f"charset {named} is not supported: JSON is UTF-8"}]}
+    assert s.client.get(ISSUE, headers=s.auth("billing")).json()["items"] == []
+
+
+def test_utf_8_is_accepted_however_it_is_written(sqlite_service: Service) -> None:
+    s = sqlite_service
+    body = json.dumps({"order": order()}).encode()
+    for content_type in ("application/json; charset=utf-8", "application/json; charset=UTF-8",
+                         'application/json; charset="Utf-8"', "application/json;charset=utf-8",
+                         "application/json; Charset = utf-8 ; foo=bar"):
+        r = s.client.post("/v1/invoices/evaluate", content=body,
+                          headers={**s.auth("billing"), "Content-Type": content_type})
+        assert r.status_code == 200, (content_type, r.text)
+
+
 def test_a_body_nested_too_deeply_is_a_422_before_anything_walks_it(
         sqlite_service: Service) -> None:
     s = sqlite_service
