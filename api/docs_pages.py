@@ -3,7 +3,9 @@
 FastAPI's default `/docs` and `/redoc` pages load Swagger UI and ReDoc from a public CDN, so
 on a network without internet access they stay blank. Here the pages load the copies that the
 `fastapi-offline` package ships (Swagger UI 5, which reads OpenAPI 3.1), served under
-`/docs/assets`. ReDoc still asks its CDN for its small logo and shows the page without it.
+`/docs/assets`. ReDoc's script would still ask its CDN for the small logo beside "API docs by
+Redocly"; the copy served here has that image dropped (`redoc_script`), so neither page asks
+any other host for anything.
 The pages are plain routes, outside the API's dependencies (such as refusing unknown query
 parameters, which Swagger UI's OAuth2 redirect page receives).
 """
@@ -20,16 +22,26 @@ from fastapi.openapi.docs import (
 )
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 DOCS = "/docs"
 REDOC = "/redoc"
 ASSETS = "/docs/assets"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+REDOC_SCRIPT = f"{ASSETS}/redoc.offline.js"
+# the only resource ReDoc's script loads from elsewhere; "data:," is no image, so the logo's
+# own error handler drops it, as it does when the CDN cannot be reached (without trying)
+REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+NO_IMAGE = b'src:"data:,"'
 
 
 def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def redoc_script(original: bytes) -> bytes:
+    """ReDoc's standalone script without the logo it would load from its CDN."""
+    return original.replace(REDOC_LOGO, NO_IMAGE)
 
 
 def install(app: FastAPI) -> None:
@@ -37,6 +49,12 @@ def install(app: FastAPI) -> None:
 
     The app must be made with `docs_url=None, redoc_url=None` (FastAPI's CDN pages off)."""
     static = resources.files("fastapi_offline") / "static"
+    script = redoc_script((static / "redoc.standalone.js").read_bytes())
+
+    async def redoc_js(request: Request) -> Response:
+        return Response(script, media_type="text/javascript")
+
+    app.add_route(REDOC_SCRIPT, redoc_js, include_in_schema=False)  # before the folder
     app.mount(ASSETS, StaticFiles(directory=str(static)), name="docs-assets")
     spec = app.openapi_url or "/openapi.json"
 
@@ -57,7 +75,7 @@ def install(app: FastAPI) -> None:
         root = _root(request)
         return get_redoc_html(
             openapi_url=f"{root}{spec}", title=f"{app.title} - API reference",
-            redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
+            redoc_js_url=f"{root}{REDOC_SCRIPT}",
             redoc_favicon_url=f"{root}{ASSETS}/favicon.png", with_google_fonts=False)
 
     app.add_route(DOCS, swagger_ui, include_in_schema=False)
