@@ -190,6 +190,7 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             allow = ", ".join(sorted(_methods_for(request)))
             return envelope(405, "method_not_allowed", "method not allowed",
+                            [detail(["method"], "not_allowed", f"this path takes {allow}")],
                             headers={"Allow": allow})
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                  403: "forbidden", 413: "payload_too_large"}
@@ -244,21 +245,27 @@ class UnexpectedErrors:
                 await response(scope, receive, send)
 
 
+# the methods a 405's Allow header may list (this API serves no others)
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
 def _methods_for(request: Request) -> set[str]:
-    """Every method some route serves at this path (the router names only the first)."""
+    """Every method some route serves at this path (the router names only the first). Each
+    method is tried against each route: an included router matches a path for any method
+    (partly) and lists none of its routes' methods itself."""
     from starlette.routing import Match
     from starlette.staticfiles import StaticFiles
 
     methods: set[str] = set()
     # inside a mount the scope's root path ends with the mount's: match from the app's own
-    scope = {**request.scope, "method": "",
+    scope = {**request.scope,
              "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
     for route in request.app.routes:
-        match, _ = route.matches(scope)
-        if match != Match.NONE:
-            # a mounted folder of files (the docs' scripts) is read with GET and HEAD
-            files = isinstance(getattr(route, "app", None), StaticFiles)
-            methods |= set(getattr(route, "methods", None) or (("GET", "HEAD") if files else ()))
+        # a mounted folder of files (the docs' scripts) matches any method, reads GET and HEAD
+        files = isinstance(getattr(route, "app", None), StaticFiles)
+        for method in ("GET", "HEAD") if files else _METHODS:
+            if route.matches({**scope, "method": method})[0] == Match.FULL:
+                methods.add(method)
     return methods
 
 

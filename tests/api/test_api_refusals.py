@@ -105,3 +105,24 @@ def test_refusals_by_an_invoice_s_state_name_the_invoice(s: Service) -> None:
     _refused(s.client.post("/v1/invoices/T-2026-00002/credit-notes",
                            json={"amount": "1.00", "reason": "x"}, headers=h), 422,
              "credit_note_window_closed", ["path", "number"])
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/v1/invoices", "GET, POST"),
+    ("HEAD", "/v1/invoices", "GET, POST"),
+    ("PUT", "/v1/invoices/evaluate", "GET, POST"),  # GET: an invoice numbered "evaluate"
+    ("GET", "/v1/invoices/T-1/void", "POST"),
+    ("POST", "/v1/keys/abc", "DELETE"),
+    ("POST", "/healthz", "GET"),
+    ("POST", "/redoc", "GET, HEAD"),
+    ("DELETE", "/docs/assets/swagger-ui.css", "GET, HEAD"),
+])
+def test_a_method_the_path_does_not_take_is_a_405_naming_those_it_takes(
+        s: Service, method: str, path: str, allow: str) -> None:
+    """The Allow header lists them (RFC 9110 15.5.6); it was empty for every API path."""
+    r = s.client.request(method, path, headers=s.auth("admin"))
+    assert (r.status_code, r.headers["allow"]) == (405, allow)
+    if method != "HEAD":
+        assert r.json() == {"code": "method_not_allowed", "message": "method not allowed",
+                            "details": [{"loc": ["method"], "type": "not_allowed",
+                                         "message": f"this path takes {allow}"}]}
