@@ -112,6 +112,13 @@ class BodyError(StarletteHTTPException):
         self.error = error
 
 
+def too_large(limit: int) -> ApiError:
+    """The 413 for a request body above `limit` bytes (however its size became known)."""
+    return ApiError("payload_too_large", f"the request body is larger than {limit} bytes",
+                    status=413,
+                    details=[detail(["body"], "too_large", f"is larger than {limit} bytes")])
+
+
 def located(exc: BillplaneError, loc: list[str | int]) -> ApiError:
     """`exc` (a refusal of one request field, e.g. a revision name) as an ApiError whose
     details say where: `loc`, the field."""
@@ -192,8 +199,11 @@ def install(app: FastAPI) -> None:
             return envelope(405, "method_not_allowed", "method not allowed",
                             [detail(["method"], "not_allowed", f"this path takes {allow}")],
                             headers={"Allow": allow})
-        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                 403: "forbidden", 413: "payload_too_large"}
+        if exc.status_code == 404:
+            # no operation (or documentation file) at this path: what is wrong is the path
+            return envelope(404, "not_found", "no operation has this path",
+                            [detail(["path"], "not_found", "names no operation of this API")])
+        codes = {401: "unauthorized", 403: "forbidden", 413: "payload_too_large"}
         if exc.status_code == 400:
             # a body that is not JSON at all: the same answer as any malformed request
             return envelope(422, "invalid_request", "the request body is not valid JSON",

@@ -12,8 +12,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import BodyError, too_large
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -99,7 +100,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    raise _TooLarge(self.limit)
             return message
 
         try:
@@ -108,19 +109,20 @@ class BodyLimitMiddleware:
             await _too_large(send, self.limit)
 
 
-class _TooLarge(HTTPException):
-    """An HTTPException so the framework's body parser passes it through unchanged."""
+class _TooLarge(BodyError):
+    """A BodyError (an HTTPException) so the framework's body parser passes it through
+    unchanged, and the one 413 envelope answers it."""
 
-    def __init__(self) -> None:
-        super().__init__(413, "the request body is too large")
+    def __init__(self, limit: int) -> None:
+        super().__init__(too_large(limit))
 
 
 async def _too_large(send: Send, limit: int) -> None:
     import json
 
-    body = json.dumps({"code": "payload_too_large",
-                       "message": f"the request body is larger than {limit} bytes",
-                       "details": []}).encode()
+    error = too_large(limit)
+    body = json.dumps({"code": error.code, "message": error.message,
+                       "details": error.details}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})

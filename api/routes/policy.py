@@ -151,7 +151,9 @@ async def webhook(request: Request, svc: SvcDep) -> Any:
     """A push to the policy repository: verify the HMAC signature, then poll now."""
     secret = svc.settings.webhook_secret
     if not secret:
-        raise ApiError("webhook_disabled", "no webhook secret is configured")
+        raise ApiError("webhook_disabled", "no webhook secret is configured",
+                       details=[detail(["path"], "disabled",
+                                       "the webhook is off without BILLPLANE_WEBHOOK_SECRET")])
     body = await request.body()
     expected = b"sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
     header = next((h for h in SIGNATURE_HEADERS if h in request.headers), SIGNATURE_HEADERS[0])

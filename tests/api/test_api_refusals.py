@@ -8,6 +8,7 @@ The stand-in terms (api_fakes): credit notes for 30 days up to 100 % with approv
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,36 @@ def test_refusals_by_an_invoice_s_state_name_the_invoice(s: Service) -> None:
     _refused(s.client.post("/v1/invoices/T-2026-00002/credit-notes",
                            json={"amount": "1.00", "reason": "x"}, headers=h), 422,
              "credit_note_window_closed", ["path", "number"])
+
+
+def test_refusals_before_any_operation_name_the_path_method_or_body(tmp_path: Path) -> None:
+    """No route, no such method, a body too large (declared, or found while reading), a
+    webhook without its secret: each says where too."""
+    small = Service(f"sqlite:///{tmp_path / 'b.db'}", max_body_bytes=2000)
+    try:
+        h = small.auth("billing")
+        c = small.client
+        _refused(c.get("/v1/nothing-here", headers=h), 404, "not_found", ["path"])
+        _refused(c.get("/docs/assets/nothing.js"), 404, "not_found", ["path"])
+        padded = order(attributes={"note": "x" * 2000})
+        declared = c.post("/v1/invoices/evaluate", json={"order": padded}, headers=h)
+
+        def chunks() -> Iterator[bytes]:
+            yield json.dumps({"order": padded}).encode()
+
+        streamed = c.post("/v1/invoices/evaluate", content=chunks(),
+                          headers={**h, "Content-Type": "application/json"})
+        assert "content-length" not in streamed.request.headers
+        for r in (declared, streamed):
+            _refused(r, 413, "payload_too_large", ["body"])
+            assert r.json() == {
+                "code": "payload_too_large",
+                "message": "the request body is larger than 2000 bytes",
+                "details": [{"loc": ["body"], "type": "too_large",
+                             "message": "is larger than 2000 bytes"}]}
+        _refused(c.post("/v1/policy/webhook", json={}), 404, "webhook_disabled", ["path"])
+    finally:
+        small.close()
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
