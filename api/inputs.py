@@ -133,15 +133,19 @@ _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}")
 
 def declared_charset(content_type: str | None) -> str | None:
     """The `charset` parameter of a Content-Type, unquoted and lower-cased (None without
-    one): `application/json; charset="UTF-8"` gives `utf-8`."""
+    one): `application/json; charset="UTF-8"` gives `utf-8`. Given more than once, the first
+    that is not UTF-8 (a header naming two charsets does not say which the body is in)."""
+    found = None
     for param in (content_type or "").split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
-            return value.strip().lower()
-    return None
+            found = value.strip().lower()
+            if found != "utf-8":
+                return found
+    return found
 
 
 def refuse_repeated_keys(body: bytes) -> None:

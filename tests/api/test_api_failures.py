@@ -109,6 +109,7 @@ def test_a_body_that_would_be_misread_is_a_415_naming_the_header(
     ("application/merge-patch+json; charset=windows-1252", "windows-1252"),
     ("application/json; charset=", "<charset>"),
     ("application/json; charset=\"a b\"", "<charset>"),
+    ("application/json; charset=utf-8; charset=latin-1", "latin-1"),
 ])
 def test_a_body_declared_in_a_charset_other_than_utf_8_is_a_415_naming_it(
         sqlite_service: Service, content_type: str, named: str) -> None:
