@@ -354,6 +354,11 @@ def list_invoices(
     cursor: Annotated[str | None, Query(pattern="^[0-9]{1,18}$")] = None,
 ) -> Response:
     """Issued invoices, oldest first, filtered; cursor pagination."""
+    if date_from is not None and date_to is not None and date_to < date_from:
+        # swapped bounds would list nothing, as if no invoice had been issued in the range
+        raise ApiError("invalid_request", "date_to is before date_from",
+                       details=[detail(["query", "date_to"], "before_date_from",
+                                       "must not be before date_from")])
     voided = exists().where(col(InvoiceVoid.invoice_id) == col(Invoice.id))
     noted = exists().where(col(CreditNote.invoice_id) == col(Invoice.id))
     settled = exists().where(col(CreditNote.invoice_id) == col(Invoice.id),

@@ -92,6 +92,22 @@ def test_the_date_range_reaches_the_calendar_s_first_and_last_days(
         assert len(r.json()["items"]) == found, params
 
 
+def test_a_date_range_that_ends_before_it_starts_is_refused(sqlite_service: Service) -> None:
+    """Swapped bounds listed nothing, which reads as no invoices in the range."""
+    s = sqlite_service
+    h = s.auth("billing")
+    assert s.client.post(ISSUE, json={"order": order()}, headers=h).status_code == 201
+    r = s.client.get(ISSUE, params={"date_from": "2026-03-17", "date_to": "2026-03-15"},
+                     headers=h)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"code": "invalid_request", "message": "date_to is before date_from",
+                        "details": [{"loc": ["query", "date_to"], "type": "before_date_from",
+                                     "message": "must not be before date_from"}]}
+    one_day = s.client.get(ISSUE, params={"date_from": "2026-03-16", "date_to": "2026-03-16"},
+                           headers=h)
+    assert len(one_day.json()["items"]) == 1
+
+
 def test_a_cursor_past_the_last_id_is_an_empty_page(service: Service) -> None:
     h = service.auth("admin")
     assert service.client.post(ISSUE, json={"order": order()}, headers=h).status_code == 201
