@@ -46,6 +46,11 @@ LINKS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+UNPROCESSABLE = {"description": "Cannot be processed",
+                 "content": {"application/json": {
+                     "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
 def operation_id(route: APIRoute) -> str:
     """The operation id of a route: its function's name."""
     return route.name
@@ -88,9 +93,15 @@ def install(app: FastAPI) -> None:
                 schemas[body]["properties"]["order"] = {"$ref": "#/components/schemas/Order"}
         for methods in doc.get("paths", {}).values():
             for op in methods.values():
+                # every operation may answer 422 in the envelope: the app-wide checks refuse
+                # unknown query parameters and unstorable text anywhere; FastAPI's own 422
+                # entry describes a body (`{"detail": ...}`) this service never sends
+                op.setdefault("responses", {})["422"] = UNPROCESSABLE
                 for status, links in LINKS.get(op.get("operationId", ""), {}).items():
                     if status in op.get("responses", {}):
                         op["responses"][status]["links"] = links
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
         app.openapi_schema = doc
         return doc
 

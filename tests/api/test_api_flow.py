@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -246,6 +247,22 @@ def test_health_ready_metrics_openapi(sqlite_service: Service) -> None:
     assert spec["openapi"].startswith("3.1")
     assert "/v1/invoices/{number}/credit-notes" in spec["paths"]
     assert c.get("/docs").status_code == 200
+
+
+def test_every_operation_documents_its_422_as_the_envelope(sqlite_service: Service) -> None:
+    """Any operation refuses an unknown query parameter (a 422 in the envelope); three
+    documented FastAPI's `{"detail": ...}` body instead, and the others without parameters
+    no 422 at all."""
+    c = sqlite_service.client
+    spec = c.get("/openapi.json").json()
+    envelope = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            schema = op["responses"]["422"]["content"]["application/json"]["schema"]
+            assert schema == envelope, (method, path)
+    assert "ValidationError" not in json.dumps(spec)
+    r = c.get("/v1/keys?expand=1", headers=sqlite_service.auth("admin"))
+    assert (r.status_code, set(r.json())) == (422, {"code", "message", "details"})
 
 
 def test_unknown_or_repeated_query_parameters_are_refused(sqlite_service: Service) -> None:
