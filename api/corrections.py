@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -101,9 +101,11 @@ def _check(row: Invoice, notes: list[CreditNote], void: InvoiceVoid | None,
     asked = credited + sum((Decimal(p.amount) for p in pending), Decimal(0))
     max_percent = _decimal(rules.get("max_percent", "100"), "max_percent")
     if total <= 0 or asked > total or asked / total * 100 > max_percent:
-        shown = asked / total * 100 if total > 0 else Decimal(0)
+        # rounded up: a total just above the limit must not read as the limit itself
+        shown = (asked / total * 100 if total > 0 else Decimal(0)).quantize(
+            Decimal("0.01"), rounding=ROUND_UP)
         raise ApiError("credit_note_exceeds_limit",
-                       f"credit notes (issued and awaiting approval) would total {shown:.2f}%"
+                       f"credit notes (issued and awaiting approval) would total {shown}%"
                        f" of the invoice; the terms allow {max_percent}%",
                        details=_at(asked_at, "exceeds_limit",
                                    "takes the invoice's credit notes above what its terms"

@@ -234,3 +234,16 @@ def test_one_decision_per_request_when_two_server_processes_decide_at_once(
     finally:
         other.__exit__(None, None, None)
         other.app.state.services.db.dispose()  # type: ignore[attr-defined]
+
+
+def test_a_credit_note_just_above_the_limit_says_so(service: Service) -> None:
+    """3600.01 of a 3600.00 invoice is 100.0003 %: it read "would total 100.00%; the terms
+    allow 100%"."""
+    big = order()
+    big["lines"][0]["unit_price"] = "1000.00"
+    r = service.client.post("/v1/invoices", json={"order": big}, headers=service.auth("billing"))
+    assert (r.status_code, r.json()["invoice"]["totals"]["total"]) == (201, "3600.00")
+    status, body = _credit(service, "3600.01")
+    assert (status, body["code"]) == (422, "credit_note_exceeds_limit")
+    assert body["message"] == ("credit notes (issued and awaiting approval) would total"
+                               " 100.01% of the invoice; the terms allow 100%")
