@@ -30,6 +30,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"evaluate", "issue", "read", "audit", "approve", "activate", "keys"}),
 }
 TOKEN_PREFIX = "bpk"
+# a permission in words, for the refusal of a role without it
+ACTS = {"evaluate": "evaluate orders", "issue": "issue or correct invoices",
+        "read": "read invoices", "audit": "read the audit log and stored orders",
+        "approve": "decide on credit note requests", "activate": "activate policy revisions",
+        "keys": "manage API keys"}
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,7 @@ class KeyRing:
 def require(principal: Principal, permission: str) -> None:
     """403 unless the principal's role grants `permission`."""
     if permission not in PERMISSIONS.get(principal.role, frozenset()):
-        raise ApiError("forbidden", f"role {principal.role!r} may not {permission}",
+        raise ApiError("forbidden",
+                       f"role {principal.role!r} may not {ACTS.get(permission, permission)}",
                        details=[detail(["header", "authorization"], "forbidden",
                                        "names a key whose role does not permit this")])

@@ -61,3 +61,24 @@ def test_role_matrix(case: dict[str, Any], caller: str, tmp_path: Path) -> None:
             assert set(r.json()) == {"code", "message", "details"}
     finally:
         s.close()
+
+
+def test_a_refusal_by_role_says_in_words_what_the_role_may_not_do(tmp_path: Path) -> None:
+    """It read "role 'billing' may not keys"."""
+    from api.auth import ACTS, PERMISSIONS
+
+    assert set(ACTS) == set().union(*PERMISSIONS.values())
+    s = Service(f"sqlite:///{tmp_path / 'words.db'}")
+    try:
+        for role, path, words in (("billing", "/v1/keys", "manage API keys"),
+                                  ("billing", "/v1/audit", "read the audit log and stored"
+                                                           " orders"),
+                                  ("auditor", "/v1/policy", None)):
+            r = s.client.get(path, headers=s.auth(role))
+            if words is None:
+                assert r.status_code == 200, r.text
+                continue
+            assert (r.status_code, r.json()["message"]) == (
+                403, f"role {role!r} may not {words}")
+    finally:
+        s.close()
