@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     app = FastAPI(title="billplane", version=VERSION, lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # served by docs_pages, without a CDN
                   generate_unique_id_function=openapi.operation_id,
-                  dependencies=[Depends(errors.reject_unknown_query),
+                  dependencies=[Depends(errors.reject_repeated_headers),
+                                Depends(errors.reject_unknown_query),
                                 Depends(refuse_unstorable_text)],
                   description="Evaluate and issue invoices under versioned billing policies."
                               " A JSON body must not give a key twice in one object: such a"

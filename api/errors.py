@@ -308,6 +308,23 @@ async def reject_unknown_query(request: Request) -> None:
                                 for name in repeated[:10]])
 
 
+# headers that carry one value: given twice, which one the service read would depend on the
+# order a client library sent them in (a retry with the other Idempotency-Key issues twice)
+SINGLE_HEADERS = ("authorization", "idempotency-key", "content-type", "x-billplane-signature",
+                  "x-hub-signature-256")
+
+
+async def reject_repeated_headers(request: Request) -> None:
+    """422 for a one-value header (SINGLE_HEADERS) given more than once."""
+    headers = request.headers
+    repeated = [name for name in SINGLE_HEADERS if len(headers.getlist(name)) > 1]
+    if repeated:
+        raise ApiError("invalid_request", "header given more than once",
+                       details=[detail(["header", name], "repeated",
+                                       "takes one value, given more than once")
+                                for name in repeated])
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error statuses, all with the envelope."""
     text = {400: "Bad request", 401: "Missing or invalid API key", 403: "Role not allowed",

@@ -157,3 +157,28 @@ def test_a_method_the_path_does_not_take_is_a_405_naming_those_it_takes(
         assert r.json() == {"code": "method_not_allowed", "message": "method not allowed",
                             "details": [{"loc": ["method"], "type": "not_allowed",
                                          "message": f"this path takes {allow}"}]}
+
+
+@pytest.mark.parametrize(("method", "path", "header"), [
+    ("POST", "/v1/invoices", "idempotency-key"),
+    ("GET", "/v1/invoices", "authorization"),
+    ("POST", "/v1/invoices/evaluate", "content-type"),
+    ("POST", "/v1/policy/webhook", "x-hub-signature-256"),
+])
+def test_a_one_value_header_given_twice_is_refused_naming_it(
+        s: Service, method: str, path: str, header: str) -> None:
+    """Which of two Idempotency-Keys was read depended on the order they came in: a retry
+    sending them the other way round issued the order again."""
+    token = s.keys["billing"]
+    sent = {"authorization": f"Bearer {token}", "idempotency-key": "ord-1",
+            "content-type": "application/json", "x-hub-signature-256": "sha256=00"}
+    second = {"authorization": f"Bearer {token}", "idempotency-key": "ord-2",
+              "content-type": "application/json", "x-hub-signature-256": "sha256=01"}
+    headers = [*sent.items(), (header, second[header])]
+    body = json.dumps({"order": order()}).encode() if method == "POST" else None
+    r = s.client.request(method, path, content=body, headers=headers)
+    _refused(r, 422, "invalid_request", ["header", header])
+    assert r.json()["details"][0] == {"loc": ["header", header], "type": "repeated",
+                                      "message": "takes one value, given more than once"}
+    listed = s.client.get("/v1/invoices", headers=s.auth("billing"))
+    assert listed.json()["items"] == []
