@@ -91,9 +91,13 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     errors.install(app)
     openapi.install(app)
     docs_pages.install(app)
-    for router in (invoices.router, credit_notes.router, policy.router, admin.router,
-                   health.router):
+    routers = (invoices.router, credit_notes.router, policy.router, admin.router,
+               health.router)
+    for router in routers:
         app.include_router(router)
+    # the routes themselves, in routing order (the app's list holds their routers): a 405
+    # names the methods of the path's routes (errors._methods_for)
+    app.state.api_routes = [route for router in routers for route in router.routes]
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(errors.UnexpectedErrors)  # outermost of ours: nothing gets past it

@@ -255,27 +255,29 @@ class UnexpectedErrors:
                 await response(scope, receive, send)
 
 
-# the methods a 405's Allow header may list (this API serves no others)
-_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
-
-
 def _methods_for(request: Request) -> set[str]:
-    """Every method some route serves at this path (the router names only the first). Each
-    method is tried against each route: an included router matches a path for any method
-    (partly) and lists none of its routes' methods itself."""
+    """The methods the path's routes serve (the router names only the first route's): those
+    of every route with the path template of the first route that matches the path, as the
+    router would have chosen it. The API's own routes are listed in `app.state.api_routes`:
+    the app's route list holds included routers, which list no paths or methods of theirs."""
     from starlette.routing import Match
     from starlette.staticfiles import StaticFiles
 
-    methods: set[str] = set()
+    app = request.app
+    routes = [r for r in app.routes if hasattr(r, "path")]
+    routes += getattr(app.state, "api_routes", [])
     # inside a mount the scope's root path ends with the mount's: match from the app's own
-    scope = {**request.scope,
+    scope = {**request.scope, "method": "",
              "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
-    for route in request.app.routes:
-        # a mounted folder of files (the docs' scripts) matches any method, reads GET and HEAD
+    template = None
+    methods: set[str] = set()
+    for route in routes:
+        if route.matches(scope)[0] == Match.NONE or template not in (None, route.path):
+            continue
+        template = route.path
+        # a mounted folder of files (the docs' scripts) is read with GET and HEAD
         files = isinstance(getattr(route, "app", None), StaticFiles)
-        for method in ("GET", "HEAD") if files else _METHODS:
-            if route.matches({**scope, "method": method})[0] == Match.FULL:
-                methods.add(method)
+        methods |= {"GET", "HEAD"} if files else set(getattr(route, "methods", None) or ())
     return methods
 
 

@@ -141,7 +141,7 @@ def test_refusals_before_any_operation_name_the_path_method_or_body(tmp_path: Pa
 @pytest.mark.parametrize(("method", "path", "allow"), [
     ("DELETE", "/v1/invoices", "GET, POST"),
     ("HEAD", "/v1/invoices", "GET, POST"),
-    ("PUT", "/v1/invoices/evaluate", "GET, POST"),  # GET: an invoice numbered "evaluate"
+    ("PUT", "/v1/invoices/evaluate", "POST"),
     ("GET", "/v1/invoices/T-1/void", "POST"),
     ("POST", "/v1/keys/abc", "DELETE"),
     ("POST", "/healthz", "GET"),
