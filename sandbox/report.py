@@ -183,7 +183,10 @@ def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str],
 
     A side in `merge_bases` was replayed at the merge base of its ref with the other side
     (the PR check): when the ref has moved past it, the side is named `merge_base_of` the ref
-    instead, since the ref itself names another commit."""
+    instead, since the ref itself names another commit.
+
+    A side given as `HEAD` while HEAD is on a branch is also named by that `branch` (a CI
+    checkout of a merge commit has none: HEAD is detached), since `HEAD` names no change."""
     import git
 
     try:
@@ -204,6 +207,8 @@ def name_revisions(report: dict[str, Any], repo: str, refs: dict[str, str],
         except (git.BadName, ValueError, git.GitCommandError):
             continue
         report[side]["subject"] = str(commit.summary)
+        if ref == "HEAD" and not found.head.is_detached:
+            report[side]["branch"] = str(found.head.reference.name)
 
 
 def revision_label(side: dict[str, Any]) -> tuple[str, str]:
@@ -216,19 +221,30 @@ def revision_label(side: dict[str, Any]) -> tuple[str, str]:
 
 
 def revision_name(side: dict[str, Any], code: str = "`") -> str:
-    """One side of a report as titles name it: `main` (`1a2b3c4d5e6f`), `1a2b3c4d5e6f`, or
-    for a merge base `main` (merge base `1a2b3c4d5e6f`); `code` quotes names (Markdown)."""
+    """One side of a report as titles name it: `main` (`1a2b3c4d5e6f`), `1a2b3c4d5e6f`, for a
+    merge base `main` (merge base `1a2b3c4d5e6f`), for HEAD on a branch `feature-x` (HEAD at
+    `1a2b3c4d5e6f`); `code` quotes names (Markdown)."""
     ref, sha = revision_label(side)
+    head = "HEAD" if side.get("branch") else ""
     if side.get("merge_base_of"):
-        return f"{code}{side['merge_base_of']}{code} (merge base {code}{sha}{code})"
-    return f"{code}{ref}{code} ({code}{sha}{code})" if ref else f"{code}{sha}{code}"
+        name = side.get("branch") or side["merge_base_of"]
+        return f"{code}{name}{code} ({head + ', ' if head else ''}merge base {code}{sha}{code})"
+    if not ref:
+        return f"{code}{sha}{code}"
+    return f"{code}{side.get('branch') or ref}{code} ({head + ' at ' if head else ''}" \
+           f"{code}{sha}{code})"
 
 
 def revision_subject(side: dict[str, Any], code: str = "`") -> str:
-    """How a side is named before its commit's subject: `main`, or `main` (merge base)."""
+    """How a side is named before its commit's subject: `main`, `main` (merge base), or for
+    HEAD on a branch `feature-x` (HEAD)."""
+    head = "HEAD" if side.get("branch") else ""
     if side.get("merge_base_of"):
-        return f"{code}{side['merge_base_of']}{code} (merge base)"
+        name = side.get("branch") or side["merge_base_of"]
+        return f"{code}{name}{code} ({head + ', ' if head else ''}merge base)"
     ref, sha = revision_label(side)
+    if ref and head:
+        return f"{code}{side['branch']}{code} ({head})"
     return f"{code}{ref or sha}{code}"
 
 

@@ -769,3 +769,49 @@ def test_ci_says_uncommitted_policy_changes_are_not_checked(
     finally:
         git(repo, "checkout", "-q", "--", ".")
         git(repo, "checkout", "-q", "main")
+
+
+def test_ci_reports_name_head_by_the_branch_it_is_on(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """`--head HEAD` (the default) or `--base HEAD` names the branch checked out, with HEAD
+    beside it, in every report; a detached HEAD (a CI merge commit) stays HEAD."""
+    repo, base, head, history = ci_repo
+    out = tmp_path / "out"
+    git(repo, "checkout", "-q", "vat-21")
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--orders", history,
+                 "--out", str(out)]) == 0
+    title = f"`main` (`{base[:12]}`) → `vat-21` (HEAD at `{head[:12]}`)"
+    subjects = "_base `main`: base policies; head `vat-21` (HEAD): vat-21._\n"
+    assert (out / "report.md").read_text().startswith(f"## Policy replay: {title}\n{subjects}")
+    data = json.loads((out / "report.json").read_text())
+    assert data["revisions"]["head"] == {"revision": head, "ref": "HEAD", "branch": "vat-21",
+                                         "subject": "vat-21"}
+    assert data["replay"]["head"]["branch"] == "vat-21"
+    assert f"<h1>Policy replay: {title.replace('`', '')}</h1>" in (
+        out / "report.html").read_text()
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--orders", "",
+                 "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith(f"## Policy check: {title}\n{subjects}")
+    assert f"<h1>Policy check: {title.replace('`', '')}</h1>" in (
+        out / "report.html").read_text()
+    # the base given as HEAD: on main, and main then moving on (the merge base)
+    git(repo, "checkout", "-q", "main")
+    assert main(["ci", "--repo", str(repo), "--base", "HEAD", "--head", "vat-21",
+                 "--orders", history, "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith(
+        f"## Policy replay: `main` (HEAD at `{base[:12]}`) → `vat-21` (`{head[:12]}`)\n"
+        "_base `main` (HEAD): base policies; head `vat-21`: vat-21._\n")
+    commit(repo, {"notes.txt": "later"}, "later change on main")
+    assert main(["ci", "--repo", str(repo), "--base", "HEAD", "--head", "vat-21",
+                 "--orders", history, "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith(
+        f"## Policy replay: `main` (HEAD, merge base `{base[:12]}`) → `vat-21` "
+        f"(`{head[:12]}`)\n_base `main` (HEAD, merge base): base policies; head `vat-21`: "
+        "vat-21._\n")
+    # detached, as a CI checkout of a merge commit
+    git(repo, "checkout", "-q", "--detach", "vat-21")
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--orders", "",
+                 "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith(
+        f"## Policy check: `main` (merge base `{base[:12]}`) → `HEAD` (`{head[:12]}`)\n")
+    assert "branch" not in json.loads((out / "report.json").read_text())["revisions"]["head"]

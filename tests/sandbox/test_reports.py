@@ -270,3 +270,39 @@ def test_html_tables_sort_by_the_clicked_column_in_every_table(tmp_path: Path,
     assert column(2) == ["-10.00", "-0.50", "2.00", "12.25"]
     errors = [e for e in chrome.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
+
+
+def test_replay_reports_name_head_by_the_branch_it_is_on(
+        needs_engine: Any, history: str, tmp_path: Path, capsys: Any) -> None:
+    """`--head HEAD` names the branch checked out, with HEAD beside it; a detached HEAD (a CI
+    merge commit) is named HEAD, by its short SHA and subject."""
+    from sandbox_repo import git, make_repo
+
+    from api.cli.main import main
+
+    repo = tmp_path / "repo"
+    base = make_repo(repo)
+    head = branch(repo, base, "vat-21", {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")})
+    git(repo, "checkout", "-q", "vat-21")
+    out = tmp_path / "out"
+    assert main(["replay", "--repo", str(repo), "--base", "main", "--head", "HEAD",
+                 "--orders", history, "--out", str(out)]) == 0
+    capsys.readouterr()
+    data = json.loads((out / "replay.json").read_text())
+    assert {k: data["head"][k] for k in ("ref", "branch", "subject")} == {
+        "ref": "HEAD", "branch": "vat-21", "subject": "vat-21"}
+    assert "branch" not in data["base"]
+    assert (out / "replay.md").read_text().startswith(
+        f"## Policy replay: `main` (`{base[:12]}`) → `vat-21` (HEAD at `{head[:12]}`)\n"
+        "_base `main`: base policies; head `vat-21` (HEAD): vat-21._\n")
+    page = (out / "replay.html").read_text()
+    assert f"<h1>Policy replay: main ({base[:12]}) → vat-21 (HEAD at {head[:12]})</h1>" in page
+    assert '<p class="note">head vat-21 (HEAD): vat-21</p>' in page
+    git(repo, "checkout", "-q", "--detach", "vat-21")
+    assert main(["replay", "--repo", str(repo), "--base", "main", "--head", "HEAD",
+                 "--orders", history, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert "branch" not in json.loads((out / "replay.json").read_text())["head"]
+    assert (out / "replay.md").read_text().startswith(
+        f"## Policy replay: `main` (`{base[:12]}`) → `HEAD` (`{head[:12]}`)\n"
+        "_base `main`: base policies; head `HEAD`: vat-21._\n")
