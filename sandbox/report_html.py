@@ -20,9 +20,9 @@ figure{display:inline-block;vertical-align:top;margin:.5rem 1.5rem .5rem 0}
 """
 
 JS = """
-// a cell sorts as a number only when the whole cell is one (dates and months sort as text,
-// in time order: parseFloat would read 2011-02-01 as 2011)
-var NUMBER = /^[+-]?\\d+(\\.\\d+)?$/;
+// a cell sorts as a number only when the whole cell is one, or a percentage (dates and
+// months sort as text, in time order: parseFloat would read 2011-02-01 as 2011)
+var NUMBER = /^[+-]?\\d+(\\.\\d+)?%?$/;
 document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
     var i = th.cellIndex;  // the column in its own table
@@ -47,8 +47,9 @@ def _e(v: Any) -> str:
 
 def _num(v: str, figure: str = "", signed: bool = True) -> str:
     cls = "num"
-    if signed and v not in ("", "n/a") and Decimal(v):
-        cls += " pos" if Decimal(v) > 0 else " neg"
+    value = v.removesuffix("%")
+    if signed and value not in ("", "n/a") and Decimal(value):
+        cls += " pos" if Decimal(value) > 0 else " neg"
     attr = f' data-figure="{_e(figure)}"' if figure else ""
     return f'<td class="{cls}"{attr}>{_e(v)}</td>'
 
@@ -245,7 +246,7 @@ def _money(r: dict[str, Any]) -> list[str]:
     for t in r["totals"]:
         cur = t["currency"]
         rows.append([cur, str(t["orders"]), t["base"]["total"], t["head"]["total"],
-                     t["delta"]["total"], t["change_percent"], t["base"]["tax"],
+                     t["delta"]["total"], _percent(t["change_percent"]), t["base"]["tax"],
                      t["head"]["tax"], t["delta"]["tax"], t["delta"]["discount"]])
         figs.append(["", f"orders-{cur}", f"base-total-{cur}", f"head-total-{cur}",
                      f"total-delta-{cur}", f"total-percent-{cur}", f"base-tax-{cur}",
@@ -258,6 +259,11 @@ def _money(r: dict[str, Any]) -> list[str]:
                     "skipped orders cannot change, so each change is exact and each "
                     "percentage is relative to the replayed part of the history.</p>")
     return body
+
+
+def _percent(v: str) -> str:
+    """A change percentage as one (`0.43%`); '' (no change of nothing) and `n/a` as they are."""
+    return v if v in ("", "n/a") else f"{v}%"
 
 
 def _more(part: dict[str, Any], measures: tuple[str, ...]) -> list[str]:

@@ -306,3 +306,46 @@ def test_replay_reports_name_head_by_the_branch_it_is_on(
     assert (out / "replay.md").read_text().startswith(
         f"## Policy replay: `main` (`{base[:12]}`) → `HEAD` (`{head[:12]}`)\n"
         "_base `main`: base policies; head `HEAD`: vat-21._\n")
+
+
+def _percent_report() -> dict[str, Any]:
+    """Four currencies whose totals (100.00 each) change by 12.50%, -0.50%, 2.00%, -10.00%."""
+    agg = Aggregate()
+    for i, (cur, head) in enumerate((("GBP", "112.50"), ("EUR", "99.50"), ("USD", "102.00"),
+                                     ("CHF", "90.00"))):
+        order = {"id": f"O{i}", "date": "2011-02-01", "currency": cur,
+                 "customer": {"id": f"C{i}"}}
+        base_doc, head_doc = _doc(i, "10.00", "100.00"), _doc(i, "10.00", head)
+        base_doc["doc"]["currency"] = head_doc["doc"]["currency"] = cur
+        agg.add_order(order, base_doc, head_doc, record=i + 1)
+    return build(ReplayResult(agg, Predicate(everything=True, reasons=["all orders: test"]),
+                              {"revision": "a" * 40}, {"revision": "b" * 40}, "test", 1.0, 1))
+
+
+def test_html_change_percent_reads_as_a_percentage() -> None:
+    page = report_html.render(_percent_report())
+    assert '<th>Change %</th>' in page
+    assert '<td class="num pos" data-figure="total-percent-GBP">12.50%</td>' in page
+    assert '<td class="num neg" data-figure="total-percent-CHF">-10.00%</td>' in page
+
+
+def test_html_change_percent_sorts_as_numbers(tmp_path: Path, chrome: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    page = tmp_path / "replay.html"
+    page.write_text(report_html.render(_percent_report()), encoding="utf-8")
+    chrome.get(page.resolve().as_uri())
+    money = chrome.find_elements(By.CSS_SELECTOR, "table.sortable")[0]
+    header = money.find_elements(By.TAG_NAME, "th")[5]
+    assert header.text == "Change %"
+
+    def column() -> list[str]:
+        return [r.find_elements(By.TAG_NAME, "td")[5].text
+                for r in money.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    header.click()
+    assert column() == ["-10.00%", "-0.50%", "2.00%", "12.50%"]
+    header.click()
+    assert column() == ["12.50%", "2.00%", "-0.50%", "-10.00%"]
+    errors = [e for e in chrome.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
