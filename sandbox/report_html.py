@@ -151,7 +151,13 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                             for a in approvals]))
     body += _money(r)
-    if r.get("issued_tax_unknown"):
+    said = any(r.get("issued_tax_unknown") and r["issued_tax_unknown"] in reason
+               for a in approvals or [] for reason in a["reasons"])
+    if said:  # the approvals above say why
+        body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
+                    "unknown (the tax_change_issued threshold under Required approvals says "
+                    "why).</p>")
+    elif r.get("issued_tax_unknown"):
         body.append('<p class="note" id="issued-tax">Tax change on already-issued invoices: '
                     f'unknown: {_e(r["issued_tax_unknown"])}.</p>')
     elif r.get("issued_tax_change"):

@@ -193,7 +193,11 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     if extra:
         essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}
-    if r.get("issued_tax_unknown"):
+    if r.get("issued_tax_unknown") and r["issued_tax_unknown"] in extra:
+        # the check's approvals, read first, said why (its threshold needs an approval)
+        essential.append("**Tax change on already-issued invoices:** unknown (the "
+                         "`tax_change_issued` threshold above says why).\n")
+    elif r.get("issued_tax_unknown"):
         essential.append("**Tax change on already-issued invoices:** unknown: "
                          f"{r['issued_tax_unknown']}.\n")
     elif issued:

@@ -15,6 +15,7 @@ from sandbox_repo import ENV, OWNERS, TAX, branch, commit, git, make_repo, write
 
 from api.cli.main import COMMANDS, build_parser, main
 from ci.ownership import codeowners, matches, required_approvals
+from sandbox import report_md
 
 TEMPLATES = Path(__file__).parents[2] / "ci" / "templates"
 
@@ -252,10 +253,22 @@ def test_ci_tax_change_issued_is_unknown_for_a_file_history(
     [tax] = [a for a in data["approvals"] if a["team"] == "@acme/tax"]
     assert tax["reasons"] == ["owns tax/vat.yaml", f"tax_change_issued above 0 could not be "
                               f"evaluated: {why} (approval required to be safe)"]
+    # said once, where the approver reads first: the team's line of the approvals
     md = (out / "report.md").read_text()
-    assert f"**Tax change on already-issued invoices:** unknown: {why}." in md
-    assert f"_`tax_change_issued` is unknown: {why}; its threshold requires its approval._" in md
-    assert "Tax change on already-issued invoices: unknown" in (out / "report.html").read_text()
+    assert md.count(why) == 1
+    assert (f"- **@acme/tax**: owns tax/vat.yaml; tax_change_issued above 0 could not be "
+            f"evaluated: {why} (approval required to be safe)\n") in md
+    assert ("**Tax change on already-issued invoices:** unknown (the `tax_change_issued` "
+            "threshold above says why).") in md
+    assert md.index("### Required approvals") < md.index("already-issued invoices")
+    page = (out / "report.html").read_text().replace("&#x27;", "'")
+    assert page.count(why) == 1
+    assert page.index("Required approvals") < page.index(why) < page.index(
+        "Tax change on already-issued invoices: unknown (the tax_change_issued threshold under "
+        "Required approvals says why).")
+    # without the check's approvals, the replay's own report says why
+    replay_md = report_md.render(data["replay"])
+    assert f"**Tax change on already-issued invoices:** unknown: {why}." in replay_md
     # orders that say whether they were issued (as the store's do) give the metric
     lines = [json.loads(x) for x in Path(history).read_text().splitlines()]
     lines[0]["attributes"] = {"issued_invoice": "NWUK-2011-000001"}
