@@ -17,6 +17,7 @@ from typing import Any
 
 from ci.ownership import required_approvals, thresholds
 from engine.errors import BillplaneError
+from sandbox import markdown as md
 from sandbox.engine_port import DEFAULT_PORT, RevisionSpec, get_port
 from sandbox.prune import impact
 from sandbox.replay import ReplayConfig, replay
@@ -118,18 +119,18 @@ def changed_paths(repo: str, base: str, head: str, policies_dir: str) -> list[st
 
 def _resolve_base(opts: CiOptions, data: dict[str, Any]) -> str:
     if not opts.merge_base:
-        data["notes"].append(f"Compared with `{opts.base}` itself (merge base not used).")
+        data["notes"].append(f"Compared with {md.code(opts.base)} itself (merge base not used).")
         return opts.base
     found = merge_base(opts.repo, opts.base, opts.head)
     if found is None:
         # an unknown revision is reported when it is loaded, not as a missing ancestor
         if _known(opts.repo, opts.base) and _known(opts.repo, opts.head):
-            data["notes"].append(f"`{opts.base}` and `{opts.head}` have no common ancestor: "
-                                 f"compared with `{opts.base}` itself.")
+            data["notes"].append(f"{md.code(opts.base)} and {md.code(opts.head)} have no common "
+                                 f"ancestor: compared with {md.code(opts.base)} itself.")
         return opts.base
-    data["notes"].append(f"Base: the merge base `{found[:12]}` of `{opts.base}` and "
-                         f"`{opts.head}` (what the change is based on; later changes of "
-                         f"`{opts.base}` are not part of it).")
+    data["notes"].append(f"Base: the merge base `{found[:12]}` of {md.code(opts.base)} and "
+                         f"{md.code(opts.head)} (what the change is based on; later changes of "
+                         f"{md.code(opts.base)} are not part of it).")
     return found
 
 
@@ -144,10 +145,10 @@ def run_ci(opts: CiOptions) -> tuple[int, dict[str, Any]]:
     dirty = uncommitted(opts.repo, opts.head, opts.policies_dir)
     if dirty:
         data["notes"].append(
-            f"The working tree has {len(dirty)} uncommitted change(s) in `{opts.policies_dir}` "
-            f"(`{'`, `'.join(dirty[:5])}`{' and more' if len(dirty) > 5 else ''}): they are "
-            f"not part of this check, which reads the commit `{opts.head}` names; commit them "
-            "to check them.")
+            f"The working tree has {len(dirty)} uncommitted change(s) in "
+            f"{md.code(opts.policies_dir)} ({', '.join(md.code(d) for d in dirty[:5])}"
+            f"{' and more' if len(dirty) > 5 else ''}): they are not part of this check, which "
+            f"reads the commit {md.code(opts.head)} names; commit them to check them.")
     port = get_port(opts.port)
     specs = {side: RevisionSpec(opts.repo, ref, opts.policies_dir, opts.backend)
              for side, ref in (("base", base_ref), ("head", opts.head))}

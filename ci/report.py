@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.errors import Location, fail
+from sandbox import markdown as md
 from sandbox import report_html, report_md
 from sandbox.report import revision_name, revision_subject
 
@@ -82,9 +84,9 @@ def _approvals(approvals: list[dict[str, Any]], level: Level) -> list[str]:
                    f"report.json and report.html list all {len(approvals)} with every "
                    "reason.\n")
     for a in approvals[:shown]:
-        team = f"- **{_clip(str(a['team']), 200)}**"
+        team = f"- **{md.text(_clip(str(a['team']), 200))}**"
         if level.reason:
-            team += f": {_reasons(a['reasons'], level.reason, level.owned)}"
+            team += f": {md.text(_reasons(a['reasons'], level.reason, level.owned))}"
         out.append(team)
     if 0 < shown < len(approvals):
         out.append(f"- … and {len(approvals) - shown} more teams (report.json and report.html "
@@ -105,26 +107,28 @@ def approvals_md(data: dict[str, Any], level: Level = LEVELS[0]) -> str:
         out.append(f"\n_{len(notes) - level.items} more notes in report.json._")
     if data["failures"]:
         out.append("\n### ❌ Check failed\n")
-        out += [f"- {_clip(f)}" for f in data["failures"][:level.items]]
+        out += [f"- {md.text(_clip(f))}" for f in data["failures"][:level.items]]
         out += _more(data["failures"], "failures", level.items)
         for side, c in data["check"].items():
             errors = c.get("errors", [])
             for e in errors[:level.items]:
                 where = f"{e['file']}:{e['line']}" if e.get("line") else str(e["file"])
-                out.append(_clip(f"  - {side}: `{where}` {e['code']}: {e['message']}"))
+                out.append(f"  - {side}: {md.code(_clip(where, 200))} "
+                           f"{md.text(_clip(str(e['code']) + ': ' + str(e['message'])))}")
             out += _more(errors, f"{side} errors", level.items)
     tests = data.get("tests")
     if tests is not None:
         out.append(f"\n**Policy tests (head):** {tests['passed']} passed, {tests['failed']} "
                    f"failed; rule coverage {tests['coverage']['percent']}%.\n")
         failing = [c for c in tests["cases"] if not c["passed"]]
-        out += [_clip(f"- ❌ `{c['where']}` {c['suite']} / {c['name']}")
+        out += [f"- ❌ {md.code(_clip(str(c['where']), 200))} "
+                f"{md.text(_clip(str(c['suite']) + ' / ' + str(c['name'])))}"
                 for c in failing[:level.items]]
         out += _more(failing, "failing cases", level.items)
     paths = data["changed_paths"]
     if paths and level.paths:
         out.append(f"\n<details><summary>Changed policy files ({len(paths)})</summary>\n")
-        out += [_clip(f"- `{p}`") for p in paths[:level.paths]]
+        out += [f"- {md.code(_clip(p))}" for p in paths[:level.paths]]
         if len(paths) > level.paths:
             out.append(f"- … and {len(paths) - level.paths} more (report.json has them all)")
         out.append("\n</details>")
@@ -133,22 +137,24 @@ def approvals_md(data: dict[str, Any], level: Level = LEVELS[0]) -> str:
     return "\n".join(out) + "\n"
 
 
-def title(data: dict[str, Any], code: str = "`") -> str:
+def title(data: dict[str, Any], quote: Callable[[str], str] = md.code) -> str:
     """`base → head`, each by the ref given and its short SHA (the base as the merge base of
-    its ref where it is one), or by the ref alone when the revision did not load."""
+    its ref where it is one), or by the ref alone when the revision did not load; `quote`
+    writes a name (a Markdown code span; `str` for HTML, which escapes the whole)."""
     named = data.get("revisions") or {}
     parts = []
     for side in ("base", "head"):
         if side in named:
-            parts.append(revision_name(named[side], code))
+            parts.append(revision_name(named[side], quote))
         else:
-            parts.append(f"{code}{data[side]}{code}")
+            parts.append(quote(data[side]))
     return " → ".join(parts)
 
 
 def _title(data: dict[str, Any]) -> str:
     named = data.get("revisions") or {}
-    subjects = [f"{side} {revision_subject(named[side])}: {_clip(named[side]['subject'], 200)}"
+    subjects = [f"{side} {revision_subject(named[side])}: "
+                f"{md.text(_clip(named[side]['subject'], 200))}"
                 for side in ("base", "head") if named.get(side, {}).get("subject")]
     return (f"## Policy check: {title(data)}\n"
             + (f"_{'; '.join(subjects)}._\n" if subjects else ""))
@@ -202,8 +208,8 @@ def render_html(data: dict[str, Any]) -> str:
                                   _check_html(data))
     e = report_html.html.escape
     named = data.get("revisions") or {}
-    body = [f"<h1>Policy check: {e(title(data, ''))}</h1>"]
-    body += [f'<p class="note">{side} {e(revision_subject(named[side], ""))}: '
+    body = [f"<h1>Policy check: {e(title(data, str))}</h1>"]
+    body += [f'<p class="note">{side} {e(revision_subject(named[side], str))}: '
              f'{e(named[side]["subject"])}</p>'
              for side in ("base", "head") if named.get(side, {}).get("subject")]
     body += [f'<p class="note">{e(n)}</p>' for n in notes]
@@ -214,7 +220,7 @@ def render_html(data: dict[str, Any]) -> str:
     body.append(report_html.table(["Team", "Why"], [[a["team"], "; ".join(a["reasons"])]
                                                     for a in data["approvals"]]))
     body += _check_html(data)
-    return report_html.page(f"Policy check {e(title(data, ''))}", body)
+    return report_html.page(f"Policy check {e(title(data, str))}", body)
 
 
 def write(out: str, data: dict[str, Any]) -> dict[str, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from engine.money import fmt
 from sandbox.aggregate import MEASURES, Aggregate
 from sandbox.diff import ZERO, s
 from sandbox.facts import TOTALS
+from sandbox.markdown import code
 from sandbox.replay import ReplayResult
 
 SCHEMA = "billplane.replay/v2"
@@ -220,32 +222,32 @@ def revision_label(side: dict[str, Any]) -> tuple[str, str]:
     return ("" if not ref or revision.startswith(ref) else ref), sha
 
 
-def revision_name(side: dict[str, Any], code: str = "`") -> str:
+def revision_name(side: dict[str, Any], quote: Callable[[str], str] = code) -> str:
     """One side of a report as titles name it: `main` (`1a2b3c4d5e6f`), `1a2b3c4d5e6f`, for a
     merge base `main` (merge base `1a2b3c4d5e6f`), for HEAD on a branch `feature-x` (HEAD at
-    `1a2b3c4d5e6f`); `code` quotes names (Markdown)."""
+    `1a2b3c4d5e6f`); `quote` writes a name (a Markdown code span; `str` for HTML, which
+    escapes the whole)."""
     ref, sha = revision_label(side)
     head = "HEAD" if side.get("branch") else ""
     if side.get("merge_base_of"):
         name = side.get("branch") or side["merge_base_of"]
-        return f"{code}{name}{code} ({head + ', ' if head else ''}merge base {code}{sha}{code})"
+        return f"{quote(name)} ({head + ', ' if head else ''}merge base {quote(sha)})"
     if not ref:
-        return f"{code}{sha}{code}"
-    return f"{code}{side.get('branch') or ref}{code} ({head + ' at ' if head else ''}" \
-           f"{code}{sha}{code})"
+        return quote(sha)
+    return f"{quote(side.get('branch') or ref)} ({head + ' at ' if head else ''}{quote(sha)})"
 
 
-def revision_subject(side: dict[str, Any], code: str = "`") -> str:
+def revision_subject(side: dict[str, Any], quote: Callable[[str], str] = code) -> str:
     """How a side is named before its commit's subject: `main`, `main` (merge base), or for
     HEAD on a branch `feature-x` (HEAD)."""
     head = "HEAD" if side.get("branch") else ""
     if side.get("merge_base_of"):
         name = side.get("branch") or side["merge_base_of"]
-        return f"{code}{name}{code} ({head + ', ' if head else ''}merge base)"
+        return f"{quote(name)} ({head + ', ' if head else ''}merge base)"
     ref, sha = revision_label(side)
     if ref and head:
-        return f"{code}{side['branch']}{code} ({head})"
-    return f"{code}{ref or sha}{code}"
+        return f"{quote(side['branch'])} ({head})"
+    return quote(ref or sha)
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -125,7 +125,7 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
     r, c = report, report["counts"]
     base, head = _label(r["base"]), _label(r["head"])
     body = [f"<h1>Policy replay: {base} → {head}</h1>"]
-    body += [f'<p class="note">{side} {_e(revision_subject(r[side], ""))}: '
+    body += [f'<p class="note">{side} {_e(revision_subject(r[side], str))}: '
              f'{_e(r[side]["subject"])}</p>'
              for side in ("base", "head") if r[side].get("subject")]
     body += [f'<p class="note">Source: {_e(r["source"])}. Pruning: '
@@ -235,7 +235,7 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
 
 
 def _label(side: dict[str, Any]) -> str:
-    return _e(revision_name(side, ""))
+    return _e(revision_name(side, str))
 
 
 def page(title: str, body: list[str]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from sandbox import markdown as md
 from sandbox.report import ISSUED_SIZES, largest_note, revision_name, revision_subject, what
 
 COMMENT_LIMIT = 65536  # GitHub's limit on the body of a comment, in characters
@@ -25,7 +26,7 @@ ROW_STEPS = (25, 10, 5, 2)
 
 
 def _subjects(r: dict[str, Any]) -> str:
-    named = [f"{s} {revision_subject(r[s])}: {_cell(_short(r[s]['subject']))}"
+    named = [f"{s} {revision_subject(r[s])}: {md.text(_short(r[s]['subject']))}"
              for s in ("base", "head") if r[s].get("subject")]
     return f"_{'; '.join(named)}._\n" if named else ""
 
@@ -41,7 +42,8 @@ def _signed(v: str) -> str:
 
 
 def _cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    """A table cell: user text escaped, Markdown (a code span) as it is."""
+    return v if isinstance(v, md.Markdown) else md.text(v)
 
 
 def _table(head: list[str], rows: list[list[Any]], limit: int, total: int | None = None,
@@ -125,7 +127,7 @@ def _summary(r: dict[str, Any]) -> str:
     text = (f"**{c['changed']}** of {c['evaluated'] + c['skipped']} orders change{credit} "
             f"({c['evaluated']} replayed under both revisions; {c['skipped']} skipped by "
             f"impact pruning, since they cannot change{base_only}; {c['read']} read from "
-            f"`{r['source']}`, {c['issues']} bad records).")
+            f"{md.code(r['source'])}, {c['issues']} bad records).")
     notes = [text for key, text in (
         ("no_longer_evaluates", f"**{c['no_longer_evaluates']} no longer evaluate** under head"),
         ("now_evaluates", f"{c['now_evaluates']} now evaluate"),
@@ -146,7 +148,7 @@ def _money(r: dict[str, Any]) -> str:
                    "Tax change", "Discount change"], rows, 50) if rows else (
         "_No replayed order evaluates under both revisions: no money to compare._\n")
     if r["totals_cover"] == "replayed":
-        skipped = ", ".join(f"{t['currency']} {t['skipped']}" for t in r["totals"]
+        skipped = ", ".join(f"{md.text(t['currency'])} {t['skipped']}" for t in r["totals"]
                             if t["skipped"])
         text += ("\n_Totals cover the replayed orders only; the skipped orders "
                  f"({skipped}) cannot change, so each change is exact and each percentage "
@@ -167,8 +169,9 @@ def _evaluation(r: dict[str, Any], rows: int) -> list[tuple[str, str]]:
         part = e[key]
         if not part["orders"]:
             continue
-        money = ", ".join(f"{b['currency']} {b[side + '_total']} ({b['orders']} orders)"
-                          for b in part["by_currency"])
+        money = ", ".join(
+            f"{md.text(b['currency'])} {b[side + '_total']} ({b['orders']} orders)"
+            for b in part["by_currency"])
         body = (f"### {title}\n\n{part['orders']} orders; their {side} totals: {money}.\n\n"
                 + _table(["Error", "Orders"], [[x["code"], x["orders"]] for x in part["codes"]],
                          max(rows, 5)))
@@ -193,20 +196,20 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     if extra:
         essential.append(extra.rstrip() + "\n")
     issued = r.get("issued_tax_change") or {}
-    if r.get("issued_tax_unknown") and r["issued_tax_unknown"] in extra:
+    if r.get("issued_tax_unknown") and md.text(r["issued_tax_unknown"]) in extra:
         # the check's approvals, read first, said why (its threshold needs an approval)
         essential.append("**Tax change on already-issued invoices:** unknown (the "
                          "`tax_change_issued` threshold above says why).\n")
     elif r.get("issued_tax_unknown"):
         essential.append("**Tax change on already-issued invoices:** unknown: "
-                         f"{r['issued_tax_unknown']}.\n")
+                         f"{md.text(r['issued_tax_unknown'])}.\n")
     elif issued:
         essential.append("**Tax change on already-issued invoices:** " + ", ".join(
-            f"{cur} {amt}" for cur, amt in issued.items()) + f" ({ISSUED_SIZES}).\n")
+            f"{md.text(cur)} {amt}" for cur, amt in issued.items()) + f" ({ISSUED_SIZES}).\n")
     optional = _evaluation(r, rows)
     if r["fields"]:
         optional.append(("what changed", "### What changed\n\n" + _table(
-            ["Invoice field", "Orders"], [[f"`{x['field']}`", x["orders"]]
+            ["Invoice field", "Orders"], [[md.code(x["field"], table=True), x["orders"]]
                                           for x in r["fields"]], rows)))
     largest = [[d["order"], d["date"], d["customer"], what(d), _signed(d["total_change"]),
                 _signed(d["tax_change"]), ", ".join(d.get("rules", [])[:5])]
@@ -254,10 +257,10 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
             ["Rule", "Changed orders"], [[k, n] for k, n in r["rules"].items()], max(rows, 5))))
     if r["issues"]:
         optional.append(("bad records", "### Bad records\n\n" + _table(
-            ["Where", "Code", "Message"], [[f"`{i['file']}:{i['line']}`", i["code"],
-                                           i["message"]] for i in r["issues"]],
+            ["Where", "Code", "Message"], [[md.code(f"{i['file']}:{i['line']}", table=True),
+                                            i["code"], i["message"]] for i in r["issues"]],
             min(rows, 10), c["issues"])))
-    optional.append(("footer", f"<sub>Pruning: {_cell(r['pruning']['description'])}. "
+    optional.append(("footer", f"<sub>Pruning: {md.text(r['pruning']['description'])}. "
                      f"{r['timing']['orders_per_second']} orders/s, "
                      f"{r['timing']['seconds']} s.</sub>\n"))
     return essential, optional

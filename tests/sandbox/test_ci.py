@@ -828,3 +828,27 @@ def test_ci_reports_name_head_by_the_branch_it_is_on(
     assert (out / "report.md").read_text().startswith(
         f"## Policy check: `main` (merge base `{base[:12]}`) → `HEAD` (`{head[:12]}`)\n")
     assert "branch" not in json.loads((out / "report.json").read_text())["revisions"]["head"]
+
+
+def test_ci_reports_escape_hostile_branch_names_and_subjects(
+        needs_engine: Any, ci_repo: tuple[Path, str, str, str], tmp_path: Path) -> None:
+    """A branch name and a commit subject are user text: in the comment they read as
+    themselves (no table split, emphasis or HTML); the HTML page escapes them."""
+    repo, base, _, history = ci_repo
+    name, subject = "vat/<b>|`x`", "Cut VAT | *all* rates <b>"
+    git(repo, "checkout", "-q", "-b", name, base)
+    head = commit(repo, {"tax/vat.yaml": TAX.replace("rate: 20,", "rate: 21,")}, subject)
+    git(repo, "checkout", "-q", "main")
+    out = tmp_path / "out"
+    assert main(["ci", "--repo", str(repo), "--base", "main", "--head", name,
+                 "--orders", history, "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"## Policy replay: `main` (`{base[:12]}`) → `` vat/<b>|`x` `` "
+                         f"(`{head[:12]}`)\n_base `main`: base policies; head `` vat/<b>|`x` ``: "
+                         "Cut VAT \\| \\*all\\* rates \\<b\\>._\n")
+    assert f"Base: the merge base `{base[:12]}` of `main` and `` vat/<b>|`x` ``" in md
+    page = (out / "report.html").read_text()
+    assert "<b>" not in page
+    assert (f"<h1>Policy replay: main ({base[:12]}) → vat/&lt;b&gt;|`x` ({head[:12]})</h1>"
+            in page)
+    assert "head vat/&lt;b&gt;|`x`: Cut VAT | *all* rates &lt;b&gt;</p>" in page
