@@ -42,9 +42,11 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
         for raw in parsed:
             if raw is None:
                 continue  # an empty document (a stray `---`)
-            doc = _envelope(path, raw, errors)
-            if doc is not None:
+            doc, ok = _envelope(path, raw, errors)
+            if doc is not None and ok:
                 candidates.append(doc)
+            elif doc is not None:  # its spec's own problems are reported all the same
+                errors.extend(f for f in _schema_findings(doc) if not _envelope_finding(f))
     valid: list[SourceDoc] = []
     for doc in candidates:
         findings = _schema_findings(doc)
@@ -89,12 +91,13 @@ def digest_of(files: Mapping[str, bytes]) -> str:
     return outer.hexdigest()
 
 
-def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None:
-    """apiVersion, kind and metadata.name, checked before the kind's schema."""
+def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> tuple[SourceDoc | None, bool]:
+    """apiVersion, kind and metadata.name, checked before the kind's schema: the document
+    (None when its kind is not known) and whether its envelope is valid."""
     start = getattr(raw, "loc", Location(path, 1, 1))
     if not isinstance(raw, dict):
         errors.append(Diagnostic("wrong_type", "a policy document must be a mapping", start))
-        return None
+        return None, False
     ok = True
     name = ""
     metadata = raw.get("metadata")
@@ -142,14 +145,22 @@ def _envelope(path: str, raw: Any, errors: list[Diagnostic]) -> SourceDoc | None
     kind = raw.get("kind")
     if kind is None:
         errors.append(Diagnostic("missing_field", "missing required field 'kind'", start, name))
-        return None
+        return None, False
     if kind not in schema.KINDS:
         close = difflib.get_close_matches(str(kind)[:100], schema.KINDS, n=1)
         hint = f"; did you mean {close[0]}?" if close else f" (one of {', '.join(schema.KINDS)})"
         errors.append(Diagnostic("unknown_kind", f"unknown kind {shown(kind)}{hint}",
                                  _value_at(raw, ["kind"]), name))
-        return None
-    return SourceDoc(path, kind, name, raw) if ok else None
+        return None, False
+    return SourceDoc(path, kind, name, raw), ok
+
+
+def _envelope_finding(diag: Diagnostic) -> bool:
+    """A schema finding about what `_envelope` reported already (apiVersion, metadata.name)."""
+    return (diag.message.startswith(("apiVersion:", "metadata.name:", "metadata:"))
+            or diag.message in ("missing required field 'apiVersion' in document",
+                                "missing required field 'metadata' in document",
+                                "missing required field 'name' in metadata"))
 
 
 def _value_at(raw: Any, path: list[str | int]) -> Location:
