@@ -42,7 +42,7 @@ class _Range:
 def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
     """Every semantic finding across the bundle (empty when all is well)."""
     found: list[Diagnostic] = []
-    for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps,
+    for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps, _tax_gaps,
                   _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules,
                   seller_findings):
         found.extend(check(docs))
@@ -57,11 +57,12 @@ def _date(value: Any) -> dt.date | None:
 
 
 def _range(doc: SourceDoc, effective: Any, *steps: str | int) -> _Range | None:
-    """The dates of an entry; None when one is not a date (invalid_date says so)."""
+    """The dates of an entry; None when one is not a date (invalid_date says so) or the range
+    is empty (empty_effective_range says so: it overlaps nothing)."""
     effective = effective or {}
     start = _date(effective.get("from")) if "from" in effective else _OPEN_START
     end = _date(effective.get("until")) if "until" in effective else _OPEN_END
-    if start is None or end is None:
+    if start is None or end is None or end <= start:
         return None
     return _Range(start, end, doc.at(*steps))
 
@@ -183,6 +184,55 @@ def _tax_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
                      for j, rate in enumerate(doc.raw["spec"].get("rates") or ())]
             ranges = [r for r in found if r is not None]
             yield from _overlaps(ranges, f"rates of {doc.name}", doc.name)
+
+
+def _rate_ranges(doc: SourceDoc) -> list[_Range]:
+    found = [_range(doc, rate.get("effective"), "spec", "rates", j)
+             for j, rate in enumerate(doc.raw["spec"].get("rates") or ())]
+    return sorted((r for r in found if r is not None), key=lambda r: (r.start, r.where))
+
+
+def _tax_gaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+    """Days between two rates of a rule that no rate covers: an order dated then would fail
+    with no_tax_rate. A rule split by era leaves gaps that its other eras fill: a gap counts
+    only when no rule of the same tax, seller, jurisdiction and `applies_to` has a rate on
+    each of its days."""
+    rules = [d for d in docs if d.kind == "TaxRule"]
+    ranges = {id(d): _rate_ranges(d) for d in rules}
+    for doc in rules:
+        reach: _Range | None = None
+        for rng in ranges[id(doc)]:
+            if reach is not None and reach.end < rng.start:
+                others = [r for other in rules if other is not doc and _same_era(doc, other)
+                          for r in ranges[id(other)]]
+                if not _covered(reach.end, rng.start, others):
+                    yield Diagnostic(
+                        "gapped_effective_dates",
+                        f"rates of {doc.name} leave a gap: no rate from {reach.end} until "
+                        f"{rng.start}, so an order dated then fails with no_tax_rate (end the "
+                        f"entry at {reach.where} on {rng.start}, or add a rate for the gap)",
+                        rng.where, doc.name)
+            if reach is None or rng.end > reach.end:
+                reach = rng
+
+
+def _same_era(a: SourceDoc, b: SourceDoc) -> bool:
+    """Whether `b` can carry `a`'s rate history on (see _tax_gaps)."""
+    first, second = a.raw["spec"], b.raw["spec"]
+    return (first.get("tax") == second.get("tax") and first.get("seller") == second.get("seller")
+            and first.get("jurisdiction") == second.get("jurisdiction")
+            and " ".join(str(first.get("applies_to", "")).split())
+            == " ".join(str(second.get("applies_to", "")).split()))
+
+
+def _covered(start: dt.date, end: dt.date, ranges: list[_Range]) -> bool:
+    """Whether the ranges together cover every day of [start, end)."""
+    for rng in sorted(ranges, key=lambda r: r.start):
+        if rng.start <= start < rng.end:
+            start = rng.end
+        if start >= end:
+            return True
+    return start >= end
 
 
 def _coupon_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
