@@ -79,10 +79,12 @@ def test_output_is_the_canonical_data(capsys: Any) -> None:
     assert json.loads(out) == json.loads(invoice.canonical_json())
 
 
-def test_explain_names_rules_and_places(capsys: Any) -> None:
+def test_explain_names_rules_and_places(capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
     code, out, _ = _eval(capsys, str(EXAMPLES / "uk-consumer.json"), "--explain")
     assert code == 0
-    assert "uk-vat-consumer-inclusive (tax/uk-vat.yaml:" in out
+    # the places open from the working directory (the repository root here)
+    assert "uk-vat-consumer-inclusive (policies/tax/uk-vat.yaml:" in out
     assert "lines[0]" in out and "6.00" in out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -267,7 +268,13 @@ spec:
 def _tree(tmp_path: Path, total: str) -> Path:
     (tmp_path / "policies.yaml").write_text(POLICIES)
     (tmp_path / "tests.yaml").write_text(TESTS.replace("{total}", total))
+    os.chdir(tmp_path)  # the places printed are relative to the working directory
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _keep_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(os.getcwd())  # restored after each test, whatever _tree did
 
 
 def test_cli_passes_and_reports_coverage(tmp_path: Path, capsys: Any) -> None:
@@ -298,6 +305,22 @@ def test_cli_fails_on_a_wrong_expectation(tmp_path: Path, capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "      at tests.yaml:6\n" in out
     assert 'totals.total: expected "301.00", got "300.00" (tests.yaml:17)' in out
+
+
+def test_cli_places_are_under_the_directory_named(tmp_path: Path, capsys: Any) -> None:
+    # run from the parent of the policy directory, as `billplane test` from a repository root:
+    # every place printed opens from there, as `billplane check` prints them
+    (tmp_path / "policies").mkdir()
+    root = _tree(tmp_path / "policies", "301.00")
+    os.chdir(tmp_path)
+    assert main(["test", "policies"]) == 1
+    out = capsys.readouterr().out
+    assert "      at policies/tests.yaml:6\n" in out
+    assert 'totals.total: expected "301.00", got "300.00" (policies/tests.yaml:17)' in out
+    (root / "tests.yaml").write_text(TESTS.replace("quantity", "quantty"))
+    assert main(["test", "policies"]) == 1
+    err = capsys.readouterr().err
+    assert "policies/tests.yaml:13:29: unknown_field: unknown field 'quantty'" in err
 
 
 def test_cli_second_case_points_at_its_own_line(tmp_path: Path, capsys: Any) -> None:

@@ -9,9 +9,10 @@ import os
 import sys
 from pathlib import Path
 
+from api.cli.display import relocated, relocator
 from api.cli.options import add_backend, source_for
-from api.sources import load_from
 from engine.errors import BillplaneError, Diagnostic
+from engine.loader import load_bundle
 from engine.order import loads_order
 
 HELP = "evaluate an order (JSON) into an invoice, optionally explained rule by rule"
@@ -49,21 +50,25 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"billplane eval: {name}: cannot read: {exc}", file=sys.stderr)
         return 2
+    root, files = "", {}
     try:
         order = loads_order(text)  # syntax errors and repeated keys, located
-        bundle = load_from(source_for(args.policies, args.ref), backend=args.backend)
+        source = source_for(args.policies, args.ref)
+        root = getattr(source, "shown_root", "")
+        files = source.files()
+        bundle = load_bundle(files, revision=source.revision, backend=args.backend)
         from engine.evaluate import evaluate, explain
 
         invoice = evaluate(bundle, order, as_of=args.as_of, backend=args.backend)
     except BillplaneError as exc:
-        for diag in exc.diagnostics:
+        for diag in relocated(exc.diagnostics, root, set(files)):
             print(f"{name}: {diag}" if _about_order(diag) else str(diag), file=sys.stderr)
         return 1
     except Exception as exc:  # never a traceback: report and fail
         print(f"{name}: internal_error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if args.explain:
-        text = explain(invoice)
+        text = relocator(root, set(files))(explain(invoice))  # places the user can open
     else:
         # pretty-printed from the canonical bytes, so that it is exactly the same data
         data = json.loads(invoice.canonical_json())

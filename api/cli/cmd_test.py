@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
+from api.cli.display import relocated, relocator
 from api.cli.options import (
     add_backend,
     add_format,
@@ -16,6 +20,9 @@ from api.cli.options import (
 )
 from engine.errors import BillplaneError, Diagnostic
 from engine.loader import load_bundle
+
+if TYPE_CHECKING:
+    from engine.testing import TestReport
 
 HELP = "run the policy tests (PolicyTest cases) and report rule coverage"
 
@@ -46,16 +53,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from engine.testing import render_text, run_policy_tests
 
+    root, files = "", {}
     try:
         source = source_for(args.path, args.ref)
+        root = getattr(source, "shown_root", "")
         files = source.files()  # read once: loaded, then used to point failures at lines
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
         report = run_policy_tests(bundle, backend=args.backend, files=files)
     except BillplaneError as exc:
-        return _fail(exc.diagnostics, args.format)
+        return _fail(relocated(exc.diagnostics, root, set(files)), args.format)
     except Exception as exc:  # never a traceback: report and fail
         return _fail([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")],
                      args.format)
+    _relocate(report, relocator(root, set(files)))
     coverage_ok = minimum is None or report.coverage.percent >= minimum
     if args.format == "json":
         data = report.to_dict()
@@ -70,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
         if not coverage_ok:
             print(f"coverage {report.coverage.percent}% is below the minimum {minimum}%")
     return 0 if report.ok and coverage_ok else 1
+
+
+def _relocate(report: TestReport, move: Callable[[str], str]) -> None:
+    """Point the failures' places under the directory the user named (as `check` does)."""
+    for case in report.cases:
+        case.where = move(case.where)
+        case.mismatches = [replace(m, where=move(m.where), detail=move(m.detail))
+                           for m in case.mismatches]
 
 
 def _fail(diagnostics: list[Diagnostic], fmt: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 
 from engine.errors import Diagnostic, Location
@@ -19,13 +19,20 @@ def relocated(diagnostics: Iterable[Diagnostic], root: str,
     found = list(diagnostics)
     if not root or not paths:
         return found
-    names = sorted(paths, key=len, reverse=True)
-    mention = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, names)) + r")(?=:\d)")
+    move = relocator(root, paths)
     out = []
     for diag in found:
         loc = diag.location
         if loc.file in paths:
             loc = Location(f"{root}/{loc.file}", loc.line, loc.column)
-        message = mention.sub(lambda m: f"{root}/{m.group(1)}", diag.message)
-        out.append(replace(diag, location=loc, message=message))
+        out.append(replace(diag, location=loc, message=move(diag.message)))
     return out
+
+
+def relocator(root: str, paths: Collection[str]) -> Callable[[str], str]:
+    """A function putting the policy paths a text mentions (`tax/uk.yaml:19`) under `root`."""
+    if not root or not paths:
+        return lambda text: text
+    names = sorted(paths, key=len, reverse=True)
+    mention = re.compile(r"(?<![\w./-])(" + "|".join(map(re.escape, names)) + r")(?=:\d)")
+    return lambda text: mention.sub(lambda m: f"{root}/{m.group(1)}", text)
