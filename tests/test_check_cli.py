@@ -96,8 +96,13 @@ def test_ref_checks_each_commit_of_a_repository(tmp_path: Path,
     assert main(["check", str(pol), "--ref", "main"]) == 1
     assert "unknown_field" in capsys.readouterr().out
     assert main(["check", str(pol)]) == 0
-    assert main(["check", str(pol), "--ref", "does-not-exist"]) == 1
-    assert "unknown_revision" in capsys.readouterr().out
+    # a revision, or a directory at it, that does not exist: a usage error, as a missing
+    # directory is
+    assert main(["check", str(pol), "--ref", "does-not-exist"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "billplane check: revision 'does-not-exist' does not exist in this repository")
+    assert main(["check", str(tmp_path / "nope"), "--ref", "HEAD"]) == 2
+    assert capsys.readouterr().err.startswith("billplane check: nope does not exist at revision")
 
 
 def test_ref_from_a_subdirectory_of_the_repository(tmp_path: Path,

@@ -134,6 +134,7 @@ def test_usage_errors_exit_2(capsys: Any, tmp_path: Path) -> None:
     code = main(["eval", str(EXAMPLES / "uk-consumer.json"), "--policies",
                  str(tmp_path / "nope")])
     assert code == 2
+    assert _eval(capsys, str(EXAMPLES / "uk-consumer.json"), "--ref", "no-such-ref")[0] == 2
 
 
 def test_unknown_sku_is_an_error_not_a_traceback(capsys: Any, tmp_path: Path) -> None:

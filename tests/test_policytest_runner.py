@@ -372,5 +372,5 @@ def test_cli_tests_a_git_revision(tmp_path: Path, capsys: Any) -> None:
     _tree(root, "999.00")  # the working tree now expects a wrong total
     assert main(["test", str(root)]) == 1
     assert main(["test", str(root), "--ref", "HEAD"]) == 0
-    assert main(["test", str(root), "--ref", "no-such-ref"]) == 1
-    assert "unknown_revision" in capsys.readouterr().err
+    assert main(["test", str(root), "--ref", "no-such-ref"]) == 2
+    assert "revision 'no-such-ref' does not exist" in capsys.readouterr().err

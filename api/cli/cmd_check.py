@@ -13,6 +13,7 @@ from api.cli.options import (
     add_policy_tree,
     source_for,
     tree_problem,
+    usage_error,
 )
 from engine.errors import BillplaneError, Diagnostic
 from engine.loader import load_bundle
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         skipped = relocated(getattr(source, "skipped", []), root, _all_paths(source, files))
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
     except BillplaneError as exc:
+        if usage_error("check", exc):
+            return 2
         return _report(relocated(exc.diagnostics, root, set(files)), skipped, args.format)
     except Exception as exc:  # never a traceback: report and fail
         return _report([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")], skipped,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from api.cli.display import relocated, relocator
-from api.cli.options import add_backend, source_for
+from api.cli.options import add_backend, source_for, usage_error
 from engine.errors import BillplaneError, Diagnostic
 from engine.loader import load_bundle
 from engine.order import loads_order
@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
         invoice = evaluate(bundle, order, as_of=args.as_of, backend=args.backend)
     except BillplaneError as exc:
+        if usage_error("eval", exc):
+            return 2
         for diag in relocated(exc.diagnostics, root, set(files)):
             print(f"{name}: {diag}" if _about_order(diag) else str(diag), file=sys.stderr)
         return 1

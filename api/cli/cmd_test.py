@@ -17,6 +17,7 @@ from api.cli.options import (
     add_policy_tree,
     source_for,
     tree_problem,
+    usage_error,
 )
 from engine.errors import BillplaneError, Diagnostic
 from engine.loader import load_bundle
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
         report = run_policy_tests(bundle, backend=args.backend, files=files)
     except BillplaneError as exc:
+        if usage_error("test", exc):
+            return 2
         return _fail(relocated(exc.diagnostics, root, set(files)), args.format)
     except Exception as exc:  # never a traceback: report and fail
         return _fail([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")],

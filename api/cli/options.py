@@ -11,6 +11,9 @@ from engine.errors import BillplaneError, Diagnostic
 
 BACKENDS = ["cel-expr", "cel-python"]
 
+USAGE_CODES = ("not_a_repository", "unknown_revision", "not_found")
+"""Errors of reading the policy tree that are about how the command was called: exit 2."""
+
 
 def add_policy_tree(parser: argparse.ArgumentParser, verb: str) -> None:
     """`PATH` (default policies) and `--ref REV`: the policy tree to `verb`."""
@@ -66,4 +69,16 @@ def tree_problem(command: str, path: str, ref: str | None) -> bool:
         return False
     why = "is a file, not a policy directory" if target.exists() else "no such directory"
     print(f"billplane {command}: {path}: {why}", file=sys.stderr)
+    return True
+
+
+def usage_error(command: str, exc: BillplaneError) -> bool:
+    """Print and return True when `exc` is about the policy tree the command was told to read
+    (a revision or directory that does not exist): a usage error, like a missing directory."""
+    if not exc.diagnostics or any(d.code not in USAGE_CODES for d in exc.diagnostics):
+        return False
+    for diag in exc.diagnostics:
+        shown = diag.location.file and diag.code != "not_found"  # not_found names it already
+        where = f" ({diag.location.file})" if shown else ""
+        print(f"billplane {command}: {diag.message}{where}", file=sys.stderr)
     return True
