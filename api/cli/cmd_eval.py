@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if usage_error("eval", exc):
             return 2
         for diag in relocated(exc.diagnostics, root, set(files)):
-            print(f"{name}: {diag}" if _about_order(diag) else str(diag), file=sys.stderr)
+            print(_order_error(name, diag) if _about_order(diag) else str(diag),
+                  file=sys.stderr)
         return 1
     except Exception as exc:  # never a traceback: report and fail
         print(f"{name}: internal_error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -92,6 +94,18 @@ _INPUT_CODES = ("invalid_json", "duplicate_key", "invalid_order")
 
 def _about_order(diag: Diagnostic) -> bool:
     return diag.code in _INPUT_CODES or diag.location.file.startswith("order")
+
+
+_JSON_POSITION = re.compile(r" at line (\d+), column (\d+)$")
+
+
+def _order_error(name: str, diag: Diagnostic) -> str:
+    """An order file's error: a JSON syntax error at `file:line:col`, others at their field."""
+    found = _JSON_POSITION.search(diag.message)
+    if diag.code == "invalid_json" and not diag.location.file and found:
+        line, column = found.groups()
+        return f"{name}:{line}:{column}: {diag.code}: {diag.message[:found.start()]}"
+    return f"{name}: {diag}"
 
 
 def _is_date(text: str) -> bool:
