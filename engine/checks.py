@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.ambiguity import ambiguous_rules
 from engine.errors import Diagnostic, Location, shown
+from engine.expect import parse_path
 from engine.seller_checks import seller_findings
 from engine.series import format_problems
 from engine.yamldoc import location_of
@@ -290,6 +291,15 @@ def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
         if doc.kind != "PolicyTest":
             continue
         for i, case in enumerate(doc.raw["spec"]["cases"]):
+            if "as_of" in case and _date(case["as_of"]) is None:
+                yield Diagnostic("invalid_date", f"{shown(case['as_of'])} is not a calendar date",
+                                 doc.at("spec", "cases", i, "as_of"), doc.name)
+            for path in case.get("expect") or {}:
+                try:
+                    parse_path(str(path))
+                except ValueError as exc:
+                    yield Diagnostic("invalid_test_case", f"expected path {shown(path)}: {exc}",
+                                     doc.at("spec", "cases", i, "expect", path), doc.name)
             if "expect" in case and "expect_error" in case:
                 yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
                                  doc.at("spec", "cases", i, "expect_error"), doc.name)
