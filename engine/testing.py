@@ -10,6 +10,7 @@ Given the policy files, failures point at the case's own line and each expectati
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typing import Any
 
 from engine.bundle import Bundle, PolicyDoc
 from engine.errors import BillplaneError
-from engine.expect import Mismatch, check
+from engine.expect import Mismatch, check, parse_path
 from engine.yamldoc import load_documents, location_of
 
 COVERED_KINDS = ("PricingRule", "TaxRule", "CreditPolicy", "RecognitionRule", "ValidationRule",
@@ -177,10 +178,33 @@ def _place(result: CaseResult, doc: PolicyDoc, position: int, locate: _Locator) 
     result.where = locate.where(doc, steps) or result.where
     placed = []
     for mismatch in result.mismatches:
-        key = "expect_error" if mismatch.path == "expect_error" else None
-        where = locate.where(doc, [*steps, key] if key else [*steps, "expect", mismatch.path])
+        # an evaluation that failed unexpectedly is about the case's order (or its as_of)
+        inside = _PLACES.get(mismatch.path, ["expect", mismatch.path])
+        if mismatch.path == "(evaluation)":
+            inside = _order_field(mismatch.detail) or inside
+        where = locate.where(doc, [*steps, *inside])
         placed.append(replace(mismatch, where=where) if where != result.where else mismatch)
     result.mismatches = placed
+
+
+_PLACES: dict[str, list[str | int]] = {"expect_error": ["expect_error"], "(case)": [],
+                                       "(evaluation)": ["order"]}
+"""Where in a case a mismatch that is not about one expected path points."""
+
+
+_ORDER_FIELD = re.compile(r"^unexpected error: (order(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*): ")
+
+
+def _order_field(detail: str) -> list[str | int]:
+    """The steps to the order field an unexpected evaluation error names first, if any."""
+    found = _ORDER_FIELD.match(detail)
+    return parse_path(found.group(1)) if found else []
+
+
+def _said(exc: BillplaneError) -> str:
+    """An evaluation error as the report says it: a problem without a place has no `<input>`."""
+    return "; ".join(str(d) if d.location.file else str(d).removeprefix(f"{d.location}: ")
+                     for d in exc.diagnostics)
 
 
 def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any],
@@ -210,10 +234,10 @@ def run_case(bundle: Bundle, doc: PolicyDoc, position: int, case: dict[str, Any]
         if expect_error:
             if expect_error not in codes:
                 result.mismatches.append(Mismatch("expect_error", expect_error, codes[0],
-                                                  detail=str(exc)))
+                                                  detail=_said(exc)))
             return result
         result.mismatches.append(Mismatch("(evaluation)", None, problem="error",
-                                          detail=f"unexpected error: {exc}"))
+                                          detail=f"unexpected error: {_said(exc)}"))
         return result
     except Exception as exc:  # a bug in the engine must not stop the other cases
         result.mismatches.append(Mismatch("(evaluation)", expect_error, problem="error",

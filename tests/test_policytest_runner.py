@@ -176,6 +176,10 @@ def test_expect_error() -> None:
     assert "no_tax_rate" in str(by_name["unexpected"].mismatches[0])
     assert "ZeroDivisionError" in str(by_name["engine bug"].mismatches[0])
     assert by_name["wrong code"].mismatches[0].actual == "no_tax_rate"
+    # an error without a place reads as its code and message, not `<input>: ...`
+    assert str(by_name["unexpected"].mismatches[0]) == \
+        "(evaluation): unexpected error: no_tax_rate: no rate [de-vat]"
+    assert by_name["wrong code"].mismatches[0].detail == "no_tax_rate: no rate [de-vat]"
 
 
 # --- coverage -------------------------------------------------------------------------------
@@ -334,6 +338,16 @@ def test_cli_second_case_points_at_its_own_line(tmp_path: Path, capsys: Any) -> 
     out = capsys.readouterr().out
     assert "FAIL  seats: wrong total\n      at tests.yaml:18\n" in out
     assert 'expected "999.00"' in out and "(tests.yaml:20)" in out
+
+
+def test_cli_unexpected_error_points_at_the_order_field(tmp_path: Path, capsys: Any) -> None:
+    root = _tree(tmp_path, "300.00")
+    (root / "tests.yaml").write_text(TESTS.replace("sku: SEAT", "sku: SEET"))
+    assert main(["test", str(root)]) == 1
+    out = capsys.readouterr().out
+    # the order's line (13) where the unknown sku is, not the `expect:` below it
+    assert ("(evaluation): unexpected error: order.lines[0].sku: unknown_product: no product "
+            "with sku SEET (tests.yaml:13)") in out
 
 
 def test_cli_case_without_expectation_is_refused(tmp_path: Path, capsys: Any) -> None:
