@@ -255,7 +255,7 @@ def parse_documents(path: str, data: bytes) -> tuple[list[Any], list[Diagnostic]
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        builder.errors.append(_syntax_error(path, exc))
+        builder.errors.append(_syntax_error(path, exc, text))
     except RecursionError:
         builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
                                          Location(path)))
@@ -272,10 +272,32 @@ def load_documents(path: str, data: bytes) -> list[Any]:
     return docs
 
 
-def _syntax_error(path: str, exc: yaml.MarkedYAMLError) -> Diagnostic:
+# what the parser's terse problems usually mean in a policy file
+_HINTS = {
+    "did not find expected key": "check this line's indentation, and that every quote above "
+                                 "it is closed",
+    "mapping values are not allowed in this context": "quote a value that contains ': ', or "
+                                                      "check this line's indentation",
+    "did not find expected ',' or '}'": "a { ... } is not closed",
+    "did not find expected ',' or ']'": "a [ ... ] is not closed",
+    "found unexpected end of stream": "a quote or bracket is not closed",
+    "could not find expected ':'": "a key needs ': ' after it, or a quote is not closed",
+}
+
+
+def _syntax_error(path: str, exc: yaml.MarkedYAMLError, text: str = "") -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-    return Diagnostic("yaml_syntax", exc.problem or exc.context or "invalid YAML", loc)
+    message = exc.problem or exc.context or "invalid YAML"
+    if mark is not None and text[mark.index:mark.index + 1] == "\t":
+        message += ": a tab cannot indent YAML, use spaces"
+    elif message in _HINTS:
+        message += f": {_HINTS[message]}"
+    context = exc.context_mark
+    if exc.problem and exc.context and context is not None and (
+            mark is None or (context.line, context.column) != (mark.line, mark.column)):
+        message += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+    return Diagnostic("yaml_syntax", message, loc)
 
 
 def _aliases(path: str, text: str) -> list[Diagnostic]:
