@@ -233,7 +233,26 @@ def _cel_diagnostic(doc: SourceDoc, field: str, exc: CelCompileError,
         text = files[doc.path].decode("utf-8", "replace")
         where = position_in_scalar(text, found[0], found[1], max(exc.line, 1),
                                    max(exc.column, 1))
-    return Diagnostic(exc.code, f"spec.{field}: {exc.message}", where, doc.name)
+    return Diagnostic(exc.code, f"spec.{field}: {exc.message}{_unseen(exc.message, doc, field)}",
+                      where, doc.name)
+
+
+_UNDECLARED = re.compile(r"undeclared reference to '([a-z_]+)")
+
+
+def _unseen(message: str, doc: SourceDoc, field: str) -> str:
+    """Why a known variable is undeclared: the field's context does not have it."""
+    found = _UNDECLARED.search(message)
+    context = dict(CEL_FIELDS.get(doc.kind, ())).get(field)
+    if found is None or context is None:
+        return ""
+    from engine.cel.types import CONTEXTS  # only once CEL compiled: it loads protobuf
+
+    seen = CONTEXTS[context]
+    name = found.group(1)
+    if name in seen or name not in {v for names in CONTEXTS.values() for v in names}:
+        return ""
+    return f" ({name} is not available in {field}, which sees {', '.join(seen)})"
 
 
 def _priority(doc: PolicyDoc) -> tuple[int, str]:
