@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from engine import schema
@@ -48,14 +48,20 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
             elif doc is not None:  # its spec's own problems are reported all the same
                 errors.extend(f for f in _schema_findings(doc) if not _envelope_finding(f))
     valid: list[SourceDoc] = []
+    broken: list[tuple[SourceDoc, set[str]]] = []  # with the spec fields the schema refused
     for doc in candidates:
-        findings = _schema_findings(doc)
+        findings, refused = _schema_problems(doc)
         errors.extend(findings)
         if not findings:
             valid.append(doc)
+        elif isinstance(doc.raw.get("spec"), dict):
+            broken.append((doc, refused))
     errors.extend(_duplicates(candidates))
     errors.extend(run_checks(valid))
-    programs = _compile_all(valid, files, _Lazy(backend), errors)
+    cel = _Lazy(backend)
+    programs = _compile_all(valid, files, cel, errors)
+    for doc, refused in broken:  # its CEL is checked too: one run shows every mistake
+        _compile_all([doc], files, cel, errors, skip=refused)
     if errors:
         raise BillplaneError(errors)
     name = backend if isinstance(backend, str) else getattr(backend, "name", "custom")
@@ -171,15 +177,24 @@ def _value_at(raw: Any, path: list[str | int]) -> Location:
 
 
 def _schema_findings(doc: SourceDoc) -> list[Diagnostic]:
+    return _schema_problems(doc)[0]
+
+
+def _schema_problems(doc: SourceDoc) -> tuple[list[Diagnostic], set[str]]:
+    """The schema findings of a document, and the spec fields they are about (whose CEL is
+    then not compiled: a refused expression is not compiled again)."""
     out = []
+    refused: set[str] = set()
     for finding in schema.validate(doc.kind, doc.raw):
         path = list(finding.path)
+        if path[:1] == ["spec"] and len(path) > 1:
+            refused.add(str(path[1]))
         if finding.code in ("wrong_type", "schema_error") and path:
             where = _value_at(doc.raw, path)
         else:
             where = location_of(doc.raw, path) or doc.raw.loc
         out.append(Diagnostic(finding.code, finding.message, where, doc.name))
-    return out
+    return out, refused
 
 
 def _duplicates(docs: list[SourceDoc]) -> list[Diagnostic]:
@@ -200,15 +215,17 @@ def _duplicates(docs: list[SourceDoc]) -> list[Diagnostic]:
 
 
 def _compile_all(docs: list[SourceDoc], files: Mapping[str, bytes], cel: _Lazy,
-                 errors: list[Diagnostic]) -> dict[tuple[str, str], Any]:
-    """Compile every CEL field; each distinct (expression, context) is compiled once."""
+                 errors: list[Diagnostic], skip: Collection[str] = ()
+                 ) -> dict[tuple[str, str], Any]:
+    """Compile every CEL field (but those in `skip`); each distinct (expression, context) is
+    compiled once."""
     programs: dict[tuple[str, str], Any] = {}
     cache: dict[tuple[str, str], Any] = {}
     for doc in docs:
         spec = doc.raw["spec"]
         for field, context in CEL_FIELDS.get(doc.kind, ()):
             expr = spec.get(field)
-            if not isinstance(expr, str):
+            if not isinstance(expr, str) or field in skip:
                 continue
             key = (expr, context)
             if key not in cache:

@@ -51,8 +51,10 @@ def test_errors_exit_1_one_line_each(tree: Path, capsys: pytest.CaptureFixture[s
     (tree / "rules.yaml").write_text(BROKEN)
     assert main(["check", str(tree)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    # the unknown field stops the document before CEL: one error, at the key (line 7, col 12)
+    # both mistakes of the document: the CEL typo is checked despite the unknown field
     assert lines == [
+        "policies/rules.yaml:6:25: cel_unknown_field: spec.when: undefined field 'segmnt' not "
+        "found in struct 'billplane.Customer' [enterprise-10]",
         "policies/rules.yaml:7:12: unknown_field: unknown field 'percent_of' in spec.effect "
         "(allowed: amount_off, override_unit_amount, percent_off) [enterprise-10]"]
 
@@ -123,7 +125,7 @@ def test_console_script_runs_as_a_process(tree: Path) -> None:
     result = subprocess.run([str(exe), "check", str(tree)], capture_output=True, text=True,
                             env={**os.environ}, cwd=tree.parent)
     assert result.returncode == 1
-    assert result.stdout.startswith("policies/rules.yaml:7:12: unknown_field:")
+    assert result.stdout.startswith("policies/rules.yaml:6:25: cel_unknown_field:")
     assert "Traceback" not in result.stderr
 
 
