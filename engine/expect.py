@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -133,7 +134,10 @@ def resolve(document: Any, steps: list[str | int]) -> tuple[Any, str]:
                 return MISSING, f"{where or 'the invoice'} is {show(node)}, not a map"
             if step not in node:
                 fields = ", ".join(sorted(node))
-                return MISSING, f"{where or 'the invoice'} has no field {step!r} ({fields})"
+                close = difflib.get_close_matches(step, [str(k) for k in node], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                return MISSING, (f"{where or 'the invoice'} has no field {step!r}{hint} "
+                                 f"({fields})")
             node = node[step]
             where = f"{where}.{step}" if where else step
     return node, ""

@@ -153,7 +153,8 @@ def test_unknown_path_is_named_clearly() -> None:
         "lines[0]..amount": "1"}})
     problems = {m.path: (m.problem, m.detail) for m in report.cases[0].mismatches}
     assert problems["lines[0].taxes[0].rate"][0] == "unknown_path"
-    assert "lines[0] has no field 'taxes'" in problems["lines[0].taxes[0].rate"][1]
+    assert "lines[0] has no field 'taxes'; did you mean 'tax'?" in \
+        problems["lines[0].taxes[0].rate"][1]
     assert "tax" in problems["lines[0].taxes[0].rate"][1]  # the fields that do exist
     assert problems["lines[3].amount"] == ("unknown_path", "lines has 1 item(s), no [3]")
     assert problems["totals.total.x"][0] == "unknown_path"
