@@ -242,26 +242,59 @@ def parse_documents(path: str, data: bytes) -> tuple[list[Any], list[Diagnostic]
         return [], exc.diagnostics
     builder = _Builder(path)
     docs: list[Any] = []
-    try:
-        loader = (_FAST or _Loader)(text)
+    chunks = [text]
+    starts = [0]  # where each chunk's documents start: always further on
+    while True:
+        chunk = chunks[-1]
         try:
-            while loader.check_node():
-                node = loader.get_node()
-                if node is None:
-                    continue
-                doc, clean = builder.document(node)
-                if clean:
-                    docs.append(doc)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        builder.errors.append(_syntax_error(path, exc, text))
-    except RecursionError:
-        builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
-                                         Location(path)))
+            loader = (_FAST or _Loader)(chunk)
+            try:
+                while loader.check_node():
+                    node = loader.get_node()
+                    if node is None:
+                        continue
+                    doc, clean = builder.document(node)
+                    if clean:
+                        docs.append(doc)
+            finally:
+                loader.dispose()
+        except yaml.MarkedYAMLError as exc:
+            builder.errors.append(_syntax_error(path, exc, chunk))
+            mark = exc.problem_mark or exc.context_mark
+            resume = _next_document(chunk, mark.line, mark.column) if mark else None
+            if resume is not None and resume > starts[-1]:
+                starts.append(resume)
+                # the documents after the broken one, at their own lines: the text before
+                # them is left as empty lines
+                chunks.append("\n" * chunk.count("\n", 0, resume) + chunk[resume:])
+                continue
+        except RecursionError:
+            builder.errors.append(Diagnostic("yaml_too_deep", "YAML nesting too deep",
+                                             Location(path)))
+        break
     if builder.any_aliased:
-        builder.errors.extend(_aliases(path, text))
+        for chunk in chunks:
+            builder.errors.extend(_aliases(path, chunk))
     return docs, builder.errors
+
+
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.MULTILINE)
+
+
+def _next_document(text: str, line: int, column: int) -> int | None:
+    """Where the next document begins after an error at `line`, `column` (0-based): on a
+    later line, or at the error itself when it is a `---` (the broken document ran into it)."""
+    at = 0
+    for _ in range(line):
+        at = text.find("\n", at) + 1
+        if not at:
+            return None
+    if not (column == 0 and _DOCUMENT_START.match(text, at)):
+        at = text.find("\n", at) + 1
+        if not at:
+            return None
+    found = _DOCUMENT_START.search(text, at)
+    return found.start() if found else None
 
 
 def load_documents(path: str, data: bytes) -> list[Any]:

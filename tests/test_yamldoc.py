@@ -101,3 +101,17 @@ def test_an_oversized_file_states_its_real_size_and_the_limit() -> None:
     assert diag.code == "file_too_large"
     assert diag.message == ("file is 52.0 MiB (54,525,964 bytes); policy files are limited to "
                             "2.0 MiB (2,097,152 bytes)")
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["libyaml", "python"])
+def test_documents_after_a_syntax_error_are_read(fast: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    if not fast:
+        monkeypatch.setattr(yamldoc, "_FAST", None)
+    text = b"a: 1\n---\nb: {x: 1\n---\nc: &x [*x]\n---\nd: [\n---\ne: 5\n"
+    docs, errors = parse_documents("m.yaml", text)
+    assert docs == [{"a": 1}, {"e": 5}]  # the aliased document is left out
+    assert [(d.code, d.location.line) for d in errors] == [
+        ("yaml_syntax", 4), ("yaml_syntax", 8), ("yaml_alias", 5)]
+    (later,) = [d for d in docs if "e" in d]
+    assert later.loc.line == 9  # at its own line in the file
