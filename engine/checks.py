@@ -303,6 +303,10 @@ def _tests(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
             if "expect" in case and "expect_error" in case:
                 yield Diagnostic("invalid_test_case", "a case has expect or expect_error, not both",
                                  doc.at("spec", "cases", i, "expect_error"), doc.name)
+            elif "expect" in case and not case["expect"] and "expect_error" not in case:
+                yield Diagnostic("invalid_test_case",
+                                 "expect has no field: the case would assert nothing",
+                                 doc.at("spec", "cases", i, "expect"), doc.name)
             elif "expect" not in case and "expect_error" not in case:
                 yield Diagnostic("invalid_test_case",
                                  "a case needs expect or expect_error: it would assert nothing",
