@@ -77,6 +77,9 @@ def test_valid_json_format(tree: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert main(["check", str(tmp_path / "missing")]) == 2
+    (tmp_path / "orders").mkdir()  # a directory without policies, named by mistake
+    (tmp_path / "orders" / "o.json").write_text("{}")
+    assert main(["check", str(tmp_path / "orders")]) == 2
     with pytest.raises(SystemExit) as info:
         main(["check", "--format", "yaml"])
     assert info.value.code == 2

@@ -136,6 +136,8 @@ def test_usage_errors_exit_2(capsys: Any, tmp_path: Path) -> None:
                  str(tmp_path / "nope")])
     assert code == 2
     assert _eval(capsys, str(EXAMPLES / "uk-consumer.json"), "--ref", "no-such-ref")[0] == 2
+    code = main(["eval", str(EXAMPLES / "uk-consumer.json"), "--policies", str(EXAMPLES)])
+    assert code == 2 and "no policy files" in capsys.readouterr().err
 
 
 def test_unknown_sku_is_an_error_not_a_traceback(capsys: Any, tmp_path: Path) -> None:

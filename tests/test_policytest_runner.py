@@ -365,6 +365,8 @@ def test_cli_case_without_expectation_is_refused(tmp_path: Path, capsys: Any) ->
 def test_cli_usage_errors(tmp_path: Path) -> None:
     root = _tree(tmp_path, "300.00")
     assert main(["test", str(tmp_path / "missing")]) == 2
+    (tmp_path / "empty").mkdir()  # no policies: never 0 cases at 100% coverage
+    assert main(["test", str(tmp_path / "empty"), "--coverage-min", "95"]) == 2
     assert main(["test", str(root), "--coverage-min", "abc"]) == 2
     assert main(["test", str(root), "--coverage-min", "101"]) == 2
 

@@ -11,6 +11,7 @@ from api.cli.options import (
     add_backend,
     add_format,
     add_policy_tree,
+    no_policy_files,
     source_for,
     tree_problem,
     usage_error,
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         root = getattr(source, "shown_root", "")
         files = source.files()
         skipped = relocated(getattr(source, "skipped", []), root, _all_paths(source, files))
+        if no_policy_files("check", args.path, files, skipped):
+            return 2
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
     except BillplaneError as exc:
         if usage_error("check", exc):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from api.cli.display import relocated, relocator
-from api.cli.options import add_backend, source_for, usage_error
+from api.cli.options import add_backend, no_policy_files, source_for, usage_error
 from engine.errors import BillplaneError, Diagnostic
 from engine.loader import load_bundle
 from engine.order import loads_order
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         source = source_for(args.policies, args.ref)
         root = getattr(source, "shown_root", "")
         files = source.files()
+        if no_policy_files("eval", args.policies, files):
+            return 2
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
         from engine.evaluate import evaluate, explain
 

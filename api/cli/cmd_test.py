@@ -15,6 +15,7 @@ from api.cli.options import (
     add_backend,
     add_format,
     add_policy_tree,
+    no_policy_files,
     source_for,
     tree_problem,
     usage_error,
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         source = source_for(args.path, args.ref)
         root = getattr(source, "shown_root", "")
         files = source.files()  # read once: loaded, then used to point failures at lines
+        if no_policy_files("test", args.path, files):
+            return 2
         bundle = load_bundle(files, revision=source.revision, backend=args.backend)
         report = run_policy_tests(bundle, backend=args.backend, files=files)
     except BillplaneError as exc:

@@ -82,3 +82,15 @@ def usage_error(command: str, exc: BillplaneError) -> bool:
         where = f" ({diag.location.file})" if shown else ""
         print(f"billplane {command}: {diag.message}{where}", file=sys.stderr)
     return True
+
+
+def no_policy_files(command: str, path: str, files: dict[str, bytes],
+                    skipped: list[Diagnostic] | None = None) -> bool:
+    """Print a usage error and return True when the tree holds no policy file at all: a
+    directory named by mistake (`examples`) must not pass as an empty, valid bundle."""
+    if files:
+        return False
+    for diag in skipped or []:
+        print(diag, file=sys.stderr)
+    print(f"billplane {command}: {path}: no policy files (*.yaml, *.yml) in it", file=sys.stderr)
+    return True
