@@ -36,6 +36,7 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
     """Parse, validate and compile every policy file; raise one BillplaneError listing all."""
     errors: list[Diagnostic] = []
     candidates: list[SourceDoc] = []
+    misnamed: list[SourceDoc] = []  # of a known kind, with a wrong apiVersion or name
     for path in sorted(files):
         parsed, problems = parse_documents(path, files[path])
         errors.extend(problems)
@@ -43,16 +44,17 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
             if raw is None:
                 continue  # an empty document (a stray `---`)
             doc, ok = _envelope(path, raw, errors)
-            if doc is not None and ok:
-                candidates.append(doc)
-            elif doc is not None:  # its spec's own problems are reported all the same
-                errors.extend(f for f in _schema_findings(doc) if not _envelope_finding(f))
+            if doc is not None:
+                (candidates if ok else misnamed).append(doc)
     valid: list[SourceDoc] = []
     broken: list[tuple[SourceDoc, set[str]]] = []  # with the spec fields the schema refused
-    for doc in candidates:
+    checked = [(doc, True) for doc in candidates] + [(doc, False) for doc in misnamed]
+    for doc, ok in checked:  # a wrong envelope hides none of the spec's problems
         findings, refused = _schema_problems(doc)
+        if not ok:
+            findings = [f for f in findings if not _envelope_finding(f)]
         errors.extend(findings)
-        if not findings:
+        if not findings and ok:
             valid.append(doc)
         elif isinstance(doc.raw.get("spec"), dict):
             broken.append((doc, refused))
@@ -174,10 +176,6 @@ def _value_at(raw: Any, path: list[str | int]) -> Location:
     if found is not None:
         return found[0]
     return location_of(raw, path) or raw.loc
-
-
-def _schema_findings(doc: SourceDoc) -> list[Diagnostic]:
-    return _schema_problems(doc)[0]
 
 
 def _schema_problems(doc: SourceDoc) -> tuple[list[Diagnostic], set[str]]:
