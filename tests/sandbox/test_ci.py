@@ -484,6 +484,10 @@ def test_billplane_ci_fails_when_head_does_not_load(needs_engine: Any,
     assert md.startswith(f"## Policy check: `{base[:12]}` → `{broken[:12]}`\n_base "
                          f"`{base[:12]}`: base policies; head `{broken[:12]}`: broken._\n")
     assert data["revisions"]["head"] == {"revision": broken, "ref": broken, "subject": "broken"}
+    # the page lists each load error with its place, as the comment does
+    [error] = data["check"]["head"]["errors"]
+    page = (out / "report.html").read_text()
+    assert f"<td>head</td><td>{error['file']}:{error['line']}</td><td>{error['code']}</td>" in page
 
 
 def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
@@ -517,22 +521,6 @@ def test_ci_names_a_failing_test_case_by_its_line(needs_engine: Any,
     assert "<td>tests/shop.yaml:9</td><td>shop</td><td>wrong total</td>" in page
     assert "1 passed, 1 failed" in page and "<td>tests/shop.yaml</td>" in page
     assert '<p class="note">❌ Check failed: 1 policy test case(s) fail at head</p>' in page
-
-
-def test_ci_html_says_why_a_revision_does_not_load(needs_engine: Any,
-                                                   ci_repo: tuple[Path, str, str, str],
-                                                   tmp_path: Path) -> None:
-    """The page lists each load error with its place, as the comment does."""
-    repo, base, _, history = ci_repo
-    broken = branch(repo, base, "broken", {"tax/vat.yaml": TAX.replace("rate: 20,",
-                                                                       "rate: twenty,")})
-    out = tmp_path / "out"
-    assert main(["ci", "--repo", str(repo), "--base", base, "--head", broken,
-                 "--orders", history, "--out", str(out)]) == 1
-    [error] = json.loads((out / "report.json").read_text())["check"]["head"]["errors"]
-    page = (out / "report.html").read_text()
-    where = f"{error['file']}:{error['line']}"
-    assert f"<td>head</td><td>{where}</td><td>{error['code']}</td>" in page
 
 
 def test_codeowners_command(needs_engine: Any, ci_repo: tuple[Path, str, str, str],
