@@ -14,13 +14,24 @@ Mapping (documented in sandbox/README.md):
 - a cancellation (`C` prefix invoice, negative quantities) becomes a credit note: an order with
   positive quantities and `attributes.document = "credit_note"`, which the sandbox counts
   negatively in money aggregates (the engine never sees negative quantities);
+- a credit note uses the VAT rate of the sale it cancels, so it is linked to that sale where
+  the data allows (`sandbox.sources.retail_links`): for its customer (never `guest`) and each
+  StockCode, the latest earlier sale of that customer with that StockCode. When every line
+  that found a sale found one of the same date, the credit note is an order at that sale's
+  date (prices, tax) replayed as of its own date (`Record.as_of`: payment terms, journal), with
+  `attributes.original = "linked"`, `original_invoice` (the sale InvoiceNo, comma-separated
+  when several of that date) and `original_date`. Otherwise it keeps its own date, with
+  `attributes.original = "unknown"` (no earlier sale found, or a `guest` customer) or
+  `"ambiguous"` (lines found sales of different dates);
 - a bad row is reported with the line number where its record starts and left out; its
   invoice is still imported and marked `attributes.incomplete = "true"`. Nothing is dropped
   silently.
 
 Streaming: a first pass notes where each invoice's last row is (a small index: one entry per
-invoice); the second pass yields each invoice as soon as its last row is read. In a full export
-an invoice's rows are contiguous, so one invoice is held at a time; a shuffled sample works too.
+invoice) and the (customer, StockCode) keys of cancellations; when there are any, a second pass
+finds the latest earlier sale for those keys only; the last pass yields each invoice as soon as
+its last row is read. In a full export an invoice's rows are contiguous, so one invoice is held
+at a time; a shuffled sample works too (a sale may come after its cancellation in the file).
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import pycountry
 from engine.errors import BillplaneError, Diagnostic, Location, fail
 from sandbox.sources import Record
 from sandbox.sources.jsonl import not_utf8
+from sandbox.sources.retail_links import GUEST, Links
 
 RETAIL_SKU = "RETAIL-GOODS"
 COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
@@ -47,9 +59,10 @@ COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "
 # names in the data that are not ISO 3166 short names
 ALIASES = {"EIRE": "IE", "CHANNEL ISLANDS": "GG", "RSA": "ZA", "USA": "US",
            "CZECH REPUBLIC": "CZ", "UNITED STATES": "US"}
-_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
+_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 # the workbook's dates as pandas writes them (`2010-12-01 08:26:00`)
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_ISO_DATE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?$")
 _INVOICE = re.compile(r"[A-Z]?\d+\Z")
 _QUANTITY = re.compile(r"-?\d{1,9}\Z")
 _PRICE = re.compile(r"-?\d{1,12}(?:\.\d{1,10})?\Z")
@@ -71,20 +84,34 @@ def country_code(name: str) -> str | None:
 def parse_date(text: str) -> dt.date | None:
     """`12/1/10 8:26`, `12/06/2010 10:08` (month first) or `2010-12-01 08:26:00` -> date;
     None when not a date."""
+    when = parse_timestamp(text)
+    return None if when is None else when.date()
+
+
+def parse_timestamp(text: str) -> dt.datetime | None:
+    """An InvoiceDate with its time of day (midnight when it has none); None when not a date."""
     match = _DATE.match(text.strip())
     if match:
-        month, day, year = (int(g) for g in match.groups())
+        month, day, year, hour, minute, second = (int(g or 0) for g in match.groups())
     else:
         match = _ISO_DATE.match(text.strip())
         if not match:
             return None
-        year, month, day = (int(g) for g in match.groups())
+        year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
     if year < 100:
         year += 2000
     try:
-        return dt.date(year, month, day)
+        return dt.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
+
+
+def customer_id(text: str) -> str:
+    """The CustomerID as the orders carry it: `17850.0` is `17850`, none (`NA`) is `guest`."""
+    text = text.strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text if text not in ("", "NA") else GUEST
 
 
 @dataclass
@@ -177,20 +204,46 @@ class OnlineRetailSource:
         self._width = len(header)
         return handle, reader, rows, {c: header.index(c) for c in COLUMNS}
 
-    def _last_rows(self) -> dict[str, int]:
-        """Invoice number -> the line where its last record starts (first pass)."""
+    def _rows(self) -> Iterator[dict[str, str]]:
+        """The rows with every column (a pass that reads them, not the one that reports)."""
         handle, _, rows, index = self._open()
-        at = index["InvoiceNo"]
+        with handle:
+            for _, _, fields in rows:
+                if len(fields) == self._width:
+                    yield {c: fields[i].strip() for c, i in index.items()}
+
+    def _index(self) -> tuple[dict[str, int], Links]:
+        """Invoice number -> the line where its last record starts, and the keys of the
+        cancellations (first pass)."""
+        handle, _, rows, index = self._open()
+        at, width = index["InvoiceNo"], self._width
         last: dict[str, int] = {}
+        links = Links()
         with handle:
             for start, _, fields in rows:
                 if len(fields) > at:
-                    last[fields[at].strip()] = start
-        return last
+                    number = fields[at].strip()
+                    last[number] = start
+                    if number.startswith("C") and len(fields) == width:
+                        row = {c: fields[i].strip() for c, i in index.items()}
+                        when = parse_timestamp(row["InvoiceDate"])
+                        if when is not None and row["StockCode"]:
+                            links.want(customer_id(row["CustomerID"]), row["StockCode"],
+                                       number, when)
+        if links.wanted:  # second pass: the latest earlier sale for those keys only
+            for row in self._rows():
+                number, quantity = row["InvoiceNo"], row["Quantity"]
+                if (_INVOICE.match(number) and not number.startswith("C")
+                        and _QUANTITY.match(quantity) and int(quantity) > 0):
+                    when = parse_timestamp(row["InvoiceDate"])
+                    if when is not None:
+                        links.offer(customer_id(row["CustomerID"]), row["StockCode"], number,
+                                    when)
+        return last, links
 
     def records(self) -> Iterator[Record]:
         """Bad rows as issues, in line order; each invoice as soon as its last row is read."""
-        last = self._last_rows()
+        last, links = self._index()
         handle, reader, rows, index = self._open()
         width = self._width
         at = index["InvoiceNo"]
@@ -211,7 +264,7 @@ class OnlineRetailSource:
                     inv.incomplete = True
                     yield Record(start, issue=self._diagnostic(start, *problem), pos=reader.pos)
                 if last.get(number) == start:
-                    done = self._finish(number, open_.pop(number), reader.pos)
+                    done = self._finish(number, open_.pop(number), reader.pos, links)
                     if done is not None:
                         yield done
 
@@ -223,7 +276,7 @@ class OnlineRetailSource:
             return "bad_encoding", "the row is not UTF-8 text"
         return None
 
-    def _finish(self, number: str, inv: _Invoice, pos: int) -> Record | None:
+    def _finish(self, number: str, inv: _Invoice, pos: int, links: Links) -> Record | None:
         if inv.order is None:  # every row of it was bad: already reported row by row
             return None
         if inv.rows > MAX_LINES:
@@ -232,7 +285,10 @@ class OnlineRetailSource:
                 f"invoice {number} has {inv.rows} lines (at most {MAX_LINES})"), pos=pos)
         if inv.incomplete:
             inv.order["attributes"]["incomplete"] = "true"
-        return Record(inv.line, order=inv.order, pos=pos)
+        as_of = None
+        if inv.order["attributes"].get("document") == "credit_note":
+            as_of = links.link(inv.order)
+        return Record(inv.line, order=inv.order, pos=pos, as_of=as_of)
 
     def _diagnostic(self, line: int, code: str, message: str) -> Diagnostic:
         return Diagnostic(code, message, Location(self.path, line, 1))
@@ -285,9 +341,6 @@ class OnlineRetailSource:
 
     def _order(self, number: str, date: dt.date, row: dict[str, str], country: str,
                cancel: bool) -> dict[str, Any]:
-        customer = row["CustomerID"]
-        if customer.endswith(".0"):
-            customer = customer[:-2]
         attributes = {"source": "online-retail", "invoice_no": number}
         if cancel:
             attributes["document"] = "credit_note"
@@ -296,8 +349,8 @@ class OnlineRetailSource:
             "date": date.isoformat(),
             "currency": "GBP",
             "seller": self.seller,
-            "customer": {"id": customer if customer not in ("", "NA") else "guest",
-                         "country": country, "type": "consumer"},
+            "customer": {"id": customer_id(row["CustomerID"]), "country": country,
+                         "type": "consumer"},
             "lines": [],
             "attributes": attributes,
         }

@@ -42,10 +42,16 @@ def test_import_case(case: Path) -> None:
         if r.issue:
             assert r.issue.location.line == r.line and r.issue.location.file.endswith(spec["file"])
     orders = {r.order["id"]: r.order for r in records if r.order}
+    as_of = {r.order["id"]: r.as_of for r in records if r.order}
     assert sorted(orders) == sorted(spec["orders"])
     for oid, exp in (spec.get("expect") or {}).items():
         o = orders[oid]
         assert o["date"] == exp["date"]
+        if "as_of" in exp:
+            assert as_of[oid] == exp["as_of"]
+        if "original" in exp:
+            assert {k: v for k, v in o["attributes"].items()
+                    if k.startswith("original")} == exp["original"]
         assert o["customer"] == exp["customer"]
         assert len(o["lines"]) == exp["lines"]
         if "line1_description" in exp:
