@@ -77,11 +77,20 @@ class Aggregate:
         """An order impact pruning left out (it cannot change)."""
         self.counts["skipped"] += 1
         self.tallies[("skipped", str(order.get("currency", "")))] += 1
+        self._original(order)
+
+    def _original(self, order: dict[str, Any]) -> None:
+        """Count a credit note by what its source says of the sale it cancels
+        (`attributes.original`: the Online Retail import links them where it can)."""
+        attributes = order.get("attributes")
+        if sign_of(order) < 0 and isinstance(attributes, dict) and "original" in attributes:
+            self.tallies[("original", str(attributes["original"]))] += 1
 
     def add_order(self, order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
                   changed_rules: frozenset[str] = frozenset(), record: int = 0) -> None:
         """Account for one order evaluated under both revisions."""
         self.counts["evaluated"] += 1
+        self._original(order)
         sign = sign_of(order)
         b_err, h_err = "error" in base, "error" in head
         if not b_err and not h_err:

@@ -108,6 +108,22 @@ ISSUED_SIZES = ("each order's change by its size: a rise on one invoice and a fa
                 "another do not offset, each is a correction")
 
 
+def credit_note_links(links: dict[str, int]) -> str:
+    """What the reports say of credit notes linked to the sale they cancel ('' when the
+    source does not link them)."""
+    if not links:
+        return ""
+    linked = links.get("linked", 0)
+    why = [f"{links[k]} {text}" for k, text in (
+        ("unknown", "with no earlier sale found"),
+        ("ambiguous", "whose lines point to sales of different dates")) if links.get(k)]
+    why += [f"{n} {k}" for k, n in links.items() if k not in ("linked", "unknown", "ambiguous")]
+    own = sum(links.values()) - linked
+    rest = f"; {own} at their own date ({', '.join(why)})" if own else ""
+    return (f"Of {sum(links.values())} credit notes, {linked} were linked to the sale they "
+            f"cancel and taxed at its date{rest}.")
+
+
 def _issued_unknown(orders: int) -> str:
     if not orders:
         return ""
@@ -142,6 +158,10 @@ def build(result: ReplayResult) -> dict[str, Any]:
         # `all`: totals and percentages cover every order; `replayed`: pruned orders are out
         "totals_cover": result.totals_cover,
         "totals": _totals(agg),
+        # credit notes by `attributes.original` (linked to their sale or not), when the
+        # source says: {} otherwise
+        "credit_note_links": {k[1]: n for k, n in sorted(agg.tallies.items())
+                              if k[0] == "original"},
         "evaluation": {
             "no_longer_evaluate": _one_sided(agg, "no_longer_evaluates", "base"),
             "now_evaluate": _one_sided(agg, "now_evaluates", "head"),

@@ -6,7 +6,14 @@ import html
 from decimal import Decimal
 from typing import Any
 
-from sandbox.report import ISSUED_SIZES, largest_note, revision_name, revision_subject, what
+from sandbox.report import (
+    ISSUED_SIZES,
+    credit_note_links,
+    largest_note,
+    revision_name,
+    revision_subject,
+    what,
+)
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -145,6 +152,9 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(f'<p class="note" id="base-only">The {c["skipped"]} skipped orders cannot '
                     "change; they were evaluated under the base revision for the totals, so "
                     f"the money table covers {c['evaluated'] + c['skipped']} orders.</p>")
+    links = credit_note_links(r.get("credit_note_links") or {})
+    if links:
+        body.append(f'<p class="note" id="credit-note-links">{_e(links)}</p>')
     body += [f'<p class="note">{_e(n)}</p>' for n in notes or []]
     if approvals:
         body.append("<h2>Required approvals</h2>")

@@ -14,7 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox import markdown as md
-from sandbox.report import ISSUED_SIZES, largest_note, revision_name, revision_subject, what
+from sandbox.report import (
+    ISSUED_SIZES,
+    credit_note_links,
+    largest_note,
+    revision_name,
+    revision_subject,
+    what,
+)
 
 COMMENT_LIMIT = 65536  # GitHub's limit on the body of a comment, in characters
 # kept free for what the tool posting the report adds to it: the sticky-comment action of the
@@ -135,7 +142,9 @@ def _summary(r: dict[str, Any]) -> str:
         ("newly_failing", f"**{c['newly_failing']} newly fail validation**"),
         ("newly_passing", f"{c['newly_passing']} newly pass validation"),
         ("errors_both", f"{c['errors_both']} fail under both revisions")) if c[key]]
-    return text + (" " + "; ".join(notes) + "." if notes else "")
+    links = credit_note_links(r.get("credit_note_links") or {})
+    return text + (" " + "; ".join(notes) + "." if notes else "") + (
+        " " + links if links else "")
 
 
 def _money(r: dict[str, Any]) -> str:

@@ -179,6 +179,49 @@ def test_csv_source_streams(tmp_path: Path) -> None:
     assert peak < 2_000_000, peak
 
 
+def test_csv_source_streams_with_cancellations(tmp_path: Path) -> None:
+    """Linking cancellations to their sales keeps what cancellations need, not the history."""
+    import tracemalloc
+
+    rows = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    for i in range(20_000):
+        rows.append(f"{540000 + i // 10},{22000 + i % 10},A CERAMIC MUG NUMBER {i % 10},2,"
+                    f"1/{1 + i // 1000}/11 9:00,2.55,{17000 + i // 10},United Kingdom")
+    rows.append("C560000,22003,A CERAMIC MUG NUMBER 3,-1,2/1/11 9:00,2.55,17005,United Kingdom")
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(rows) + "\n")
+    tracemalloc.start()
+    notes = [r for r in open_source(str(path)).records()
+             if r.order and r.order["id"].startswith("C")]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    [note] = notes
+    assert (note.order["date"], note.as_of, note.order["attributes"]["original_invoice"]) == (
+        "2011-01-01", "2011-02-01", "540005")
+    assert peak < 2_000_000, peak
+
+
+def test_linked_credit_notes_keep_the_rate_of_their_sale(
+        needs_engine: Any, policy_repo: tuple[Path, str], tmp_path: Path) -> None:
+    """A January return of a December sale is taxed at December's rate under both revisions:
+    a change of January's rate leaves it alone; the reports count linked credit notes."""
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21-links", VAT_21)
+    report = _replay(repo, base, head, Path(__file__).parent / "data" / "retail_links.csv")
+    # the January sales (541100, 541101) and the credit notes at their own January date
+    # (C541002 no sale, C541003 ambiguous, C541005 guest, C541006 sold only later) change;
+    # C541001 and C541007 stay at their December sales' 17.5%
+    changed = sorted(d["order"] for d in report["largest"])
+    assert changed == ["541100", "541101", "C541002", "C541003", "C541005", "C541006"]
+    assert report["counts"]["changed_credit_notes"] == 4
+    assert report["credit_note_links"] == {"ambiguous": 1, "linked": 2, "unknown": 3}
+    sentence = ("Of 6 credit notes, 2 were linked to the sale they cancel and taxed at its "
+                "date; 4 at their own date (3 with no earlier sale found, 1 whose lines point "
+                "to sales of different dates).")
+    assert sentence in render(report)
+    assert sentence in report_html.render(report)
+
+
 @pytest.mark.slow
 def test_dask_local_from_the_command_line(needs_engine: Any, policy_repo: tuple[Path, str],
                                           history: str, tmp_path: Path, capsys: Any) -> None:
