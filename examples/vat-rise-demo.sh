@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Replay real shop orders (a 5,000-line sample of UCI Online Retail, 2010-12-01 to 2011-02-23)
 # under the real UK VAT rise from 17.5% to 20% on 2011-01-04, the way a policy pull request
-# would be reviewed, with 30 cancellation lines (24 credit notes, 2010-12-01 to 2011-03-02)
-# before and after the rise:
+# would be reviewed, with 37 cancellation lines (31 credit notes, 2010-12-01 to 2011-03-02)
+# before and after the rise, 7 of them January returns of December sales (taxed at the
+# December sale's 17.5% under both revisions):
 #   base = branch before-the-rise: the policies before the rise was announced (17.5% open ended),
 #   head = branch main: the policies with the new rate (what is in policies/ today).
 # The scratch repository is deleted afterwards: the reports name the revisions by branch and
