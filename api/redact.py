@@ -51,6 +51,7 @@ _WHOLE = (
 # fixed texts for order problems the engine words with a value
 _BY_CODE = {
     "negative_quantity": "must not be negative",
+    "negative_amount": "must not be negative",
     "invalid_period": "the period's start must be before its end (end exclusive)",
     "unknown_currency": "is not an ISO 4217 currency with minor units",
     "unknown_product": "no product has this sku",

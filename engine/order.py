@@ -106,10 +106,11 @@ class _Checker:
             self.add("invalid_date", path, "is not a calendar date")
             return None
 
-    def amount(self, value: str, path: str, what: str) -> Decimal:
+    def amount(self, value: str, path: str, what: str, code: str = "negative_quantity"
+               ) -> Decimal:
         number = decimal(value)
         if number < 0:
-            self.add("negative_quantity", path, f"{what} must not be negative")
+            self.add(code, path, f"{what} must not be negative")
         return number
 
 
@@ -188,11 +189,12 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
         check.amount(raw["quantity"], f"{base}.quantity", "quantity")
     unit_price = None
     if "unit_price" in raw:
-        unit_price = check.amount(raw["unit_price"], f"{base}.unit_price", "unit_price")
+        unit_price = check.amount(raw["unit_price"], f"{base}.unit_price", "unit_price",
+                                  "negative_amount")
     transactions: tuple[Decimal, ...] = ()
     if "transactions" in raw:
         transactions = tuple(
-            check.amount(t, f"{base}.transactions[{k}]", "transaction amount")
+            check.amount(t, f"{base}.transactions[{k}]", "transaction amount", "negative_amount")
             for k, t in enumerate(raw["transactions"])
         )
     period = None

@@ -70,15 +70,17 @@ def test_semantic_errors_all_collected() -> None:
     bad["lines"][0]["period"] = {"start": "2026-04-01", "end": "2026-03-01"}
     bad["lines"][1]["transactions"] = ["200", "-5"]
     bad["lines"][2]["usage"] = [{"period": "2026-13", "quantity": "1"}]  # adds up
+    bad["lines"][2]["unit_price"] = "-1"
     assert sorted(errors_of(bad)) == sorted([
         ("order.date", "invalid_date"),
         ("order.currency", "unknown_currency"),
         ("order.customer.since", "invalid_date"),
         ("order.lines[0].quantity", "negative_quantity"),
         ("order.lines[0].period", "invalid_period"),
-        ("order.lines[1].transactions[1]", "negative_quantity"),
+        ("order.lines[1].transactions[1]", "negative_amount"),
         ("order.lines[1].quantity", "quantity_mismatch"),  # 300 is not 200 + -5
         ("order.lines[2].usage[0].period", "invalid_date"),
+        ("order.lines[2].unit_price", "negative_amount"),
     ])
 
 
