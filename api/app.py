@@ -13,6 +13,7 @@ from api import docs_pages, errors, openapi
 from api.auth import KeyRing, create_key, token_problem
 from api.db import Database
 from api.deps import Services
+from api.head import HeadAsGet
 from api.inputs import refuse_unstorable_text
 from api.issuing import AfterAllocate
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, port: EnginePort | None = None,
     # names the methods of the path's routes (errors._methods_for)
     app.state.api_routes = [route for router in routers for route in router.routes]
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)  # every GET route answers HEAD (outside it: counted as HEAD)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(errors.UnexpectedErrors)  # outermost of ours: nothing gets past it
     return app

@@ -278,6 +278,8 @@ def _methods_for(request: Request) -> set[str]:
         # a mounted folder of files (the docs' scripts) is read with GET and HEAD
         files = isinstance(getattr(route, "app", None), StaticFiles)
         methods |= {"GET", "HEAD"} if files else set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")  # api.head answers HEAD wherever GET is served
     return methods
 
 

@@ -139,12 +139,13 @@ def test_refusals_before_any_operation_name_the_path_method_or_body(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
-    ("DELETE", "/v1/invoices", "GET, POST"),
-    ("HEAD", "/v1/invoices", "GET, POST"),
+    ("DELETE", "/v1/invoices", "GET, HEAD, POST"),
     ("PUT", "/v1/invoices/evaluate", "POST"),
     ("GET", "/v1/invoices/T-1/void", "POST"),
+    ("HEAD", "/v1/invoices/T-1/void", "POST"),
     ("POST", "/v1/keys/abc", "DELETE"),
-    ("POST", "/healthz", "GET"),
+    ("POST", "/healthz", "GET, HEAD"),
+    ("PUT", "/readyz", "GET, HEAD"),
     ("POST", "/redoc", "GET, HEAD"),
     ("DELETE", "/docs/assets/swagger-ui.css", "GET, HEAD"),
 ])
