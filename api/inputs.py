@@ -81,13 +81,37 @@ def depth_error(body: bytes, data: Any) -> ApiError | None:
     return None
 
 
+class _NotJson(Exception):
+    """`NaN`, `Infinity` or `-Infinity` (its text) where a value was expected."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+# a string (skipped whole: it may hold the words) or one of Python's non-JSON constants
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def constant_error(body: bytes, name: str) -> json.JSONDecodeError:
+    """The syntax error for `NaN`, `Infinity` or `-Infinity` in `body`: RFC 8259 has no such
+    values (Python's reader takes them by default), located at the first one like any other
+    syntax error (the text is JSON up to it)."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
+    at = next((m.start(1) for m in _CONSTANT.finditer(text) if m.group(1)), 0)
+    return json.JSONDecodeError(f"{name} is not a JSON value (RFC 8259 has no NaN or"
+                                " infinities)", text, at)
+
+
 def loads_body(body: bytes) -> Any:
     """A JSON request body as the framework reads it (`json.loads`: the same values, the same
-    syntax errors), except that a key given twice in one object is an `ApiError`
-    `duplicate_key` with the key's location, and a body nested too deeply to parse is one
-    (`too_deep`)."""
+    syntax errors), except that `NaN`, `Infinity` and `-Infinity` are syntax errors (they are
+    not JSON), a key given twice in one object is an `ApiError` `duplicate_key` with the
+    key's location, and a body nested too deeply to parse is one (`too_deep`)."""
     try:
-        return json.loads(body, object_pairs_hook=unique_keys)
+        return json.loads(body, object_pairs_hook=unique_keys, parse_constant=_no_constant)
+    except _NotJson as exc:
+        raise constant_error(body, str(exc)) from None
     except RepeatedKey:
         raise repeated_key_error(body) from None
     except RecursionError:

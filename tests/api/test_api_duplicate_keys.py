@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import pytest
 import yaml
 from api_fakes import order
 from api_service import Service
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 CASES = Path(__file__).resolve().parent.parent / "cases" / "api-duplicate-keys"
@@ -184,10 +185,21 @@ class _Pairs(list[tuple[str, Any]]):
 # can repeat; few key names, so that they often do
 _KEYS = st.sampled_from(["a", "b", "id", "\u00e9", 'q"'])
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                     st.floats(allow_nan=False), st.text(max_size=5))
+                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5))
+
+
 _TREES = st.recursive(_SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4),
     st.lists(st.tuples(_KEYS, inner), max_size=4).map(_Pairs)), max_leaves=20)
+# Python's non-JSON constants among the values (and strings holding their words), in objects
+# without repeated keys
+_WITH_CONSTANTS = st.recursive(
+    st.one_of(_SCALARS, st.sampled_from([float("nan"), float("inf"), float("-inf")]),
+              st.sampled_from(["NaN", "-Infinity", "x Infinity"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(st.tuples(_KEYS, inner), max_size=4, unique_by=lambda p: p[0]).map(_Pairs)),
+    max_leaves=20)
 
 
 def _text(tree: Any, indent: str) -> str:
@@ -237,6 +249,58 @@ def test_a_body_reads_as_before_unless_a_key_repeats(tree: Any, indent: str) -> 
     shown = [p if isinstance(p, int) or p.isalnum() else "<key>" for p in repeat]
     assert (err.value.code, detail["loc"]) == ("duplicate_key", ["body", *shown])
     assert _key_at(text, detail["line"], detail["column"]) == repeat[-1]
+
+
+def _first_constant(tree: Any, indent: str) -> int | None:
+    """The reference: where `_text(tree, indent)` has its first NaN or infinity."""
+    at = 0
+
+    def walk(node: Any) -> bool:
+        nonlocal at
+        if isinstance(node, _Pairs):
+            at += 1
+            for i, (k, v) in enumerate(node):
+                at += (1 if i else 0) + len(f"{indent}{json.dumps(k)} : ")
+                if walk(v):
+                    return True
+            at += 1
+        elif isinstance(node, list):
+            at += 1
+            for i, v in enumerate(node):
+                at += 2 if i else 0
+                if walk(v):
+                    return True
+            at += 1
+        elif isinstance(node, float) and not math.isfinite(node):
+            return True
+        else:
+            at += len(json.dumps(node))
+        return False
+
+    return at if walk(tree) else None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(tree=_WITH_CONSTANTS, indent=st.sampled_from(["", "\n  ", "\r\n\t"]))
+def test_nan_and_infinities_are_not_json_and_are_located(tree: Any, indent: str) -> None:
+    from api.inputs import loads_body
+
+    at = _first_constant(tree, indent)
+    assume(at is not None)
+    text = _text(tree, indent)
+    with pytest.raises(json.JSONDecodeError) as err:
+        loads_body(text.encode())
+    name = err.value.msg.split(" ")[0]
+    assert (err.value.pos, name) == (at, json.dumps(_constants(tree)[0]))
+    assert err.value.msg == f"{name} is not a JSON value (RFC 8259 has no NaN or infinities)"
+
+
+def _constants(tree: Any) -> list[float]:
+    if isinstance(tree, _Pairs):
+        return [c for _, v in tree for c in _constants(v)]
+    if isinstance(tree, list):
+        return [c for v in tree for c in _constants(v)]
+    return [tree] if isinstance(tree, float) and not math.isfinite(tree) else []
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -146,6 +146,15 @@ INVALID_JSON = [
     pytest.param('\r\n\r\n  {"as_of": 2026-03-01}', 3, 17, "Expecting ',' delimiter",
                  id="crlf-lines"),
     pytest.param('{"order": {}} {}', 1, 15, "Extra data", id="two-documents"),
+    # Python's reader takes these by default; RFC 8259 has no such values
+    pytest.param('{"order": {"id": "NaN, Infinity",\n  "lines": [NaN]}}', 2, 13,
+                 "NaN is not a JSON value (RFC 8259 has no NaN or infinities)", id="nan"),
+    pytest.param('{"order": {}, "as_of": Infinity}', 1, 24,
+                 "Infinity is not a JSON value (RFC 8259 has no NaN or infinities)",
+                 id="infinity"),
+    pytest.param('{"order": {"lines": [{"quantity": -Infinity}]}}', 1, 35,
+                 "-Infinity is not a JSON value (RFC 8259 has no NaN or infinities)",
+                 id="minus-infinity"),
 ]
 
 
