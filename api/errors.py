@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.redact import safe_details, safe_message
+from api.redact import safe_details, safe_message, shown_key
 from engine.errors import BillplaneError
 from engine.jsontext import line_column
 
@@ -150,19 +150,38 @@ def _position(doc: Any, offset: Any) -> tuple[int, int]:
     return line_column(doc, min(offset, len(doc)))
 
 
-def validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
-    """The message and details of a request that does not match its schema, or whose body
-    is not JSON (then located by line and column); only where and what kind: the offending
-    value may be customer data."""
+def body_model(request: Request) -> type[BaseModel] | None:
+    """The model of the request body of the request's route (None without one)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unknown_field(loc: list[str | int], model: type[BaseModel] | None) -> str:
+    """What to say of a field the body's model does not declare: which fields it has."""
+    if model is None or len(loc) != 2:
+        return "is not a field here"
+    known = sorted(f.alias or name for name, f in model.model_fields.items())
+    return f"is not a field of the request body (known: {', '.join(known)})"
+
+
+def validation_details(exc: RequestValidationError, model: type[BaseModel] | None = None
+                       ) -> tuple[str, list[dict[str, Any]]]:
+    """The message and details of a request that does not match its schema (`model`: its
+    body's), or whose body is not JSON (then located by line and column); only where and
+    what kind: the offending value may be customer data, and so may a key the client chose
+    (an unknown field's name shows when it is a plain name, see `shown_key`)."""
     found: list[dict[str, Any]] = []
     not_json = False
     for e in exc.errors():
-        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
+        loc = [p if isinstance(p, int) else shown_key(str(p)) for p in e.get("loc", ())]
         if e.get("type") == "json_invalid":
             not_json = True
             line, column = _position(exc.body, loc[1] if len(loc) > 1 else None)
             reason = str((e.get("ctx") or {}).get("error") or "not valid JSON")
             found.append(detail(["body"], "json_invalid", reason, line, column))
+        elif e.get("type") == "extra_forbidden":
+            found.append(detail(loc, "extra_forbidden", _unknown_field(loc, model)))
         else:
             found.append(detail(loc, str(e.get("type", "")), str(e.get("msg", ""))))
     if not_json:
@@ -187,9 +206,9 @@ def install(app: FastAPI) -> None:
         first = safe_message(exc.diagnostics[0]) if exc.diagnostics else exc.code
         return envelope(status, exc.code, first, billplane_details(exc))
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        message, details = validation_details(exc)
+        message, details = validation_details(exc, body_model(request))
         return envelope(422, "invalid_request", message, details)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:

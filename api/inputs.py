@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from api.errors import ApiError, BodyError, detail
+from api.redact import shown_key
 from engine.jsontext import RepeatedKey, line_column, locate_repeated_key, unique_keys
 
 ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
@@ -118,12 +119,9 @@ def loads_body(body: bytes) -> Any:
         raise too_deep(["body"]) from None
 
 
-_NAME = re.compile(r"[\w-]{1,64}")
-
-
 def _shown(step: str | int) -> str | int:
     # keys are schema names, but a map's keys are the client's: only name-like ones are shown
-    return step if isinstance(step, int) or _NAME.fullmatch(step) else "<key>"
+    return step if isinstance(step, int) else shown_key(step)
 
 
 _REPEATED = "repeats a key given before in the same object"

@@ -91,6 +91,12 @@ _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 _NAME = re.compile(r"[\w-]{1,64}")
 
 
+def shown_key(key: str) -> str:
+    """A key of the request as an error may show it: a plain name (a field's, or a typo of
+    one) as it is, any other (a map key the client chose, text with spaces) as `<key>`."""
+    return key if _NAME.fullmatch(key) else "<key>"
+
+
 def about_input(d: Diagnostic) -> bool:
     """True when the diagnostic points into the request's order (or is about its input)."""
     file = d.location.file
@@ -140,8 +146,7 @@ def request_loc(d: Diagnostic) -> list[str | int]:
         if step is None:  # not a path of ours: say no more than the order
             return ["body", "order"]
         key, index = step.groups()
-        loc.append(int(index) if index is not None else (key if _NAME.fullmatch(key) else
-                                                         "<key>"))
+        loc.append(int(index) if index is not None else shown_key(key))
         at = step.end()
     return loc
 

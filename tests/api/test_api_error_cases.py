@@ -1,9 +1,10 @@
 """Error bodies name fields, not values: tests/cases/api-errors/*.yaml on the real engine.
 
 A case changes examples/uk-consumer.json (`set`: dotted path -> value, null deletes), sends
-it to `evaluate` or `issue`, and expects the status, code, message and every detail exactly
-(`{loc, type, message}`, and `line`/`column` only where there is a real position); none of
-its `secrets` may appear anywhere in the response.
+it to `evaluate` or `issue` (with the body's other fields `body`, if any), and expects the
+status, code, message and every detail exactly (`{loc, type, message}`, and `line`/`column`
+only where there is a real position); none of its `secrets` may appear anywhere in the
+response.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def test_cases_exist() -> None:
 def test_error_case(case: dict[str, Any], real: Service) -> None:
     assert case.get("want"), "a case needs an expectation"
     order = _apply(BASE, case["set"])
-    r = real.client.post(PATHS[case["endpoint"]], json={"order": order},
+    r = real.client.post(PATHS[case["endpoint"]], json={"order": order, **case.get("body", {})},
                          headers=real.auth("billing"))
     want = case["want"]
     assert r.status_code == want["status"], r.text

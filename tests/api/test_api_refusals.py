@@ -183,3 +183,21 @@ def test_a_one_value_header_given_twice_is_refused_naming_it(
                                       "message": "takes one value, given more than once"}
     listed = s.client.get("/v1/invoices", headers=s.auth("billing"))
     assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize(("role", "path", "body", "known"), [
+    ("admin", "/v1/keys", {"role": "billing", "Priya Shah": "x"}, "name, role"),
+    ("admin", "/v1/policy/activate", {"revision": "main", "Priya Shah": "x"},
+     "reason, revision"),
+    ("billing", f"{NOTES}", {"amount": "1.00", "reason": "r", "Priya Shah": "x"},
+     "amount, reason"),
+])
+def test_an_unknown_body_field_is_shown_only_as_a_plain_name_with_the_known_ones(
+        s: Service, role: str, path: str, body: dict[str, Any], known: str) -> None:
+    r = s.client.post(path, json={**body, "reasn": "x"}, headers=s.auth(role))
+    assert r.status_code == 422, r.text
+    message = f"is not a field of the request body (known: {known})"
+    assert r.json()["details"] == [
+        {"loc": ["body", "<key>"], "type": "extra_forbidden", "message": message},
+        {"loc": ["body", "reasn"], "type": "extra_forbidden", "message": message}]
+    assert "Priya" not in r.text
