@@ -62,7 +62,7 @@ def test_errors_exit_1_one_line_each(tree: Path, capsys: pytest.CaptureFixture[s
 def test_cel_error_in_json_format(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tree / "rules.yaml").write_text(GOOD.replace("segment", "segmnt"))
     assert main(["check", str(tree), "--format", "json"]) == 1
-    (diag,) = json.loads(capsys.readouterr().out)
+    (diag,) = json.loads(capsys.readouterr().out)["errors"]
     # expression starts at column 10 (after the quote); 'segmnt' is its 16th character
     assert {k: diag[k] for k in ("code", "file", "line", "column", "rule")} == {
         "code": "cel_unknown_field", "file": "policies/rules.yaml", "line": 6, "column": 25,
@@ -72,7 +72,22 @@ def test_cel_error_in_json_format(tree: Path, capsys: pytest.CaptureFixture[str]
 def test_valid_json_format(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(tree), "--format", "json", "--backend", "cel-python"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["valid"], out["rules"], out["backend"]) == (True, 1, "cel-python")
+    assert (out["ok"], out["rules"], out["backend"], out["errors"]) == (
+        True, 1, "cel-python", [])
+
+
+def test_json_format_is_one_object_valid_or_not(
+        tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tree), "--format", "json"]) == 0
+    valid = json.loads(capsys.readouterr().out)
+    (tree / "rules.yaml").write_text(BROKEN)
+    assert main(["check", str(tree), "--format", "json"]) == 1
+    broken = json.loads(capsys.readouterr().out)
+    assert isinstance(broken, dict) and broken.keys() == valid.keys()
+    assert (broken["ok"], broken["files"], broken["rules"], broken["backend"]) == (
+        False, 1, None, "cel-expr")
+    assert [e["code"] for e in broken["errors"]] == ["cel_unknown_field", "unknown_field"]
+    assert broken["digest"] != valid["digest"] and broken["warnings"] == []
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -173,7 +188,8 @@ def test_paths_are_printed_as_the_user_can_open_them(
         "used by the PricingRule at policies/again.yaml:4 [enterprise-10]"]
     # the same tree named by its absolute path, from inside it, and from elsewhere
     assert main(["check", str(tmp_path / "policies"), "--format", "json"]) == 1
-    assert json.loads(capsys.readouterr().out)[0]["file"] == "policies/credit/terms.yaml"
+    assert json.loads(capsys.readouterr().out)["errors"][0]["file"] == \
+        "policies/credit/terms.yaml"
     monkeypatch.chdir(credit)
     assert main(["check", str(tmp_path / "policies")]) == 1
     assert capsys.readouterr().out.startswith(f"{tmp_path}/policies/credit/terms.yaml:4:9:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from api.cli.display import relocated
 from api.cli.options import (
@@ -17,7 +18,8 @@ from api.cli.options import (
     usage_error,
 )
 from engine.errors import BillplaneError, Diagnostic
-from engine.loader import load_bundle
+from engine.bundle import Bundle
+from engine.loader import digest_of, load_bundle
 
 HELP = "check policies: schemas, references, dates and CEL types"
 
@@ -39,43 +41,54 @@ def run(args: argparse.Namespace) -> int:
     if tree_problem("check", args.path, args.ref):
         return 2
     files: dict[str, bytes] = {}
-    root, skipped = "", []
+    root, skipped, revision = "", [], ""
+    bundle: Bundle | None = None
     try:
         source = source_for(args.path, args.ref)
         root = getattr(source, "shown_root", "")
+        revision = source.revision
         files = source.files()
         skipped = relocated(getattr(source, "skipped", []), root, _all_paths(source, files))
         if no_policy_files("check", args.path, files, skipped):
             return 2
-        bundle = load_bundle(files, revision=source.revision, backend=args.backend)
+        bundle = load_bundle(files, revision=revision, backend=args.backend)
     except BillplaneError as exc:
         if usage_error("check", exc):
             return 2
-        return _report(relocated(exc.diagnostics, root, set(files)), skipped, args.format)
+        errors = relocated(exc.diagnostics, root, set(files))
     except Exception as exc:  # never a traceback: report and fail
-        return _report([Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")], skipped,
-                       args.format)
+        errors = [Diagnostic("internal_error", f"{type(exc).__name__}: {exc}")]
+    else:
+        errors = []
     if args.format == "json":
-        print(json.dumps({"valid": True, **bundle.manifest(),
-                          "warnings": [d.to_dict() for d in skipped]}, indent=2))
+        print(json.dumps(_summary(bundle, files, revision, args.backend, errors, skipped),
+                         indent=2))
+    elif errors or bundle is None:
+        for diag in [*skipped, *errors]:
+            print(diag)
+        warned = f", {len(skipped)} warning(s)" if skipped else ""
+        print(f"{len(errors)} error(s){warned}", file=sys.stderr)
     else:
         for diag in skipped:
             print(diag)
         revision = bundle.revision or f"working tree (digest {bundle.digest[:12]})"
         print(f"ok: {len(bundle.files)} files, {len(bundle.docs)} rules, revision {revision}")
-    return 0
+    return 1 if errors else 0
+
+
+def _summary(bundle: Bundle | None, files: dict[str, bytes], revision: str, backend: str,
+             errors: list[Diagnostic], skipped: list[Diagnostic]) -> dict[str, Any]:
+    """One object whether the bundle is valid or not (docs/policy-format.md, "check --format
+    json"): what only a loaded bundle knows (its rules and kinds) is null when it does not
+    load."""
+    if bundle is not None:
+        head = bundle.manifest()
+    else:
+        head = {"revision": revision, "digest": digest_of(files), "backend": backend,
+                "files": len(files), "rules": None, "kinds": None}
+    return {"ok": not errors, **head, "errors": [d.to_dict() for d in errors],
+            "warnings": [d.to_dict() for d in skipped]}
 
 
 def _all_paths(source: object, files: dict[str, bytes]) -> set[str]:
     return set(files) | {d.location.file for d in getattr(source, "skipped", [])}
-
-
-def _report(diagnostics: list[Diagnostic], skipped: list[Diagnostic], fmt: str) -> int:
-    if fmt == "json":
-        print(json.dumps([d.to_dict() for d in [*skipped, *diagnostics]], indent=2))
-    else:
-        for diag in [*skipped, *diagnostics]:
-            print(diag)
-        warned = f", {len(skipped)} warning(s)" if skipped else ""
-        print(f"{len(diagnostics)} error(s){warned}", file=sys.stderr)
-    return 1
