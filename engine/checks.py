@@ -194,46 +194,42 @@ def _rate_ranges(doc: SourceDoc) -> list[_Range]:
 
 
 def _tax_gaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
-    """Days between two rates of a rule that no rate covers: an order dated then would fail
-    with no_tax_rate. A rule split by era leaves gaps that its other eras fill: a gap counts
-    only when no rule of the same tax, seller, jurisdiction and `applies_to` has a rate on
-    each of its days."""
-    rules = [d for d in docs if d.kind == "TaxRule"]
-    ranges = {id(d): _rate_ranges(d) for d in rules}
-    for doc in rules:
-        reach: _Range | None = None
-        for rng in ranges[id(doc)]:
-            if reach is not None and reach.end < rng.start:
-                others = [r for other in rules if other is not doc and _same_era(doc, other)
-                          for r in ranges[id(other)]]
-                if not _covered(reach.end, rng.start, others):
-                    yield Diagnostic(
-                        "gapped_effective_dates",
-                        f"rates of {doc.name} leave a gap: no rate from {reach.end} until "
-                        f"{rng.start}, so an order dated then fails with no_tax_rate (end the "
-                        f"entry at {reach.where} on {rng.start}, or add a rate for the gap)",
-                        rng.where, doc.name)
-            if reach is None or rng.end > reach.end:
-                reach = rng
+    """Days between two rates that no rate covers: an order dated then would fail with
+    no_tax_rate. Rules of the same tax, seller, jurisdiction and `applies_to` carry one rate
+    history (split by era, or a temporary rate in its own rule): the gaps are those of the
+    union of their rates, each named at the rate after it."""
+    histories: list[list[SourceDoc]] = []
+    for doc in (d for d in docs if d.kind == "TaxRule"):
+        history = next((h for h in histories if _same_era(h[0], doc)), None)
+        if history is None:
+            histories.append([doc])
+        else:
+            history.append(doc)
+    for history in histories:
+        entries = sorted(((rng, doc) for doc in history for rng in _rate_ranges(doc)),
+                         key=lambda e: (e[0].start, e[0].where))
+        reach: tuple[_Range, SourceDoc] | None = None
+        for rng, doc in entries:
+            if reach is not None and reach[0].end < rng.start:
+                before, owner = reach
+                rules = doc.name if owner is doc else f"{owner.name} and {doc.name}"
+                yield Diagnostic(
+                    "gapped_effective_dates",
+                    f"rates of {rules} leave a gap: no rate from {before.end} until "
+                    f"{rng.start}, so an order dated then fails with no_tax_rate (end the "
+                    f"entry at {before.where} on {rng.start}, or add a rate for the gap)",
+                    rng.where, doc.name)
+            if reach is None or rng.end > reach[0].end:
+                reach = (rng, doc)
 
 
 def _same_era(a: SourceDoc, b: SourceDoc) -> bool:
-    """Whether `b` can carry `a`'s rate history on (see _tax_gaps)."""
+    """Whether `a` and `b` carry one rate history (see _tax_gaps)."""
     first, second = a.raw["spec"], b.raw["spec"]
     return (first.get("tax") == second.get("tax") and first.get("seller") == second.get("seller")
             and first.get("jurisdiction") == second.get("jurisdiction")
             and " ".join(str(first.get("applies_to", "")).split())
             == " ".join(str(second.get("applies_to", "")).split()))
-
-
-def _covered(start: dt.date, end: dt.date, ranges: list[_Range]) -> bool:
-    """Whether the ranges together cover every day of [start, end)."""
-    for rng in sorted(ranges, key=lambda r: r.start):
-        if rng.start <= start < rng.end:
-            start = rng.end
-        if start >= end:
-            return True
-    return start >= end
 
 
 def _coupon_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
