@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,13 +41,32 @@ class _Range:
     where: Location
 
 
-def run_checks(docs: list[SourceDoc]) -> list[Diagnostic]:
-    """Every semantic finding across the bundle (empty when all is well)."""
-    found: list[Diagnostic] = []
-    for check in (_dates, _price_overlaps, _references, _tiers, _tax_overlaps, _tax_gaps,
-                  _coupon_overlaps, _series, _milestones, _tests, _ownership, ambiguous_rules,
-                  seller_findings):
+_HISTORY_FIELDS = frozenset({"tax", "seller", "jurisdiction", "applies_to", "rates"})
+"""A TaxRule's fields that place it in a rate history and give its dates (see _tax_gaps)."""
+_MALFORMED = (KeyError, IndexError, TypeError, AttributeError, ValueError, ArithmeticError)
+
+
+def run_checks(docs: list[SourceDoc],
+               broken: Sequence[tuple[SourceDoc, Collection[str]]] = ()) -> list[Diagnostic]:
+    """Every semantic finding across the bundle (empty when all is well).
+
+    `broken` are the documents the schema refused, with the spec fields it refused: what can
+    still be checked safely is, so that one run shows as many mistakes as it can. Each is
+    checked alone by the per-document checks (a check its malformed content trips is skipped
+    for it); its name counts for references; a TaxRule whose rates and history fields are
+    sound joins the gap check, and one whose are not leaves the histories of its tax
+    unchecked for gaps (its rates may fill them). Other checks across documents see only
+    the valid ones.
+    """
+    found: list[Diagnostic] = [*_references(docs, known=[doc for doc, _ in broken]),
+                               *_tax_gaps(docs, broken)]
+    for check in (_coupon_overlaps, _ownership, ambiguous_rules, seller_findings):
         found.extend(check(docs))
+    for check in (_dates, _price_overlaps, _tiers, _tax_overlaps, _series, _milestones, _tests):
+        found.extend(check(docs))
+        for doc, _ in broken:  # each alone: one refused document trips none of the others
+            with suppress(*_MALFORMED):  # the schema findings say what is wrong with it
+                found.extend(list(check([doc])))
     return found
 
 
@@ -140,8 +160,10 @@ def _price_overlaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
             yield from _overlaps(ranges, f"{sku} prices in {currency}", doc.name)
 
 
-def _references(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
-    recognition = {d.name for d in docs if d.kind == "RecognitionRule"}
+def _references(docs: list[SourceDoc], known: Sequence[SourceDoc] = ()) -> Iterator[Diagnostic]:
+    """Products naming a RecognitionRule that does not exist (one the schema refused exists:
+    its findings say what to fix)."""
+    recognition = {d.name for d in [*docs, *known] if d.kind == "RecognitionRule"}
     for doc, i, product in _products(docs):
         refs: list[tuple[Any, tuple[str | int, ...]]] = [
             (product.get("recognition"), ("spec", "products", i, "recognition"))]
@@ -193,19 +215,27 @@ def _rate_ranges(doc: SourceDoc) -> list[_Range]:
     return sorted((r for r in found if r is not None), key=lambda r: (r.start, r.where))
 
 
-def _tax_gaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
+def _tax_gaps(docs: list[SourceDoc],
+              broken: Sequence[tuple[SourceDoc, Collection[str]]] = ()) -> Iterator[Diagnostic]:
     """Days between two rates that no rate covers: an order dated then would fail with
     no_tax_rate. Rules of the same tax, seller, jurisdiction and `applies_to` carry one rate
     history (split by era, or a temporary rate in its own rule): the gaps are those of the
     union of their rates, each named at the rate after it."""
+    sound = [doc for doc, refused in broken if doc.kind == "TaxRule"
+             and not _HISTORY_FIELDS & set(refused) and _rates_are_mappings(doc)]
+    unsure = [doc.raw["spec"].get("tax") for doc, _ in broken
+              if doc.kind == "TaxRule" and doc not in sound]
     histories: list[list[SourceDoc]] = []
-    for doc in (d for d in docs if d.kind == "TaxRule"):
+    for doc in (d for d in [*docs, *sound] if d.kind == "TaxRule"):
         history = next((h for h in histories if _same_era(h[0], doc)), None)
         if history is None:
             histories.append([doc])
         else:
             history.append(doc)
     for history in histories:
+        if any(tax is None or not isinstance(tax, str) or tax == history[0].raw["spec"].get("tax")
+               for tax in unsure):
+            continue  # a refused rule of this tax may carry rates that fill its gaps
         entries = sorted(((rng, doc) for doc in history for rng in _rate_ranges(doc)),
                          key=lambda e: (e[0].start, e[0].where))
         reach: tuple[_Range, SourceDoc] | None = None
@@ -221,6 +251,12 @@ def _tax_gaps(docs: list[SourceDoc]) -> Iterator[Diagnostic]:
                     rng.where, doc.name)
             if reach is None or rng.end > reach[0].end:
                 reach = (rng, doc)
+
+
+def _rates_are_mappings(doc: SourceDoc) -> bool:
+    rates = doc.raw["spec"].get("rates") or []
+    return isinstance(rates, list) and all(
+        isinstance(r, dict) and isinstance(r.get("effective") or {}, dict) for r in rates)
 
 
 def _same_era(a: SourceDoc, b: SourceDoc) -> bool:

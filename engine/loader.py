@@ -58,8 +58,12 @@ def load_bundle(files: Mapping[str, bytes], revision: str = "",
             valid.append(doc)
         elif isinstance(doc.raw.get("spec"), dict):
             broken.append((doc, refused))
+    # a refused document's own findings that the schema made already (a date it refused) are
+    # not told twice
+    said = {(d.location.file, d.location.line) for d in errors}
     errors.extend(_duplicates(candidates))
-    errors.extend(run_checks(valid))
+    errors.extend(d for d in run_checks(valid, broken)
+                  if (d.location.file, d.location.line) not in said)
     cel = _Lazy(backend)
     programs = _compile_all(valid, files, cel, errors)
     for doc, refused in broken:  # its CEL is checked too: one run shows every mistake

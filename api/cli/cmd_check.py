@@ -17,8 +17,8 @@ from api.cli.options import (
     tree_problem,
     usage_error,
 )
-from engine.errors import BillplaneError, Diagnostic
 from engine.bundle import Bundle
+from engine.errors import BillplaneError, Diagnostic
 from engine.loader import digest_of, load_bundle
 
 HELP = "check policies: schemas, references, dates and CEL types"
