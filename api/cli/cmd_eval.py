@@ -98,16 +98,22 @@ def _about_order(diag: Diagnostic) -> bool:
     return diag.code in _INPUT_CODES or diag.location.file.startswith("order")
 
 
-_JSON_POSITION = re.compile(r" at line (\d+), column (\d+)$")
+_JSON_POSITION = {"invalid_json": re.compile(r" at line (\d+), column (\d+)$"),
+                  "duplicate_key": re.compile(r" \(line (\d+), column (\d+)\)$")}
+"""Where the engine's messages of order text errors say the line and column."""
 
 
 def _order_error(name: str, diag: Diagnostic) -> str:
-    """An order file's error: a JSON syntax error at `file:line:col`, others at their field."""
-    found = _JSON_POSITION.search(diag.message)
-    if diag.code == "invalid_json" and not diag.location.file and found:
-        line, column = found.groups()
-        return f"{name}:{line}:{column}: {diag.code}: {diag.message[:found.start()]}"
-    return f"{name}: {diag}"
+    """An order file's error: one of its JSON text (a syntax error, a repeated key) at
+    `file:line:col` as an editor opens it, the repeated key's field after the message; others
+    at their field."""
+    pattern = _JSON_POSITION.get(diag.code)
+    found = pattern.search(diag.message) if pattern else None
+    if found is None:
+        return f"{name}: {diag}"
+    line, column = found.groups()
+    field = f" ({diag.location.file})" if diag.location.file else ""
+    return f"{name}:{line}:{column}: {diag.code}: {diag.message[:found.start()]}{field}"
 
 
 def _is_date(text: str) -> bool:
