@@ -223,3 +223,19 @@ def test_what_was_not_read_is_listed_as_warnings(
     (warning,) = json.loads(capsys.readouterr().out)["warnings"]
     assert (warning["code"], warning["file"], warning["severity"]) == (
         "skipped_symlink", "policies/shared.yaml", "warning")
+
+
+def test_schema_out_naming_a_file_says_what_to_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "schemas.json"
+    taken.write_text("{}")
+    for out in (taken, taken / "sub"):  # the file itself, or a directory inside it
+        assert main(["schema", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"billplane schema: --out {out}: {taken} is a file, not a directory: "
+                       "name a directory to write the schemas into (a missing one is created), "
+                       "or move the file away\n")
+    assert taken.read_text() == "{}"
+    (tmp_path / "dir" / "policy.json").mkdir(parents=True)  # a schema's name is taken
+    assert main(["schema", "--out", str(tmp_path / "dir")]) == 2
+    assert "policy.json: Is a directory; choose another directory" in capsys.readouterr().err
