@@ -87,8 +87,10 @@ class Aggregate:
             self.tallies[("original", str(attributes["original"]))] += 1
 
     def add_order(self, order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
-                  changed_rules: frozenset[str] = frozenset(), record: int = 0) -> None:
-        """Account for one order evaluated under both revisions."""
+                  changed_rules: frozenset[str] = frozenset(), record: int = 0,
+                  as_of: str | None = None) -> None:
+        """Account for one order evaluated under both revisions as of the invoice date `as_of`
+        (None: the order's own date)."""
         self.counts["evaluated"] += 1
         self._original(order)
         sign = sign_of(order)
@@ -109,7 +111,7 @@ class Aggregate:
             self.tallies[(table, "currency", cur)] += 1
             _add(self.sums, (table, cur, "", "total"),
                  sign * dec((side["doc"].get("totals") or {}).get("total")))
-        d = diff_order(order, base, head, changed_rules, record)
+        d = diff_order(order, base, head, changed_rules, record, as_of)
         if d is not None:
             self._add_diff(d, base, head, order)
 
@@ -146,7 +148,9 @@ class Aggregate:
             return
         cur, sign = d["currency"], d["sign"]
         _add(self.sums, ("customer", cur, d["customer"], "total"), dec(d["total_change"]))
-        month = d["date"][:7]
+        # a document counts in the month it is issued in: a credit note linked to an earlier
+        # sale is taxed at the sale's date, and is still January's if issued in January
+        month = d["invoice_date"][:7]
         for doc, s in ((base["doc"], -sign), (head["doc"], sign)):
             customer = doc.get("customer") or {}
             home = "-".join(p for p in (str(customer.get("country", "")),

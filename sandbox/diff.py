@@ -60,12 +60,14 @@ def outcome_kind(base: dict[str, Any], head: dict[str, Any]) -> str:
     return ""
 
 
-def _head(order: dict[str, Any], sign: int, record: int) -> dict[str, Any]:
+def _head(order: dict[str, Any], sign: int, record: int, as_of: str | None) -> dict[str, Any]:
     customer = order.get("customer")
+    date = str(order.get("date", ""))
     return {
         "order": str(order.get("id", "")),
         "record": record,
-        "date": str(order.get("date", "")),
+        "date": date,  # prices, discounts and tax follow it
+        "invoice_date": as_of or date,  # the document's own date: the month it counts in
         "currency": str(order.get("currency", "")),
         "customer": str(customer.get("id", "")) if isinstance(customer, dict) else "",
         "document": "credit_note" if sign < 0 else "invoice",
@@ -74,9 +76,10 @@ def _head(order: dict[str, Any], sign: int, record: int) -> dict[str, Any]:
 
 
 def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
-               changed_rules: frozenset[str] = frozenset(), record: int = 0
-               ) -> dict[str, Any] | None:
-    """What changed for one order, or None when nothing did.
+               changed_rules: frozenset[str] = frozenset(), record: int = 0,
+               as_of: str | None = None) -> dict[str, Any] | None:
+    """What changed for one order (evaluated as of the invoice date `as_of`, None for its
+    own date), or None when nothing did.
 
     `changed_rules` (the documents that differ between the revisions) narrows the cause to
     the rules that actually changed when the trace names several.
@@ -84,7 +87,7 @@ def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any]
     if "error" in base or "error" in head:
         if "error" in base and "error" in head and base["error"] == head["error"]:
             return None
-        return _error_diff(order, base, head, changed_rules, record)
+        return _error_diff(order, base, head, changed_rules, record, as_of)
     b_doc, h_doc = base["doc"], head["doc"]
     if b_doc == h_doc:
         return None
@@ -92,7 +95,7 @@ def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any]
     if not changes:  # numbers written differently only
         return None
     sign = sign_of(order)
-    out = _head(order, sign, record)
+    out = _head(order, sign, record, as_of)
     out["currency"] = str(h_doc.get("currency") or out["currency"])
     out["outcome"] = outcome_kind(base, head)
     b_tot, h_tot = b_doc.get("totals") or {}, h_doc.get("totals") or {}
@@ -137,10 +140,11 @@ def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any]
 
 
 def _error_diff(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
-                changed_rules: frozenset[str], record: int) -> dict[str, Any]:
+                changed_rules: frozenset[str], record: int, as_of: str | None
+                ) -> dict[str, Any]:
     """An order that evaluates under one revision only, or fails differently."""
     sign = sign_of(order)
-    out = _head(order, sign, record)
+    out = _head(order, sign, record, as_of)
     out["outcome"] = outcome_kind(base, head)
     for side, name in ((base, "base"), (head, "head")):
         if "error" in side:

@@ -5,7 +5,8 @@ records it read itself from sources that cannot be split) and hands them to work
 loads both revisions once (from their `RevisionSpec`s, never from pickled bundles), reads its
 piece, sets aside bad records and the orders the change cannot affect (see `sandbox.prune`),
 evaluates the others under both as of their invoice date (the issue date for orders from the
-service's store, else the order's own date), and returns an `Aggregate` of its chunk. At most
+service's store, a linked credit note's own date, else the order's own date), and returns an
+`Aggregate` of its chunk, which counts each change in its invoice date's month. At most
 `2 x jobs` chunks are in flight, so memory stays bounded whatever the history size. The same
 chunk function runs on a local process pool and on Dask distributed.
 """
@@ -137,7 +138,8 @@ def process_chunk(task: Task) -> Aggregate:
             if work.base_totals:
                 agg.add_base_only(order, outcomes.base_only(order, rec.as_of))
             continue
-        agg.add_order(order, *outcomes.both(order, rec.as_of), work.changed, rec.line)
+        agg.add_order(order, *outcomes.both(order, rec.as_of), work.changed, rec.line,
+                      rec.as_of)
     return agg
 
 

@@ -364,6 +364,18 @@ def largest_note(report: dict[str, Any]) -> str:
     return f"All {changed} changed orders are listed{of_them}: {ranked}."
 
 
+def document_date(d: dict[str, Any]) -> str:
+    """The date of a listed change as the reports show it: the document's own (invoice) date,
+    and beside it the date its prices and tax follow where that differs: `2011-01-08 (sale
+    2010-12-04)` for a credit note linked to its sale, `2011-03-02 (order 2011-02-01)` for an
+    invoice issued after its order date."""
+    date = str(d.get("date", ""))
+    issued = str(d.get("invoice_date") or date)
+    if issued == date:
+        return date
+    return f"{issued} ({'sale' if d.get('document') == 'credit_note' else 'order'} {date})"
+
+
 OUTCOMES = {"no_longer_evaluates": "no longer evaluates", "now_evaluates": "now evaluates",
             "error_changed": "fails differently", "newly_failing": "newly fails validation",
             "newly_passing": "newly passes validation"}

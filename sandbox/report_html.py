@@ -9,6 +9,7 @@ from typing import Any
 from sandbox.report import (
     ISSUED_SIZES,
     credit_note_links,
+    document_date,
     largest_note,
     revision_name,
     revision_subject,
@@ -180,7 +181,8 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
         body.append(table(["Invoice field", "Orders"],
                           [[x["field"], str(x["orders"])] for x in r["fields"]], counts={1}))
     body.append("<h2>Change by invoice month</h2>")
-    body.append('<p class="note">By the month of the order date.</p>')
+    body.append('<p class="note">By the month each invoice or credit note is issued in (a '
+                "linked credit note's own date, not its sale's).</p>")
     currencies = [t["currency"] for t in r["totals"]]
     body += _charts(currencies, "by invoice month", r["by_month"], "period", [
         ("tax", "Tax change", "chart-tax-month"), ("total", "Total change",
@@ -211,9 +213,10 @@ def render(report: dict[str, Any], approvals: list[dict[str, Any]] | None = None
                 " Changes are signed as they affect the books: a larger refund on a credit "
                 "note is a negative change.</p>")
     body.append(table(
-        ["Order", "Date", "Customer", "What", "Total change", "Tax change", "Caused by"],
-        [[d["order"], d["date"], d["customer"], what(d, 6), d["total_change"], d["tax_change"],
-          ", ".join(d.get("rules", []))] for d in r["largest"]], {4, 5}))
+        ["Order", "Invoice date", "Customer", "What", "Total change", "Tax change",
+         "Caused by"],
+        [[d["order"], document_date(d), d["customer"], what(d, 6), d["total_change"],
+          d["tax_change"], ", ".join(d.get("rules", []))] for d in r["largest"]], {4, 5}))
     b = r["by_product"]
     body.append("<h2>Change by product</h2>")
     body.append(table(["Currency", "Product", "Net change", "Tax change", "Total change"],

@@ -17,6 +17,7 @@ from sandbox import markdown as md
 from sandbox.report import (
     ISSUED_SIZES,
     credit_note_links,
+    document_date,
     largest_note,
     revision_name,
     revision_subject,
@@ -220,15 +221,15 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
         optional.append(("what changed", "### What changed\n\n" + _table(
             ["Invoice field", "Orders"], [[md.code(x["field"], table=True), x["orders"]]
                                           for x in r["fields"]], rows)))
-    largest = [[d["order"], d["date"], d["customer"], what(d), _signed(d["total_change"]),
+    largest = [[d["order"], document_date(d), d["customer"], what(d), _signed(d["total_change"]),
                 _signed(d["tax_change"]), ", ".join(d.get("rules", [])[:5])]
                for d in r["largest"]]
     listing = r["largest_listing"]
     optional.append(("largest changes", "### Largest changes\n\n"
                      f"_{largest_note(r)} Changes are signed as they affect the books: a "
                      "larger refund on a credit note is a negative change._\n\n" + _table(
-                         ["Order", "Date", "Customer", "What", "Total change", "Tax change",
-                          "Caused by"], largest, rows, len(largest),
+                         ["Order", "Invoice date", "Customer", "What", "Total change",
+                          "Tax change", "Caused by"], largest, rows, len(largest),
                          f"all {len(largest)} listed (`--top {listing['top']}`)")))
     if r["validations"]:
         optional.append(("validations", "### Validations\n\n" + _table(
@@ -252,7 +253,8 @@ def _sections(r: dict[str, Any], extra: str, rows: int) -> tuple[list[str],
     months = [[p["currency"], p["period"], _signed(p["net"]), _signed(p["tax"]),
                _signed(p["total"])] for p in r["by_month"]]
     optional.append(("change by invoice month", "### Change by invoice month\n\n"
-                     "_By the month of the order date._\n\n" + _table(
+                     "_By the month each invoice or credit note is issued in (a linked "
+                     "credit note's own date, not its sale's)._\n\n" + _table(
                          ["Currency", "Invoice month", "Net change", "Tax change",
                           "Total change"], months, max(rows, 12))))
     revenue = [[p["currency"], p["period"], _signed(p["revenue"])]

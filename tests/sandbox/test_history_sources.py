@@ -20,6 +20,7 @@ from sandbox.engine_port import RealEngine, RevisionSpec
 from sandbox.facts import comparable
 from sandbox.replay import ReplayConfig, replay
 from sandbox.report import build
+from sandbox.report_md import render
 from sandbox.sources import open_source
 from sandbox.sources.generator import GeneratorSource, load_distributions
 from sandbox.sources.store import StoreSource, issue_date
@@ -426,6 +427,13 @@ def test_store_replay_prunes_by_the_order_date(needs_engine: Any, policy_repo: t
     assert sorted(d["order"] for d in full["largest"]) == changed
     assert pruned["largest"] == full["largest"]
     assert (pruned["counts"]["skipped"], full["counts"]["skipped"]) == (1, 0)
+    # each invoice counts in the month it was issued in: ISSUED-LATER, ordered in February,
+    # in March
+    assert pruned["by_month"] == full["by_month"]
+    assert {p["period"] for p in full["by_month"]} == {"2011-02", "2011-03"}
+    later = next(d for d in full["largest"] if d["order"] == "ISSUED-LATER")
+    assert (later["date"], later["invoice_date"]) == ("2011-02-01", "2011-03-02")
+    assert "| ISSUED-LATER | 2011-03-02 (order 2011-02-01) | C1 |" in render(full)
 
 
 @pytest.mark.parametrize(("issued_at", "day"), [

@@ -97,6 +97,27 @@ def test_pruned_equals_full(needs_engine: Any, policy_repo: tuple[Path, str], hi
             "changed_orders_percent"]
 
 
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("change", ["tax-rate", "tax-rate-past"])
+@pytest.mark.parametrize("source", ["retail_links.csv", "retail_returns.csv"])
+def test_pruned_equals_full_with_credit_notes_of_earlier_sales(
+        needs_engine: Any, policy_repo: tuple[Path, str], change: str, source: str) -> None:
+    """Credit notes linked to their sale are taxed (and pruned) by the sale's date and counted
+    in the month they are issued in, pruned or not."""
+    repo, base = policy_repo
+    head = branch(repo, base, f"change-{change}", CHANGES[change])
+    full = _run(repo, base, head, str(DATA / source), prune=False)
+    pruned = _run(repo, base, head, str(DATA / source), prune=True)
+    assert full["counts"]["changed"] > 0 and pruned["counts"]["skipped"] > 0
+    assert _comparable(pruned) == _comparable(full)
+    if (change, source) == ("tax-rate-past", "retail_returns.csv"):
+        # 17.5% -> 15% on December's sale of 10.00 and on its return, issued in January
+        assert [(p["period"], p["tax"]) for p in full["by_month"]] == [
+            ("2010-12", "-0.25"), ("2011-01", "0.25")]
+
+
 @pytest.mark.parametrize(("change", "fields"), [
     ("early-payment", {"payment.early_payment.amount", "payment.early_payment.percent",
                        "payment.early_payment.until"}),

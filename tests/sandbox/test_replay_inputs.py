@@ -222,6 +222,47 @@ def test_linked_credit_notes_keep_the_rate_of_their_sale(
     assert sentence in report_html.render(report)
 
 
+# retail_returns.csv: a January sale after the rise and its return in February, linked to
+# it: taxed at the sale's date, issued (and so counted) in February; a December sale and its
+# January return, both taxed before the rise (pruned: the change cannot reach them)
+RETURNS = Path(__file__).parent / "data" / "retail_returns.csv"
+
+
+@pytest.mark.parametrize("engine", ["inline", "pruned", "processes", "dask"])
+def test_a_credit_note_counts_in_the_month_it_is_issued(
+        needs_engine: Any, policy_repo: tuple[Path, str], engine: str) -> None:
+    """A credit note is taxed at the date of the sale it cancels but belongs to the month it is
+    issued in: the invoice-month breakdown and the date listed are its own, the sale's date is
+    shown beside it; every way of running the replay says the same."""
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21-months", VAT_21)
+    path = RETURNS
+    kw: dict[str, Any] = {"chunk": 1, "prune": engine == "pruned"}
+    if engine == "dask":
+        distributed = pytest.importorskip("dask.distributed")
+        with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            result = replay(ReplayConfig(RevisionSpec(str(repo), base),
+                                         RevisionSpec(str(repo), head), str(path), **kw),
+                            client=client)
+        assert result.engine == "dask"
+        report = build(result)
+    else:
+        report = _replay(repo, base, head, path, jobs=2 if engine == "processes" else 1, **kw)
+    assert report["counts"]["skipped"] == (2 if engine == "pruned" else 0)
+    # 20% -> 21% on the sale's 20.00 (+0.20, January) and the credit note's 10.00 (-0.10,
+    # February, though taxed at the sale's date)
+    assert [(p["period"], p["tax"]) for p in report["by_month"]] == [
+        ("2011-01", "0.20"), ("2011-02", "-0.10")]
+    listed = {d["order"]: (d["date"], d["invoice_date"]) for d in report["largest"]}
+    assert listed == {"541200": ("2011-01-20", "2011-01-20"),
+                      "C542001": ("2011-01-20", "2011-02-03")}
+    text = render(report)
+    assert "| C542001 | 2011-02-03 (sale 2011-01-20) | 700 | credit note; tax," in text, text
+    assert "<td>2011-02-03 (sale 2011-01-20)</td>" in report_html.render(report)
+
+
 @pytest.mark.slow
 def test_dask_local_from_the_command_line(needs_engine: Any, policy_repo: tuple[Path, str],
                                           history: str, tmp_path: Path, capsys: Any) -> None:
