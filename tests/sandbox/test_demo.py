@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RISE = dt.date(2011, 1, 4)
 
 
-def recount(path: Path) -> dict[str, int]:
+def recount(path: Path) -> dict[str, Any]:
     """The demo's figures counted from its CSV alone, without the importer: documents, credit
     notes, credit notes linked to a sale (the customer's latest earlier sale of each StockCode,
-    all of one date), and the UK documents taxed on or after the rise (those that change)."""
+    all of one date), the UK documents taxed on or after the rise (those that change) and how
+    many of them were issued in each month (a credit note on its own date, not its sale's)."""
     with path.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter=";"))
 
@@ -36,8 +37,9 @@ def recount(path: Path) -> dict[str, int]:
         documents.setdefault(row["InvoiceNo"], []).append(row)
     sales = [(when(r["InvoiceDate"]), r["CustomerID"], r["StockCode"]) for r in rows
              if not r["InvoiceNo"].startswith("C")]
-    n = dict.fromkeys(("documents", "credit_notes", "linked", "changed",
-                       "changed_credit_notes"), 0)
+    n: dict[str, Any] = dict.fromkeys(("documents", "credit_notes", "linked", "changed",
+                                       "changed_credit_notes"), 0)
+    n["months"] = {}
     for number, lines in documents.items():
         n["documents"] += 1
         at = when(lines[0]["InvoiceDate"])
@@ -57,6 +59,8 @@ def recount(path: Path) -> dict[str, int]:
         if lines[0]["Country"] == "United Kingdom" and taxed >= RISE:
             n["changed"] += 1
             n["changed_credit_notes"] += number.startswith("C")
+            month = at.strftime("%Y-%m")
+            n["months"][month] = n["months"].get(month, 0) + 1
     return n
 
 
@@ -77,13 +81,19 @@ def test_vat_rise_demo_script(needs_engine: Any, tmp_path: Path) -> None:
     # only, and a credit note is taxed at the date of the sale it cancels when linked to it
     n = recount(out / "orders.csv")
     assert n == {"documents": 1838, "credit_notes": 31, "linked": 27, "changed": 975,
-                 "changed_credit_notes": 20}
+                 "changed_credit_notes": 20,
+                 "months": {"2011-01": 545, "2011-02": 428, "2011-03": 2}}
     assert (c["read"], c["issues"], c["evaluated"] + c["skipped"]) == (1838, 0, 1838)
     assert (c["changed"], c["changed_credit_notes"]) == (n["changed"], n["changed_credit_notes"])
     assert report["credit_note_links"] == {"linked": 27, "unknown": 4}
     [gbp] = report["totals"]
     assert (gbp["delta"]["total"], gbp["delta"]["tax"], gbp["delta"]["net"]) == (
         "826.13", "826.13", "0.00")
+    # by invoice month: the 2 credit notes issued in March (of February sales, at their
+    # rate) count in March
+    assert [(p["period"], p["total"]) for p in report["by_month"]] == [
+        ("2011-01", "459.65"), ("2011-02", "367.61"), ("2011-03", "-1.13")]
+    assert [p["period"] for p in report["by_month"]] == sorted(n["months"])
     assert (report["base"]["ref"], report["head"]["ref"]) == ("before-the-rise", "main")
     md = (out / "replay.md").read_text()
     assert md.startswith("## Policy replay: `before-the-rise` (`")
@@ -94,5 +104,7 @@ def test_vat_rise_demo_script(needs_engine: Any, tmp_path: Path) -> None:
     assert (out / "orders.csv").exists()  # the history the reports name outlives the script
     readme = (ROOT / "README.md").read_text()
     for figure in ("1,807 invoices", "37 cancellation lines", "31 credit notes",
-                   "975 of the 1,838 change", "20 of them credit notes", "GBP +826.13"):
+                   "975 of the 1,838 change", "20 of them credit notes", "GBP +826.13",
+                   "+459.65 in January, +367.61 in February and -1.13 in March",
+                   "2 credit notes issued in March"):
         assert figure in readme, figure
