@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sandbox.sources import open_source
-from sandbox.sources.jsonl import write_jsonl_to
+from sandbox.sources.jsonl import line_of, write_jsonl_to
 from sandbox.sources.online_retail import RETAIL_SKU
 
 HELP = "import an order export (Online Retail CSV) as JSON Lines orders"
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
                 bad += 1
                 print(str(rec.issue), file=sys.stderr)
             elif rec.order is not None:
-                yield rec.order
+                yield line_of(rec)
 
     count = write_jsonl_to(orders(), args.out)
     print(f"{count} orders, {bad} bad rows", file=sys.stderr)

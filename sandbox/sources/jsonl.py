@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import gzip
 import json
 import os
@@ -70,7 +71,7 @@ class JsonlSource:
         """Each non-blank line: an order, or an issue naming the line and what is wrong."""
         for number, data, pos in self._lines():
             rec = parse_line(data, number, self.path)
-            yield Record(rec.line, rec.order, rec.issue, pos)
+            yield Record(rec.line, rec.order, rec.issue, pos, rec.as_of)
 
     def pieces(self, size: int) -> Iterator[Lines]:
         """Runs of `size` raw lines, parsed by whoever reads the piece."""
@@ -141,14 +142,41 @@ def parse_line(text: str | bytes, number: int, file: str) -> Record:
     if not isinstance(value, dict):
         return Record(number, issue=Diagnostic(
             "bad_order", f"expected an order object, got {type(value).__name__}", where))
+    as_of = None
+    if "order" in value and "id" not in value:
+        # an evaluate request's shape: the order and the date it is invoiced as of
+        problem = _wrapper_problem(value)
+        if problem is not None:
+            return Record(number, issue=Diagnostic("bad_order", problem, where))
+        value, as_of = value["order"], value.get("as_of")
     if not isinstance(value.get("id"), str) or not value["id"]:
         return Record(number, issue=Diagnostic("bad_order", "order has no string `id`", where))
-    return Record(number, order=value)
+    return Record(number, order=value, as_of=as_of)
+
+
+def _wrapper_problem(value: dict[str, Any]) -> str | None:
+    """What is wrong with an `{"order": {...}, "as_of": "YYYY-MM-DD"}` line, if anything."""
+    extra = sorted(k for k in value if k not in ("order", "as_of"))
+    if extra:
+        return (f"a line with `order` holds `order` and `as_of` only; it also has "
+                f"{len(extra)} other field(s)")
+    if not isinstance(value["order"], dict):
+        return f"`order` must be an order object, got {type(value['order']).__name__}"
+    as_of = value.get("as_of")
+    if as_of is None:
+        return None
+    try:
+        if not isinstance(as_of, str) or dt.date.fromisoformat(as_of).isoformat() != as_of:
+            raise ValueError
+    except ValueError:
+        return "`as_of` must be a date (YYYY-MM-DD)"
+    return None
 
 
 def write_jsonl_to(orders: Iterator[dict[str, object]], out: str) -> int:
     """Write orders to `out` (`-` stdout, gzip when it ends in `.gz`, else plain JSON Lines);
-    `cannot_write` when the file cannot be written."""
+    `cannot_write` when the file cannot be written. An order invoiced as of another day than
+    its own is written as `{"order": {...}, "as_of": "YYYY-MM-DD"}` (see `line_of`)."""
     if out == "-":
         return write_jsonl(orders, sys.stdout)
     try:
@@ -170,3 +198,13 @@ def write_jsonl(orders: Iterator[dict[str, object]], handle: IO[str]) -> int:
         handle.write("\n")
         count += 1
     return count
+
+
+def line_of(record: Record) -> dict[str, Any]:
+    """What a JSON Lines history holds for a record's order: the order itself, or, when the
+    source knows the day it is invoiced as of, `{"order": ..., "as_of": ...}` (the shape of
+    an evaluate request), which `parse_line` reads back into the same record."""
+    assert record.order is not None
+    if record.as_of is None:
+        return record.order
+    return {"order": record.order, "as_of": record.as_of}

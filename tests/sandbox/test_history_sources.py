@@ -21,7 +21,7 @@ from sandbox.facts import comparable
 from sandbox.replay import ReplayConfig, replay
 from sandbox.report import build
 from sandbox.report_md import render
-from sandbox.sources import open_source
+from sandbox.sources import open_source, pieces
 from sandbox.sources.generator import GeneratorSource, load_distributions
 from sandbox.sources.store import StoreSource, issue_date
 
@@ -99,6 +99,32 @@ def test_jsonl_reports_bad_lines(tmp_path: Path) -> None:
     records = list(open_source(str(path)).records())
     assert [(r.line, r.issue.code if r.issue else r.order["id"]) for r in records] == [
         (1, "A"), (3, "bad_order"), (4, "bad_order"), (5, "bad_json"), (6, "C")]
+
+
+def test_jsonl_line_may_carry_the_invoice_date(tmp_path: Path) -> None:
+    """A line in an evaluate request's shape gives the order and the date it is invoiced as
+    of (as `billplane import` writes a credit note linked to its sale); anything else in that
+    shape is a bad record, by line."""
+    order = {"id": "C1", "date": "2011-01-20"}
+    path = tmp_path / "o.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [
+        {"order": order, "as_of": "2011-02-03"},
+        {"order": order},
+        {"order": order, "as_of": "2011-02-30"},
+        {"order": order, "as_of": 20110203},
+        {"order": order, "as_of": "2011-02-03", "note": "x"},
+        {"order": [order]},
+    ]) + "\n")
+    for records in (list(open_source(str(path)).records()),
+                    [r for piece in pieces(open_source(str(path)), 2) for r in piece.records()]):
+        assert [(r.line, r.issue.code if r.issue else (r.order["id"], r.as_of))
+                for r in records] == [
+            (1, ("C1", "2011-02-03")), (2, ("C1", None)), (3, "bad_order"), (4, "bad_order"),
+            (5, "bad_order"), (6, "bad_order")]
+        assert [r.issue.message for r in records[2:]] == [
+            "`as_of` must be a date (YYYY-MM-DD)", "`as_of` must be a date (YYYY-MM-DD)",
+            "a line with `order` holds `order` and `as_of` only; it also has 1 other field(s)",
+            "`order` must be an order object, got list"]
 
 
 def test_jsonl_a_key_given_twice_is_a_bad_record(tmp_path: Path) -> None:

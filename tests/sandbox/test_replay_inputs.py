@@ -278,3 +278,22 @@ def test_dask_local_from_the_command_line(needs_engine: Any, policy_repo: tuple[
     for key in ("counts", "totals", "largest", "by_jurisdiction", "fields"):
         assert dask_report[key] == json.loads(json.dumps(inline[key])), key
     assert capsys.readouterr().out.startswith("## Policy replay:")
+
+
+def test_an_imported_history_replays_as_its_csv(needs_engine: Any, policy_repo: tuple[Path, str],
+                                                tmp_path: Path) -> None:
+    """`billplane import` keeps a linked credit note's invoice date: the JSON Lines history
+    replays with the same months and dates as the CSV it came from."""
+    repo, base = policy_repo
+    head = branch(repo, base, "vat-21-imported", VAT_21)
+    out = tmp_path / "returns.jsonl"
+    assert main(["import", str(RETURNS), "--out", str(out)]) == 0
+    assert any('"as_of"' in line for line in out.read_text().splitlines())
+    from_csv = _replay(repo, base, head, RETURNS)
+    from_jsonl = _replay(repo, base, head, out)
+    for key in ("counts", "totals", "by_month"):
+        assert from_jsonl[key] == from_csv[key], key
+    # the same documents, dated the same; `record` is the line of each file
+    assert ([{**d, "record": 0} for d in from_jsonl["largest"]]
+            == [{**d, "record": 0} for d in from_csv["largest"]])
+    assert [d["invoice_date"] for d in from_jsonl["largest"]] == ["2011-01-20", "2011-02-03"]
