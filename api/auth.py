@@ -168,6 +168,9 @@ class KeyRing:
         self.settings = settings
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
+        # counts revocations: a verification that read a key's row before one is not cached
+        # (the row it read may be the revoked key's, and `forget` ran before it could drop it)
+        self._revocations = 0
 
     def cached(self, authorization: str | None) -> Principal | None:
         """The principal of a header verified a short while ago (no database read), or None."""
@@ -191,6 +194,8 @@ class KeyRing:
         parts = split_token(token)
         if parts is None:
             raise ApiError("unauthorized", "invalid API key", details=_AUTHORIZATION)
+        with self._lock:
+            revocations = self._revocations
         with self.db.read() as s:
             row = s.exec(select(ApiKey).where(ApiKey.prefix == parts[0])).first()
         if (row is None or row.revoked_at is not None or row.id is None
@@ -198,12 +203,15 @@ class KeyRing:
             raise ApiError("unauthorized", "invalid API key", details=_AUTHORIZATION)
         principal = Principal(row.id, row.prefix, row.role)
         with self._lock:
-            self._cache[digest] = (principal, now + self.settings.key_cache_seconds)
+            if revocations == self._revocations:
+                self._cache[digest] = (principal, now + self.settings.key_cache_seconds)
         return principal
 
     def forget(self, prefix: str) -> None:
-        """Drop a revoked key from the cache at once."""
+        """Drop a revoked key from the cache at once, and keep verifications in flight
+        from caching what they read before the revocation."""
         with self._lock:
+            self._revocations += 1
             for digest, (principal, _) in list(self._cache.items()):
                 if principal.prefix == prefix:
                     del self._cache[digest]

@@ -197,3 +197,38 @@ def test_create_key_refuses_a_weak_given_token(sqlite_service: Service) -> None:
         create_key(s, sqlite_service.settings, "admin", "weak", "test", token="bpk_x_y")
     assert err.value.code == "invalid_key_format"
     assert "too short a secret" in err.value.message
+
+
+def test_a_key_revoked_while_it_is_being_verified_is_not_cached(
+        sqlite_service: Service) -> None:
+    """A verification that read the key's row just before it was revoked must not put the
+    key in the cache after the revocation forgot it: revocation in this process is
+    immediate, whatever was in flight."""
+    from contextlib import contextmanager
+
+    s = sqlite_service
+    ring = s.svc.keys
+    token = s.client.post("/v1/keys", json={"role": "auditor"},
+                          headers=s.auth("admin")).json()["key"]
+    prefix = token.split("_")[1]
+    real = ring.db
+
+    class RevokedAfterTheRead:
+        """The store, where the key is revoked (and forgotten) right after it was read."""
+
+        @contextmanager
+        def read(self):  # type: ignore[no-untyped-def]
+            with real.read() as session:
+                yield session
+            r = s.client.delete(f"/v1/keys/{prefix}", params={"reason": "leaked"},
+                                headers=s.auth("admin"))
+            assert r.status_code == 200
+
+    ring.db = RevokedAfterTheRead()  # type: ignore[assignment]
+    try:
+        ring.verify(f"Bearer {token}")  # in flight: it read the row before the revocation
+    finally:
+        ring.db = real
+    assert ring.cached(f"Bearer {token}") is None
+    r = s.client.get("/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
