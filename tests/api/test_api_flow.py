@@ -291,3 +291,17 @@ def test_each_issue_is_audited_with_a_digest_of_what_was_issued(service: Service
     # sha256 of the invoice resource as issued (number, issue time, revision, document)
     assert [e["after_digest"] for e in log] == [hashlib.sha256(b).hexdigest() for b in bodies]
     assert len({e["after_digest"] for e in log}) == 3
+
+
+def test_metrics_label_only_the_http_methods_the_api_knows(sqlite_service: Service) -> None:
+    """A method is any token a client sends (an HTTP/1.1 parser such as h11 takes them all):
+    one series per invented method would let anyone grow the metrics without bound."""
+    c = sqlite_service.client
+    for i in range(3):
+        assert c.request(f"X-INVENTED-{i}", "/healthz").status_code == 405
+    assert c.request("PURGE", "/nothing").status_code == 404
+    text = c.get("/metrics").text
+    assert "INVENTED" not in text and "PURGE" not in text
+    assert 'billplane_http_requests_total{method="other",route="/healthz",status="405"} 3.0' in text
+    assert c.head("/healthz").status_code == 200
+    assert 'method="HEAD",route="/healthz"' in c.get("/metrics").text
