@@ -81,6 +81,9 @@ class Database:
         path = self.url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # a new store is readable by its owner only: it holds every invoice with its
+            # customer's data (SQLite gives the -wal and -shm files the database's mode)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             # writers of several processes queue on this file's lock in the kernel instead
             # of polling in SQLite's busy handler (which sleeps up to 100 ms a retry)
             self._lock_fd = os.open(path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
