@@ -319,7 +319,7 @@ async def reject_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise ApiError("invalid_request", "unknown query parameter",
-                       details=[detail(["query", name[:50]], "unknown",
+                       details=[detail(["query", shown_key(name)], "unknown",
                                        "is not a parameter of this operation")
                                 for name in unknown[:10]])
     keys = request.query_params.keys()

@@ -290,10 +290,11 @@ def find_unstorable(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str |
 
 
 def _refuse(loc: list[str | int]) -> ApiError:
-    safe = [p if isinstance(p, int) or not unstorable(p) else "<key>" for p in loc]
+    # keys on the way may be the client's (a map's, or the key itself): only plain names show
+    safe = [p if isinstance(p, int) else "<key>" if unstorable(p) else shown_key(p)
+            for p in loc]
     return ApiError("invalid_text", "text must not contain NUL characters or lone surrogates",
-                    details=[detail([str(p)[:100] if isinstance(p, str) else p for p in safe],
-                                    "invalid_character",
+                    details=[detail(safe, "invalid_character",
                                     "contains a NUL character or a lone surrogate")])
 
 

@@ -244,3 +244,26 @@ def test_a_served_process_logs_no_traceback_and_no_customer_data(tmp_path: Path)
     assert "internal error OperationalError on POST /v1/invoices" in logged
     assert "Traceback" not in logged
     assert "Priya" not in logged and "OX1" not in logged
+
+
+def test_refusals_of_text_and_of_unknown_query_parameters_show_only_plain_names(
+        sqlite_service: Service) -> None:
+    """A key the client chose (a map's, a query parameter's name) may be a customer's name
+    or address: the refusal's `loc` shows it only when it is a plain name, as everywhere."""
+    s = sqlite_service
+    h = s.auth("billing")
+    o = order()
+    o["attributes"] = {"Priya Shah, 1 High St": "A\u0000", "plan": {"OX1 2JD": "\ud800"}}
+    r = s.client.post("/v1/invoices/evaluate", content=json.dumps({"order": o}),
+                      headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_text"
+    assert r.json()["details"][0]["loc"] == ["body", "order", "attributes", "<key>"]
+    assert "Priya" not in r.text and "High St" not in r.text
+    o["attributes"] = {"plan": {"OX1 2JD": "\ud800"}}
+    r = s.client.post("/v1/invoices/evaluate", content=json.dumps({"order": o}),
+                      headers={**h, "Content-Type": "application/json"})
+    assert r.json()["details"][0]["loc"] == ["body", "order", "attributes", "plan", "<key>"]
+    r = s.client.get("/v1/invoices", params={"Priya Shah": "1", "custmer": "C-1"}, headers=h)
+    assert r.status_code == 422 and "Priya" not in r.text
+    assert [d["loc"] for d in r.json()["details"]] == [["query", "<key>"],
+                                                       ["query", "custmer"]]
