@@ -128,10 +128,18 @@ class Aggregate:
     def _totals(self, base: dict[str, Any], head: dict[str, Any], sign: int) -> None:
         cur = str(base.get("currency", ""))
         self.tallies[("orders", cur)] += 1
+        sums = self.sums
+        if base is head:  # one document for both sides (`Outcomes.both`): read it once
+            totals = base.get("totals") or {}
+            for k in TOTALS:
+                amount = sign * dec(totals.get(k))
+                _add(sums, ("totals", cur, "base", k), amount)
+                _add(sums, ("totals", cur, "head", k), amount)
+            return
         for side, doc in (("base", base), ("head", head)):
             totals = doc.get("totals") or {}
             for k in TOTALS:
-                _add(self.sums, ("totals", cur, side, k), sign * dec(totals.get(k)))
+                _add(sums, ("totals", cur, side, k), sign * dec(totals.get(k)))
 
     def _add_diff(self, d: dict[str, Any], base: dict[str, Any], head: dict[str, Any],
                   order: dict[str, Any]) -> None:

@@ -89,7 +89,7 @@ def diff_order(order: dict[str, Any], base: dict[str, Any], head: dict[str, Any]
             return None
         return _error_diff(order, base, head, changed_rules, record, as_of)
     b_doc, h_doc = base["doc"], head["doc"]
-    if b_doc == h_doc:
+    if b_doc is h_doc or b_doc == h_doc:
         return None
     changes = changed_leaves(b_doc, h_doc)
     if not changes:  # numbers written differently only

@@ -41,6 +41,22 @@ def test_same_invoices_are_never_traced() -> None:
     b, h = Outcomes(port, BASE, BASE).both({"amount": 5})
     assert b == h and b["trace"] == [] and b["doc"]["totals"]["total"] == "5"
     assert port.calls == [("base", False), ("base", False)] and port.parsed == 1
+    # equal documents are one object: the diff and the totals see it without a second walk
+    assert b["doc"] is h["doc"]
+
+
+def test_aggregate_of_one_document_for_both_sides_is_that_of_two_equal_ones() -> None:
+    from sandbox.aggregate import Aggregate
+
+    port = CountingPort()
+    b, h = Outcomes(port, BASE, BASE).both({"amount": 5})
+    shared, apart = Aggregate(top_n=5), Aggregate(top_n=5)
+    order = {"id": "O1", "currency": "GBP"}
+    shared.add_order(order, b, h)
+    apart.add_order(order, b, {**h, "doc": {**h["doc"]}})
+    assert shared.sums == apart.sums and shared.counts == apart.counts
+    assert shared.sums[("totals", "", "base", "total")] == 5
+    assert shared.counts["changed"] == 0
 
 
 def test_different_invoices_are_evaluated_again_with_their_trace() -> None:
