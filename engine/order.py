@@ -189,8 +189,12 @@ def _line(raw: dict[str, Any], i: int, check: _Checker) -> OrderLine:
         check.amount(raw["quantity"], f"{base}.quantity", "quantity")
     unit_price = None
     if "unit_price" in raw:
-        unit_price = check.amount(raw["unit_price"], f"{base}.unit_price", "unit_price",
-                                  "negative_amount")
+        unit_price = Decimal(raw["unit_price"])
+        if not unit_price:
+            unit_price = abs(unit_price)  # "-0" is zero, as for the quantity
+        elif unit_price < 0:
+            check.amount(raw["unit_price"], f"{base}.unit_price", "unit_price",
+                         "negative_amount")
     transactions: tuple[Decimal, ...] = ()
     if "transactions" in raw:
         transactions = tuple(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 from typing import Any
 
@@ -111,3 +112,32 @@ def test_a_sellers_first_or_last_tax_rule_selects_every_order() -> None:
     more = _tax([{"rate": 23}], country="FR", seller="northwind-uk")
     pred = impact(_b(("TaxRule", "uk", uk)), _b(("TaxRule", "uk", uk), ("TaxRule", "fr", more)))
     assert not pred.everything and pred.countries == [("FR", [])]
+
+
+
+def test_the_shape_check_without_paths_agrees_with_the_one_that_names_them() -> None:
+    """`shape_problem` checks every order quickly and names the field only for a problem: the
+    two readings agree on every field pruning reads, for every wrong type."""
+    from sandbox.prune import _fields, _well_shaped, shape_problem
+
+    good = {"id": "O", "date": "2011-01-05", "currency": "GBP",
+            "customer": {"id": "C", "country": "GB", "address": {"country": "GB"}},
+            "coupons": ["X"], "attributes": {}, "lines": [{"sku": "A"}, {"sku": "B"}]}
+    assert _well_shaped(good) and shape_problem(good) is None
+    places: list[tuple[Any, ...]] = [
+        ("currency",), ("customer",), ("customer", "country"), ("customer", "address"),
+        ("customer", "address", "country"), ("coupons",), ("coupons", 0), ("attributes",),
+        ("lines",), ("lines", 1), ("lines", 1, "sku")]
+    for *steps, last in places:
+        for wrong in (None, 7, True, "x", [], {}):
+            order = copy.deepcopy(good)
+            target: Any = order
+            for step in steps:
+                target = target[step]
+            target[last] = wrong
+            named = next((p for p, v, kind in _fields(order) if not isinstance(v, kind)), None)
+            assert _well_shaped(order) == (named is None), (steps, last, wrong)
+            problem = shape_problem(order)
+            assert (problem is None) == (named is None)
+            if named is not None:
+                assert problem is not None and problem.startswith(f"{named}: expected")
