@@ -51,18 +51,28 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def decision_id(revision: str, bundle_digest: str, order_raw: Any, as_of: str) -> str:
-    """sha256 over the policy revision, the bundle digest, the canonical order and `as_of`
-    (the digest tells apart policy trees loaded without a revision)."""
+def decision_id(revision: str, bundle_digest: str, order_raw: Any, as_of: str,
+                text: bytes | None = None) -> str:
+    """sha256 over the policy revision, the bundle digest, the canonical order (`text`, when
+    already worked out) and `as_of` (the digest tells apart policy trees loaded without a
+    revision)."""
     digest = hashlib.sha256()
     digest.update(revision.encode("utf-8"))
     digest.update(b"\n")
     digest.update(bundle_digest.encode("utf-8"))
     digest.update(b"\n")
-    digest.update(canonical(order_raw))
+    digest.update(canonical(order_raw) if text is None else text)
     digest.update(b"\n")
     digest.update(as_of.encode("utf-8"))
     return digest.hexdigest()
+
+
+def order_text(order: Order) -> bytes:
+    """The order as given (`raw`) in canonical JSON, worked out once per parsed order."""
+    text = order.raw_text
+    if text is None:
+        text = order.raw_text = canonical(order.raw)
+    return text
 
 
 def totals_of(lines: list[PricedLine]) -> dict[str, Decimal]:
@@ -281,7 +291,7 @@ def build_document(
         "violations": [violation_document(v) for v in violations],
         "provenance": {"revision": bundle.revision, "digest": bundle.digest,
                        "decision_id": decision_id(bundle.revision, bundle.digest, order.raw,
-                                                  as_of),
+                                                  as_of, order_text(order)),
                        "as_of": as_of, "engine": ENGINE},
         "trace": trace_document(trace, currency) if trace is not None else [],
     }

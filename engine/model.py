@@ -60,6 +60,9 @@ class Order:
     # the invoice date (evaluate's `as_of`): payment terms and the journal's invoice entry run
     # from it; prices, discounts and tax follow the order's own date
     invoice_date: dt.date | None = None
+    # `raw` in canonical JSON, once worked out (engine.invoice.order_text): a replay hashes
+    # one parsed order for two revisions
+    raw_text: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def invoiced(self) -> dt.date:

@@ -182,6 +182,19 @@ def test_decision_id_by_hand(bundle: Any) -> None:
     assert default["as_of"] == "2026-03-15" and default["decision_id"] != want
 
 
+def test_a_parsed_order_is_written_out_once_for_every_decision_id(bundle: Any) -> None:
+    """A replay evaluates one parsed order under two revisions: its canonical text is worked
+    out once and gives each revision the decision id the order itself would."""
+    from engine.invoice import canonical
+    from engine.order import parse_order
+
+    parsed = parse_order(ORDER)
+    first = evaluate(bundle, parsed).document["provenance"]["decision_id"]
+    assert parsed.raw_text == canonical(ORDER)
+    again = evaluate(bundle, parsed).document["provenance"]["decision_id"]
+    assert first == again == evaluate(bundle, ORDER).document["provenance"]["decision_id"]
+
+
 def test_decision_id_tells_apart_policy_trees_without_a_revision() -> None:
     # two directories loaded without a git revision: same order, different policies
     changed = dict(POLICIES, **{"tax/uk.yaml": POLICIES["tax/uk.yaml"].replace(

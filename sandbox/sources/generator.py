@@ -107,20 +107,27 @@ class GeneratorSource:
     def orders(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
         """The orders themselves (what `billplane generate` writes), or those numbered
         `start + 1` to `stop`."""
-        quantity = _Choice([(q, n) for q, n in self.dist["quantities"]])
+        # quantities as the order writes them, each product with its line's sku
+        quantity = _Choice([(str(q), n) for q, n in self.dist["quantities"]])
         size = _Choice([(k, n) for k, n in self.dist["lines_per_order"]])
-        product = _Choice([((c, d, p), n) for c, d, p, n in self.dist["products"]])
+        product = _Choice([((self.sku or c, c, d, p), n) for c, d, p, n in self.dist["products"]])
         home = _homes(self.seed, self.customers,
                       tuple((str(c), int(n)) for c, n in self.dist["countries"]))
         rnd = random.Random()
+        # `_Choice.pick` written out in the loop below (a line is the innermost step)
+        draw, bisect_right = rnd.random, bisect.bisect_right
+        products, product_cum, product_all = product.values, product.cum, product.cum[-1]
+        quantities, quantity_cum, quantity_all = quantity.values, quantity.cum, quantity.cum[-1]
         for n in range(start, self.count if stop is None else min(stop, self.count)):
             rnd.seed(self.seed * _STREAMS + n)  # the order's own stream
             cust = rnd.randrange(self.customers)
             date = self.start + dt.timedelta(days=rnd.randrange(self.days))
             lines = []
             for _ in range(size.pick(rnd)):
-                code, description, price = product.pick(rnd)
-                lines.append({"sku": self.sku or code, "quantity": str(quantity.pick(rnd)),
+                sku, code, description, price = products[
+                    bisect_right(product_cum, draw() * product_all)]
+                lines.append({"sku": sku, "quantity": quantities[
+                                  bisect_right(quantity_cum, draw() * quantity_all)],
                               "unit_price": price, "description": description,
                               "attributes": {"stock_code": code}})
             yield {
