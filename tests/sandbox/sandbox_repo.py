@@ -228,3 +228,18 @@ def branch(repo: Path, base: str, name: str, files: dict[str, str]) -> str:
     sha = commit(repo, files, name)
     git(repo, "checkout", "-q", "main")
     return sha
+
+
+def replay_on_dask(cfg: Any) -> Any:
+    """A replay on a two-worker Dask cluster in this process (skips without dask)."""
+    import pytest
+
+    from sandbox.replay import replay
+
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        result = replay(cfg, client=client)
+    assert result.engine == "dask"
+    return result

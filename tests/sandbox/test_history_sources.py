@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
-from sandbox_repo import TAX, TERMS, branch
+from sandbox_repo import TAX, TERMS, branch, replay_on_dask
 
 from api.cli.main import main
 from engine.invoice import canonical
@@ -423,15 +423,8 @@ def test_store_replay_runs_terms_from_the_issue_date_on_every_engine(
     url = f"sqlite:///{tmp_path / 'service.db'}"
     _issue(url, repo, base)
     if engine == "dask":
-        distributed = pytest.importorskip("dask.distributed")
-        with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            result = replay(ReplayConfig(RevisionSpec(str(repo), base),
-                                         RevisionSpec(str(repo), head), url, chunk=1),
-                            client=client)
-        assert result.engine == "dask"
-        report = build(result)
+        report = build(replay_on_dask(ReplayConfig(
+            RevisionSpec(str(repo), base), RevisionSpec(str(repo), head), url, chunk=1)))
     else:
         report = _replay(repo, base, head, url, chunk=1,
                                jobs=2 if engine == "processes" else 1)

@@ -18,6 +18,7 @@ from sandbox_repo import (
     branch,
     make_repo,
     orders,
+    replay_on_dask,
     write_orders,
 )
 
@@ -189,14 +190,9 @@ def test_parallel_and_dask_match_inline(needs_engine: Any, policy_repo: tuple[Pa
     inline = _comparable(_run(repo, base, head, history, prune=True, chunk=40))
     pooled = _comparable(_run(repo, base, head, history, prune=True, chunk=40, jobs=2))
     assert pooled == inline
-    distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        cfg = ReplayConfig(RevisionSpec(str(repo), base), RevisionSpec(str(repo), head),
-                           history, top_n=1000, chunk=40)
-        result = replay(cfg, client=client)
-    assert result.engine == "dask"
+    result = replay_on_dask(ReplayConfig(RevisionSpec(str(repo), base),
+                                         RevisionSpec(str(repo), head), history, top_n=1000,
+                                         chunk=40))
     assert _comparable(build(result)) == inline
 
 

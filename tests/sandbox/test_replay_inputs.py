@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_repo import TAX, branch
+from sandbox_repo import TAX, branch, replay_on_dask
 
 from api.cli.main import main
 from sandbox import report_html
@@ -239,15 +239,8 @@ def test_a_credit_note_counts_in_the_month_it_is_issued(
     path = RETURNS
     kw: dict[str, Any] = {"chunk": 1, "prune": engine == "pruned"}
     if engine == "dask":
-        distributed = pytest.importorskip("dask.distributed")
-        with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            result = replay(ReplayConfig(RevisionSpec(str(repo), base),
-                                         RevisionSpec(str(repo), head), str(path), **kw),
-                            client=client)
-        assert result.engine == "dask"
-        report = build(result)
+        report = build(replay_on_dask(ReplayConfig(
+            RevisionSpec(str(repo), base), RevisionSpec(str(repo), head), str(path), **kw)))
     else:
         report = _replay(repo, base, head, path, jobs=2 if engine == "processes" else 1, **kw)
     assert report["counts"]["skipped"] == (2 if engine == "pruned" else 0)
